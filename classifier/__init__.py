@@ -1,0 +1,1 @@
+"""Scores posts for sentiment, complaint and urgency, with reasons a person can read."""

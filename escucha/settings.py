@@ -1,0 +1,76 @@
+"""Escucha's settings, read from the environment (prefix ``ESCUCHA_``) or a ``.env`` file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Values that people paste from examples; refusing them early beats a confusing 401 later.
+_PLACEHOLDERS = {"changeme", "change-me", "xxx", "your-token-here", "token"}
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Every knob of Escucha; secrets are ``SecretStr`` so they never print."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ESCUCHA_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    database_url: str = "sqlite:///escucha.db"
+    # Where the demo reads real-world seed texts (../shared/data beside the checkout).
+    shared_data_dir: Path = REPO_ROOT.parent / "shared" / "data"
+
+    # Loopback sandbox networks: when set, both clients talk to this base URL instead of the real APIs.
+    sandbox_url: str | None = None
+
+    # X (API v2 through tweepy).
+    x_enabled: bool = True
+    x_bearer_token: SecretStr | None = None
+    x_consumer_key: SecretStr | None = None
+    x_consumer_secret: SecretStr | None = None
+    x_access_token: SecretStr | None = None
+    x_access_token_secret: SecretStr | None = None
+    x_brand_user_id: str | None = None
+    x_brand_username: str | None = None
+    x_search_query: str | None = None
+    x_poll_seconds: float = Field(default=60.0, gt=0)
+
+    # Facebook (Graph API through facebook-sdk).
+    facebook_enabled: bool = True
+    facebook_page_id: str | None = None
+    facebook_page_token: SecretStr | None = None
+    facebook_app_secret: SecretStr | None = None
+    facebook_graph_version: str = "v21.0"
+    facebook_poll_seconds: float = Field(default=60.0, gt=0)
+
+    # Pipeline cadence.
+    score_seconds: float = Field(default=2.0, gt=0)
+    assign_seconds: float = Field(default=2.0, gt=0)
+    send_seconds: float = Field(default=2.0, gt=0)
+    batch_size: int = Field(default=256, gt=0, le=10_000)
+
+    @field_validator(
+        "x_bearer_token",
+        "x_consumer_key",
+        "x_consumer_secret",
+        "x_access_token",
+        "x_access_token_secret",
+        "facebook_page_token",
+        "facebook_app_secret",
+    )
+    @classmethod
+    def _refuse_placeholders(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value().strip().lower() in _PLACEHOLDERS:
+            raise ValueError("looks like a placeholder; set the real secret or leave it unset")
+        return value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process-wide settings (read once)."""
+    return Settings()

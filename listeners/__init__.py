@@ -1,0 +1,1 @@
+"""The edge facing the networks: fetchers, senders and the loopback sandbox."""

@@ -1,0 +1,35 @@
+"""SQLModel tables and the data-access functions that every stage shares."""
+
+from models.tables import (
+    Assignment,
+    AuditEvent,
+    Author,
+    Network,
+    Post,
+    PostKind,
+    PostStatus,
+    Reply,
+    ReplyState,
+    Role,
+    Score,
+    SourceCursor,
+    Staff,
+    utcnow,
+)
+
+__all__ = [
+    "Assignment",
+    "AuditEvent",
+    "Author",
+    "Network",
+    "Post",
+    "PostKind",
+    "PostStatus",
+    "Reply",
+    "ReplyState",
+    "Role",
+    "Score",
+    "SourceCursor",
+    "Staff",
+    "utcnow",
+]

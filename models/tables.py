@@ -1,0 +1,221 @@
+"""SQLModel tables: the one database every stage reads from and writes to.
+
+Datetimes are timezone-aware and stored as UTC (SQLModel's ``UTCDateTime``); use ``utcnow()`` to make them.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    """Return the current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+class Network(enum.StrEnum):
+    """A social network Escucha listens to."""
+
+    X = "x"
+    FACEBOOK = "facebook"
+
+
+class PostKind(enum.StrEnum):
+    """What a post is on its network; decides channel and how it can be answered."""
+
+    MENTION = "mention"
+    SEARCH = "search"
+    COMMENT = "comment"
+    PAGE_POST = "page_post"
+    VISITOR_POST = "visitor_post"
+    DM = "dm"
+    OWN = "own"
+
+
+class PostStatus(enum.StrEnum):
+    """Where a post is in the pipeline; terminal states are replied, dismissed, escalated, no_action."""
+
+    NEW = "new"
+    SCORED = "scored"
+    ASSIGNED = "assigned"
+    REPLIED = "replied"
+    DISMISSED = "dismissed"
+    ESCALATED = "escalated"
+    NO_ACTION = "no_action"
+
+
+class Role(enum.StrEnum):
+    """A staff member's role; decides what they may do."""
+
+    ADMIN = "admin"
+    MANAGER = "manager"
+    AGENT = "agent"
+    MARKETING = "marketing"
+
+
+class ReplyState(enum.StrEnum):
+    """The life of a reply: draft → pending_approval → approved → sending → sent | failed."""
+
+    DRAFT = "draft"
+    PENDING_APPROVAL = "pending_approval"
+    APPROVED = "approved"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    REJECTED = "rejected"
+
+
+class Author(SQLModel, table=True):
+    """Someone who posted on a network, as that network describes them."""
+
+    __table_args__ = (UniqueConstraint("network", "external_id", name="uq_author_network_external"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    network: str = Field(max_length=16)
+    external_id: str = Field(max_length=64)
+    username: str = Field(default="", max_length=255)
+    display_name: str = Field(default="", max_length=255)
+    followers_count: int = 0
+    verified: bool = False
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Post(SQLModel, table=True):
+    """One public post, comment or direct message, unique by (network, external_id)."""
+
+    __table_args__ = (
+        UniqueConstraint("network", "external_id", name="uq_post_network_external"),
+        Index("ix_post_status_created", "status", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    network: str = Field(max_length=16, index=True)
+    external_id: str = Field(max_length=128)
+    kind: str = Field(max_length=16, index=True)
+    source: str = Field(max_length=32)
+    author_id: int | None = Field(default=None, foreign_key="author.id", index=True)
+    text: str = Field(default="", sa_column=Column(Text, nullable=False))
+    lang: str | None = Field(default=None, max_length=16)
+    is_public: bool = True
+    # Keyword hits that neither mention nor quote the brand may only be answered by hand (X rule, 2026).
+    manual_only: bool = False
+    conversation_id: str | None = Field(default=None, max_length=128)
+    in_reply_to_external_id: str | None = Field(default=None, max_length=128)
+    parent_id: int | None = Field(default=None, foreign_key="post.id")
+    url: str | None = Field(default=None, max_length=1024)
+    created_at: datetime = Field(index=True)
+    ingested_at: datetime = Field(default_factory=utcnow)
+    needs_response: bool | None = Field(default=None, index=True)
+    status: str = Field(default=PostStatus.NEW, max_length=16)
+    assignee_id: int | None = Field(default=None, foreign_key="staff.id", index=True)
+    urgency: int | None = Field(default=None, index=True)
+    resolved_at: datetime | None = None
+    resolved_by: str | None = Field(default=None, max_length=64)
+    resolution_note: str | None = Field(default=None, max_length=1024)
+    raw: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+
+
+class Score(SQLModel, table=True):
+    """The classifier's view of a post: sentiment, complaint, urgency and the reasons in words."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    post_id: int = Field(foreign_key="post.id", unique=True)
+    sentiment: str = Field(max_length=16)
+    p_negative: float
+    p_neutral: float
+    p_positive: float
+    complaint: float
+    urgency: int
+    language: str = Field(max_length=8)
+    reasons: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    model_id: str = Field(max_length=128)
+    scored_at: datetime = Field(default_factory=utcnow)
+
+
+class Staff(SQLModel, table=True):
+    """A person on the team: who they are, what they may do and how much they can take."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=255)
+    email: str = Field(max_length=255, unique=True)
+    role: str = Field(default=Role.AGENT, max_length=16)
+    # Comma-separated codes keep the schema portable; see responder.policy for parsing.
+    languages: str = Field(default="en", max_length=64)
+    channels: str = Field(default="public,dm", max_length=64)
+    senior: bool = False
+    capacity: int = Field(default=20, ge=0)
+    available: bool = True
+    last_assigned_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Assignment(SQLModel, table=True):
+    """Who owned a post and when; the history behind ``Post.assignee_id``."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    post_id: int = Field(foreign_key="post.id", index=True)
+    staff_id: int = Field(foreign_key="staff.id", index=True)
+    assigned_at: datetime = Field(default_factory=utcnow)
+    ended_at: datetime | None = None
+    performed_by: str = Field(max_length=64)
+    reason: str = Field(default="", max_length=255)
+
+
+class Reply(SQLModel, table=True):
+    """A reply to a post and its way through approval to the network (the outbox row)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    post_id: int = Field(foreign_key="post.id", index=True)
+    state: str = Field(default=ReplyState.DRAFT, max_length=20, index=True)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    suggested_text: str = Field(default="", sa_column=Column(Text, nullable=False))
+    idempotency_key: str = Field(max_length=64, unique=True)
+    author_staff_id: int | None = Field(default=None, foreign_key="staff.id")
+    approved_by_id: int | None = Field(default=None, foreign_key="staff.id")
+    approved_at: datetime | None = None
+    external_id: str | None = Field(default=None, max_length=128)
+    url: str | None = Field(default=None, max_length=1024)
+    attempts: int = 0
+    error: str | None = Field(default=None, max_length=1024)
+    note: str | None = Field(default=None, max_length=1024)
+    model_id: str | None = Field(default=None, max_length=128)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = None
+
+
+class SourceCursor(SQLModel, table=True):
+    """Where each listener source stopped, and its health; saved with the posts it covers."""
+
+    __table_args__ = (UniqueConstraint("network", "source", name="uq_cursor_network_source"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    network: str = Field(max_length=16)
+    source: str = Field(max_length=32)
+    cursor: str | None = Field(default=None, max_length=255)
+    # Ids already seen, for sources without since_id (DM events); bounded by the listener.
+    seen_ids: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    healthy: bool = True
+    last_success_at: datetime | None = None
+    last_error: str | None = Field(default=None, max_length=1024)
+    last_error_at: datetime | None = None
+    next_run_at: datetime | None = None
+    posts_ingested: int = 0
+    requests_made: int = 0
+
+
+class AuditEvent(SQLModel, table=True):
+    """Something that happened and who did it: assignments, approvals, sends, breaches."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, index=True)
+    actor: str = Field(max_length=64)
+    action: str = Field(max_length=64, index=True)
+    post_id: int | None = Field(default=None, foreign_key="post.id", index=True)
+    reply_id: int | None = Field(default=None, foreign_key="reply.id")
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

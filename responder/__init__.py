@@ -1,0 +1,1 @@
+"""The responder: assignment, SLA, drafts and the exactly-once outbox."""
