@@ -17,9 +17,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 class Settings(BaseSettings):
     """Every knob of Escucha; secrets are ``SecretStr`` so they never print."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="ESCUCHA_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
-    )
+    model_config = SettingsConfigDict(env_prefix="ESCUCHA_", env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     database_url: str = "sqlite:///escucha.db"
     # Where the demo reads real-world seed texts (../shared/data beside the checkout).

@@ -6,11 +6,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from models.tables import Author, Post, SourceCursor, utcnow
+
+# SQLModel does not declare ``__table__`` for type checkers; these are the Core tables behind the models.
+POSTS: Table = Post.__table__  # type: ignore[attr-defined]
+AUTHORS: Table = Author.__table__  # type: ignore[attr-defined]
+CURSORS: Table = SourceCursor.__table__  # type: ignore[attr-defined]
 
 # Bound on remembered ids for sources without since_id; a week of DMs for a busy brand fits well.
 MAX_SEEN_IDS = 5000
@@ -35,18 +40,15 @@ def _insert(session: Session, table: Any) -> Any:
 
 def get_cursor(session: Session, *, network: str, source: str) -> SourceCursor:
     """Return the cursor row of a source, creating it on first use."""
-    row = session.exec(  # type: ignore[call-overload]
-        select(SourceCursor).where(SourceCursor.network == network, SourceCursor.source == source)
-    ).scalar_one_or_none()
+    query = select(SourceCursor).where(col(SourceCursor.network) == network, col(SourceCursor.source) == source)
+    row = session.execute(query).scalar_one_or_none()
     if row is None:
-        stmt = _insert(session, SourceCursor.__table__).values(
+        stmt = _insert(session, CURSORS).values(
             network=network, source=source, seen_ids=[], healthy=True, posts_ingested=0, requests_made=0
         )
         session.execute(stmt.on_conflict_do_nothing())
-        row = session.exec(  # type: ignore[call-overload]
-            select(SourceCursor).where(SourceCursor.network == network, SourceCursor.source == source)
-        ).scalar_one()
-    return row  # type: ignore[no-any-return]
+        row = session.execute(query).scalar_one()
+    return row
 
 
 def _upsert_authors(session: Session, posts: Sequence[Any]) -> dict[tuple[str, str], int]:
@@ -66,7 +68,7 @@ def _upsert_authors(session: Session, posts: Sequence[Any]) -> dict[tuple[str, s
         }
         for a in authors.values()
     ]
-    stmt = _insert(session, Author.__table__).values(rows)
+    stmt = _insert(session, AUTHORS).values(rows)
     stmt = stmt.on_conflict_do_update(
         index_elements=["network", "external_id"],
         set_={
@@ -83,7 +85,8 @@ def _upsert_authors(session: Session, posts: Sequence[Any]) -> dict[tuple[str, s
         external = [k[1] for k in authors if k[0] == network]
         for row in session.execute(
             select(Author.id, Author.external_id).where(  # type: ignore[call-overload]
-                Author.network == network, Author.external_id.in_(external)  # type: ignore[attr-defined]
+                col(Author.network) == network,
+                col(Author.external_id).in_(external),
             )
         ):
             ids[(network, row.external_id)] = row.id
@@ -118,10 +121,8 @@ def save_posts(session: Session, posts: Sequence[Any]) -> StoredBatch:
         }
         for p in unique.values()
     ]
-    stmt = _insert(session, Post.__table__).values(rows).on_conflict_do_nothing(
-        index_elements=["network", "external_id"]
-    )
-    result = session.execute(stmt.returning(Post.__table__.c.id))  # type: ignore[attr-defined]
+    stmt = _insert(session, POSTS).values(rows).on_conflict_do_nothing(index_elements=["network", "external_id"])
+    result = session.execute(stmt.returning(POSTS.c.id))
     new_ids = [r[0] for r in result]
     _link_parents(session, new_ids)
     return StoredBatch(inserted=len(new_ids), duplicates=len(posts) - len(new_ids))
@@ -132,8 +133,8 @@ def _link_parents(session: Session, post_ids: list[int]) -> None:
     # so children that arrived first are linked when their parent arrives too.
     if not post_ids:
         return
-    parent = Post.__table__.alias("parent")  # type: ignore[attr-defined]
-    child = Post.__table__  # type: ignore[attr-defined]
+    parent = POSTS.alias("parent")
+    child = POSTS
     parent_id = (
         select(parent.c.id)
         .where(parent.c.network == child.c.network, parent.c.external_id == child.c.in_reply_to_external_id)

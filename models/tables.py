@@ -131,6 +131,7 @@ class Score(SQLModel, table=True):
     p_positive: float
     complaint: float
     urgency: int
+    crisis: bool = False
     language: str = Field(max_length=8)
     reasons: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     model_id: str = Field(max_length=128)

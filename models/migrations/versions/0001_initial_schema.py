@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 16:17:40.600883
+Create Date: 2026-11-23
 """
 from collections.abc import Sequence
 
@@ -157,6 +157,7 @@ def upgrade() -> None:
     sa.Column('p_positive', sa.Float(), nullable=False),
     sa.Column('complaint', sa.Float(), nullable=False),
     sa.Column('urgency', sa.Integer(), nullable=False),
+    sa.Column('crisis', sa.Boolean(), nullable=False),
     sa.Column('language', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
     sa.Column('reasons', sa.JSON(), nullable=False),
     sa.Column('model_id', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),

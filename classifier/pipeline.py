@@ -1,0 +1,65 @@
+"""The scoring stage: score new posts in batches and decide which need an answer."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlmodel import Session, col
+
+from classifier.base import PostFacts, Scorer
+from models.tables import Author, Post, PostKind, PostStatus, Score, utcnow
+
+# The brand's own page posts and our own replies are context, never work.
+NEVER_WORK = frozenset({PostKind.PAGE_POST, PostKind.OWN})
+# Scorers look at a bounded prefix: a 100k-character post must not stall the batch.
+MAX_TEXT_CHARS = 5000
+
+
+def score_pending(session: Session, scorer: Scorer, *, limit: int = 256) -> int:
+    """Score up to ``limit`` new posts, oldest first; the caller commits. Returns how many were scored."""
+    stmt = (
+        select(Post, Author)
+        .outerjoin(Author, col(Author.id) == col(Post.author_id))
+        .where(col(Post.status) == PostStatus.NEW)
+        .order_by(col(Post.id))
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True, of=Post)
+    rows = session.execute(stmt).all()
+    if not rows:
+        return 0
+    now = utcnow()
+    facts = [
+        PostFacts(
+            text=post.text[:MAX_TEXT_CHARS],
+            is_dm=post.kind == PostKind.DM,
+            followers_count=author.followers_count if author else 0,
+            waiting_s=max(0.0, (now - post.created_at).total_seconds()),
+        )
+        for post, author in rows
+    ]
+    scores = scorer.score(facts)
+    if len(scores) != len(rows):
+        raise RuntimeError(f"scorer {scorer.model_id} returned {len(scores)} scores for {len(rows)} posts")
+    for (post, _author), s in zip(rows, scores, strict=True):
+        session.add(
+            Score(
+                post_id=post.id,
+                sentiment=s.sentiment,
+                p_negative=s.probabilities.get("negative", 0.0),
+                p_neutral=s.probabilities.get("neutral", 0.0),
+                p_positive=s.probabilities.get("positive", 0.0),
+                complaint=s.complaint,
+                urgency=s.urgency,
+                crisis=s.crisis,
+                language=s.language,
+                reasons=s.reasons,
+                model_id=s.model_id,
+            )
+        )
+        needs = post.kind not in NEVER_WORK and (s.needs_response or s.crisis or post.kind == PostKind.DM)
+        post.needs_response = needs
+        post.urgency = s.urgency
+        post.status = PostStatus.SCORED if needs else PostStatus.NO_ACTION
+        session.add(post)
+    return len(rows)

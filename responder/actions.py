@@ -1,0 +1,173 @@
+"""What staff do to replies and posts: submit, approve, reject, dismiss. Permissions are checked here."""
+
+from __future__ import annotations
+
+from sqlalchemy import update
+from sqlmodel import Session
+
+from models.audit import audit
+from models.tables import Post, PostStatus, Reply, ReplyState, Staff, utcnow
+from responder.drafts import X_MAX_CHARS
+from responder.permissions import Action, can, require
+
+MAX_REPLY_CHARS = 8000  # Graph comments allow 8k; X is checked separately.
+
+
+class ReplyConflict(Exception):
+    """Someone else already handled this reply; the message says who and how."""
+
+
+class InvalidReply(ValueError):
+    """The reply text cannot be sent as it is."""
+
+
+def _staff_actor(staff: Staff) -> str:
+    return f"staff:{staff.id}"
+
+
+def validate_text(text: str, *, network: str) -> str:
+    """Return the cleaned reply text, or raise ``InvalidReply`` with the reason."""
+    cleaned = text.strip()
+    if not cleaned:
+        raise InvalidReply("the reply is empty")
+    limit = X_MAX_CHARS if network == "x" else MAX_REPLY_CHARS
+    if len(cleaned) > limit:
+        raise InvalidReply(f"the reply has {len(cleaned)} characters; {network} allows {limit}")
+    return cleaned
+
+
+def _conflict(session: Session, reply_id: int, wanted: str) -> ReplyConflict:
+    current = session.get(Reply, reply_id, populate_existing=True)
+    if current is None:
+        return ReplyConflict(f"reply {reply_id} does not exist")
+    who = ""
+    if current.approved_by_id is not None:
+        approver = session.get(Staff, current.approved_by_id)
+        who = f" by {approver.name}" if approver else ""
+    return ReplyConflict(f"cannot {wanted}: reply {reply_id} is already {current.state}{who}")
+
+
+def _load(session: Session, reply_id: int) -> tuple[Reply, Post]:
+    reply = session.get(Reply, reply_id)
+    if reply is None:
+        raise ReplyConflict(f"reply {reply_id} does not exist")
+    post = session.get(Post, reply.post_id)
+    assert post is not None
+    return reply, post
+
+
+def approve_reply(session: Session, *, reply_id: int, staff: Staff, text: str | None = None) -> Reply:
+    """Approve a reply (optionally edited) for sending; exactly one of two racing approvers wins."""
+    require(staff, Action.APPROVE_REPLY)
+    reply, post = _load(session, reply_id)
+    if post.manual_only:
+        raise InvalidReply("this post can only be answered by hand on the network (X rule for keyword hits)")
+    final = validate_text(text if text is not None else reply.text, network=post.network)
+    now = utcnow()
+    # The state check in the WHERE clause is the lock: a second approver updates no row and is told.
+    result = session.execute(
+        update(Reply)
+        .where(
+            Reply.id == reply_id,  # type: ignore[arg-type]
+            Reply.state.in_([ReplyState.DRAFT, ReplyState.PENDING_APPROVAL]),  # type: ignore[attr-defined]
+        )
+        .values(state=ReplyState.APPROVED, text=final, approved_by_id=staff.id, approved_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        session.rollback()
+        raise _conflict(session, reply_id, "approve")
+    audit(
+        session,
+        actor=_staff_actor(staff),
+        action="reply_approved",
+        post_id=post.id,
+        reply_id=reply_id,
+        edited=final != reply.suggested_text,
+    )
+    session.commit()
+    session.refresh(reply)
+    return reply
+
+
+def submit_reply(session: Session, *, reply_id: int, staff: Staff, text: str) -> Reply:
+    """Save an agent's edited reply for approval (or approve it at once for roles that may)."""
+    require(staff, Action.SUBMIT_REPLY)
+    if can(staff, Action.SEND_WITHOUT_APPROVAL):
+        return approve_reply(session, reply_id=reply_id, staff=staff, text=text)
+    reply, post = _load(session, reply_id)
+    final = validate_text(text, network=post.network)
+    result = session.execute(
+        update(Reply)
+        .where(
+            Reply.id == reply_id,  # type: ignore[arg-type]
+            Reply.state.in_([ReplyState.DRAFT, ReplyState.PENDING_APPROVAL, ReplyState.REJECTED]),  # type: ignore[attr-defined]
+        )
+        .values(state=ReplyState.PENDING_APPROVAL, text=final, author_staff_id=staff.id, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        session.rollback()
+        raise _conflict(session, reply_id, "submit")
+    audit(session, actor=_staff_actor(staff), action="reply_submitted", post_id=post.id, reply_id=reply_id)
+    session.commit()
+    session.refresh(reply)
+    return reply
+
+
+def reject_reply(session: Session, *, reply_id: int, staff: Staff, note: str) -> Reply:
+    """Send a pending reply back to its agent with a note."""
+    require(staff, Action.REJECT_REPLY)
+    if not note.strip():
+        raise InvalidReply("say why the reply is rejected")
+    reply, post = _load(session, reply_id)
+    result = session.execute(
+        update(Reply)
+        .where(Reply.id == reply_id, Reply.state == ReplyState.PENDING_APPROVAL)  # type: ignore[arg-type]
+        .values(state=ReplyState.REJECTED, note=note.strip()[:1024], updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        session.rollback()
+        raise _conflict(session, reply_id, "reject")
+    audit(
+        session,
+        actor=_staff_actor(staff),
+        action="reply_rejected",
+        post_id=post.id,
+        reply_id=reply_id,
+        note=note,
+    )
+    session.commit()
+    session.refresh(reply)
+    return reply
+
+
+def dismiss_post(session: Session, *, post_id: int, staff: Staff, reason: str) -> Post:
+    """Close a post without replying, recording the reason and who decided."""
+    require(staff, Action.DISMISS_POST)
+    if not reason.strip():
+        raise InvalidReply("say why the post needs no reply")
+    post = session.get(Post, post_id)
+    if post is None:
+        raise ReplyConflict(f"post {post_id} does not exist")
+    if post.status in (PostStatus.REPLIED, PostStatus.DISMISSED):
+        raise ReplyConflict(f"post {post_id} is already {post.status}")
+    now = utcnow()
+    post.status = PostStatus.DISMISSED
+    post.resolved_at = now
+    post.resolved_by = _staff_actor(staff)
+    post.resolution_note = reason.strip()[:1024]
+    session.add(post)
+    session.execute(
+        update(Reply)
+        .where(
+            Reply.post_id == post_id,  # type: ignore[arg-type]
+            Reply.state.in_([ReplyState.DRAFT, ReplyState.PENDING_APPROVAL, ReplyState.REJECTED]),  # type: ignore[attr-defined]
+        )
+        .values(state=ReplyState.REJECTED, note="post dismissed", updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    audit(session, actor=_staff_actor(staff), action="post_dismissed", post_id=post_id, reason=reason)
+    session.commit()
+    return post

@@ -1,0 +1,49 @@
+"""Who may do what: checked in the functions the review app calls, not only by hiding buttons."""
+
+from __future__ import annotations
+
+import enum
+
+from models.tables import Role, Staff
+
+
+class Action(enum.StrEnum):
+    """Actions on posts and replies that need a permission."""
+
+    SUBMIT_REPLY = "submit_reply"
+    APPROVE_REPLY = "approve_reply"
+    SEND_WITHOUT_APPROVAL = "send_without_approval"
+    REJECT_REPLY = "reject_reply"
+    DISMISS_POST = "dismiss_post"
+    REASSIGN = "reassign"
+    VIEW_QUEUE = "view_queue"
+    VIEW_TRENDS = "view_trends"
+    ADMIN = "admin"
+
+
+_ALLOWED: dict[Action, frozenset[Role]] = {
+    Action.SUBMIT_REPLY: frozenset({Role.ADMIN, Role.MANAGER, Role.AGENT}),
+    Action.APPROVE_REPLY: frozenset({Role.ADMIN, Role.MANAGER}),
+    Action.SEND_WITHOUT_APPROVAL: frozenset({Role.ADMIN, Role.MANAGER}),
+    Action.REJECT_REPLY: frozenset({Role.ADMIN, Role.MANAGER}),
+    Action.DISMISS_POST: frozenset({Role.ADMIN, Role.MANAGER, Role.AGENT}),
+    Action.REASSIGN: frozenset({Role.ADMIN, Role.MANAGER}),
+    Action.VIEW_QUEUE: frozenset({Role.ADMIN, Role.MANAGER, Role.AGENT}),
+    Action.VIEW_TRENDS: frozenset({Role.ADMIN, Role.MANAGER, Role.MARKETING}),
+    Action.ADMIN: frozenset({Role.ADMIN}),
+}
+
+
+class NotAllowed(PermissionError):
+    """The staff member's role does not allow the action."""
+
+
+def can(staff: Staff, action: Action) -> bool:
+    """Tell whether ``staff`` may perform ``action``."""
+    return Role(staff.role) in _ALLOWED[action]
+
+
+def require(staff: Staff, action: Action) -> None:
+    """Raise ``NotAllowed`` unless ``staff`` may perform ``action``."""
+    if not can(staff, action):
+        raise NotAllowed(f"{staff.name} ({staff.role}) may not {action.value.replace('_', ' ')}")
