@@ -35,6 +35,7 @@ class PostKind(enum.StrEnum):
     VISITOR_POST = "visitor_post"
     DM = "dm"
     OWN = "own"
+    SHARE = "share"
 
 
 class PostStatus(enum.StrEnum):
