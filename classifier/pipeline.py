@@ -8,8 +8,11 @@ from sqlmodel import Session, col
 from classifier.base import PostFacts, Scorer
 from models.tables import Author, Post, PostKind, PostStatus, Score, utcnow
 
-# The brand's own page posts and our own replies are context, never work.
-NEVER_WORK = frozenset({PostKind.PAGE_POST, PostKind.OWN})
+# The brand's own page posts, our own replies and plain retweets are context, never work.
+NEVER_WORK = frozenset({PostKind.PAGE_POST, PostKind.OWN, PostKind.SHARE})
+# Posts addressed to the brand are answered unless a person dismisses them; the promise is that no public
+# post to the brand goes unanswered. Keyword hits elsewhere need an answer only when the scorer says so.
+ADDRESSED = frozenset({PostKind.MENTION, PostKind.COMMENT, PostKind.VISITOR_POST, PostKind.DM})
 # Scorers look at a bounded prefix: a 100k-character post must not stall the batch.
 MAX_TEXT_CHARS = 5000
 
@@ -57,7 +60,7 @@ def score_pending(session: Session, scorer: Scorer, *, limit: int = 256) -> int:
                 model_id=s.model_id,
             )
         )
-        needs = post.kind not in NEVER_WORK and (s.needs_response or s.crisis or post.kind == PostKind.DM)
+        needs = post.kind not in NEVER_WORK and (post.kind in ADDRESSED or s.needs_response or s.crisis)
         post.needs_response = needs
         post.urgency = s.urgency
         post.status = PostStatus.SCORED if needs else PostStatus.NO_ACTION
