@@ -1,0 +1,117 @@
+"""The `escucha` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlmodel import Session
+
+from escucha.db import get_engine, migrate
+from escucha.logging_setup import setup_logging
+from escucha.settings import get_settings
+
+app = typer.Typer(help="Escucha: the social-media listening and response desk.", no_args_is_help=True)
+log = logging.getLogger("escucha")
+REVIEW_APP = Path(__file__).resolve().parent.parent / "review_app" / "app.py"
+
+
+@app.callback()
+def main(log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO") -> None:
+    """Set up logging for every command."""
+    setup_logging(log_level)
+
+
+@app.command("init-db")
+def init_db() -> None:
+    """Create or upgrade the database schema (Alembic migrations)."""
+    migrate(get_engine())
+    typer.echo("database is at the latest schema")
+
+
+@app.command()
+def status(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False) -> None:
+    """Show what was ingested, scored, assigned and answered, and each source's health."""
+    from escucha.status import collect_status
+
+    engine = get_engine()
+    migrate(engine)
+    with Session(engine) as session:
+        report = collect_status(session)
+    if as_json:
+        typer.echo(json.dumps(report, sort_keys=True))
+        return
+    console = Console()
+    table = Table("what", "value", title="Escucha status")
+    for key, value in report.items():
+        if key != "sources":
+            table.add_row(key, json.dumps(value) if isinstance(value, dict) else str(value))
+    console.print(table)
+    sources = Table("network", "source", "healthy", "ingested", "last success", "last error", title="Sources")
+    for s in report["sources"]:
+        sources.add_row(
+            s["network"], s["source"], str(s["healthy"]), str(s["posts_ingested"]),
+            s["last_success_at"] or "-", s["last_error"] or "-",
+        )  # fmt: skip
+    console.print(sources)
+
+
+@app.command()
+def worker() -> None:
+    """Run the scheduler: listeners, classifier, responder and outbox, until stopped."""
+    from classifier.registry import load_scorer
+    from escucha.worker import Worker
+    from listeners.registry import build_listeners, build_senders
+
+    settings = get_settings()
+    engine = get_engine()
+    migrate(engine)
+    listeners = build_listeners(settings)
+    if not listeners:
+        log.warning("no network credentials configured: nothing to poll (see README, 'Real accounts')")
+    w = Worker(
+        engine, listeners=listeners, senders=build_senders(settings), scorer=load_scorer(),
+        batch_size=settings.batch_size,
+    )  # fmt: skip
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    w.start(
+        intervals={"x": settings.x_poll_seconds, "facebook": settings.facebook_poll_seconds},
+        stage_seconds=settings.score_seconds,
+    )
+    log.info("worker running with %d sources; Ctrl-C stops it", len(listeners))
+    done.wait()
+    w.stop()
+
+
+@app.command()
+def review(port: Annotated[int, typer.Option(help="Port of the review app.")] = 8501) -> None:
+    """Open the Streamlit review app on the configured database."""
+    cmd = [sys.executable, "-m", "streamlit", "run", str(REVIEW_APP), "--server.port", str(port)]
+    raise typer.Exit(subprocess.call(cmd))  # noqa: S603 - our own interpreter and app
+
+
+@app.command()
+def demo(
+    headless: Annotated[bool, typer.Option(help="Run without the review app.")] = False,
+    seconds: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+    port: Annotated[int, typer.Option(help="Port of the review app.")] = 8501,
+) -> None:
+    """Run everything on SQLite against the loopback sandbox networks, and open the review app."""
+    from escucha.demo import run_demo
+
+    raise typer.Exit(run_demo(get_settings(), headless=headless, seconds=seconds, port=port))
+
+
+if __name__ == "__main__":
+    app()
