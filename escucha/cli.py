@@ -6,9 +6,7 @@ import json
 import logging
 import signal
 import subprocess
-import sys
 import threading
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -22,7 +20,6 @@ from escucha.settings import get_settings
 
 app = typer.Typer(help="Escucha: the social-media listening and response desk.", no_args_is_help=True)
 log = logging.getLogger("escucha")
-REVIEW_APP = Path(__file__).resolve().parent.parent / "review_app" / "app.py"
 
 
 @app.callback()
@@ -97,8 +94,9 @@ def worker() -> None:
 @app.command()
 def review(port: Annotated[int, typer.Option(help="Port of the review app.")] = 8501) -> None:
     """Open the Streamlit review app on the configured database."""
-    cmd = [sys.executable, "-m", "streamlit", "run", str(REVIEW_APP), "--server.port", str(port)]
-    raise typer.Exit(subprocess.call(cmd))  # noqa: S603 - our own interpreter and app
+    from review_app.launch import streamlit_command
+
+    raise typer.Exit(subprocess.call(streamlit_command(port=port)))  # noqa: S603 - our own interpreter and app
 
 
 @app.command()

@@ -6,7 +6,6 @@ import logging
 import os
 import random
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ from listeners.registry import build_listeners, build_senders
 from listeners.sandbox import Sandbox
 from listeners.seed import load_seed_texts, seed_sandbox
 from models.staff import ensure_demo_team
+from review_app.launch import streamlit_command
 
 log = logging.getLogger(__name__)
 
@@ -99,17 +99,7 @@ def run_demo(base: Settings, *, headless: bool, seconds: float | None, port: int
     try:
         if not headless:
             app = subprocess.Popen(  # noqa: S603 - our own interpreter and app path
-                [
-                    sys.executable,
-                    "-m",
-                    "streamlit",
-                    "run",
-                    str(Path(__file__).parent.parent / "review_app" / "app.py"),
-                    "--server.port",
-                    str(port),
-                    "--server.headless",
-                    "true",
-                ],
+                streamlit_command(port=port, headless=True),
                 env={**os.environ, **settings_env(settings)},
             )
             log.info("review app on http://localhost:%d (Ctrl-C stops the demo)", port)

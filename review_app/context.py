@@ -1,0 +1,73 @@
+"""What every page needs: the engine, the senders, the interface language and who is acting."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import streamlit as st
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from escucha.db import get_engine
+from escucha.settings import get_settings
+from models.tables import Staff
+from review_app.i18n import DEFAULT_LANGUAGE, LANGUAGES
+
+if TYPE_CHECKING:
+    from listeners.base import Sender
+
+log = logging.getLogger(__name__)
+
+LANG_KEY = "lang"
+STAFF_KEY = "staff_id"
+FLASH_KEY = "flash"
+
+
+def engine() -> Engine:
+    """Return the process-wide engine for ``ESCUCHA_DATABASE_URL``."""
+    return get_engine()
+
+
+@st.cache_resource(show_spinner=False)
+def senders() -> Mapping[str, Sender]:
+    """Return the network senders, or an empty mapping when none can be built here.
+
+    Without senders an approval is still recorded; the worker's outbox job sends it on its next pass.
+    """
+    try:
+        from listeners.registry import build_senders
+    except ImportError as exc:
+        log.info("no sender registry in this install (%s); the worker will send approved replies", exc)
+        return {}
+    try:
+        built = build_senders(get_settings())
+    except Exception:
+        # A missing credential must not take the desk down; approvals still reach the worker's outbox.
+        log.exception("could not build senders; the worker will send approved replies")
+        return {}
+    return dict(built or {})
+
+
+def lang() -> str:
+    """Return the interface language chosen in the sidebar."""
+    value = st.session_state.get(LANG_KEY, DEFAULT_LANGUAGE)
+    return value if value in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def acting_staff(session: Session) -> Staff | None:
+    """Return the staff member picked under "Acting as", read fresh from the database."""
+    staff_id = st.session_state.get(STAFF_KEY)
+    return session.get(Staff, staff_id) if isinstance(staff_id, int) else None
+
+
+def flash(level: str, message: str) -> None:
+    """Queue a message (level: success, info, warning, error) for the top of the next render."""
+    st.session_state.setdefault(FLASH_KEY, []).append((level, message))
+
+
+def show_flashes() -> None:
+    """Show and forget the queued messages; they are already markdown-escaped by their authors."""
+    for level, message in st.session_state.pop(FLASH_KEY, []):
+        getattr(st, level if level in ("success", "info", "warning", "error") else "info")(message)

@@ -1,0 +1,286 @@
+"""The queries behind the review desk: filtering, counting and paging are done in SQL, never over every row."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql import Select
+from sqlmodel import Session, col
+
+from models.tables import Author, Post, PostKind, PostStatus, Reply, Score, Staff, utcnow
+from responder.sla import due_at, sla_seconds
+
+# The states in which a post waits for someone at the desk (NEW posts are not scored yet).
+QUEUE_STATUSES: tuple[str, ...] = (PostStatus.SCORED, PostStatus.ASSIGNED)
+DEFAULT_PAGE_SIZE = 25
+UNASSIGNED = -1  # ``QueueFilters.assignee_id`` value that asks for posts nobody owns
+
+
+@dataclass(frozen=True, slots=True)
+class QueueFilters:
+    """What the queue is narrowed to; an empty tuple means no restriction."""
+
+    networks: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+    sentiments: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    assignee_id: int | None = None  # a staff id, UNASSIGNED, or None for everyone
+
+
+@dataclass(frozen=True, slots=True)
+class QueueItem:
+    """One open post as the queue shows it, with its score, author, owner, thread parent and reply."""
+
+    post_id: int
+    network: str
+    kind: str
+    status: str
+    text: str
+    url: str | None
+    manual_only: bool
+    created_at: datetime
+    due_at: datetime
+    urgency: int | None
+    author_username: str
+    author_display_name: str
+    author_followers: int
+    author_verified: bool
+    sentiment: str | None
+    p_negative: float | None
+    p_neutral: float | None
+    p_positive: float | None
+    crisis: bool
+    language: str | None
+    reasons: list[str]
+    assignee_id: int | None
+    assignee_name: str | None
+    parent_text: str | None
+    reply_id: int | None
+    reply_state: str | None
+    reply_text: str | None
+    reply_note: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueuePage:
+    """One page of the queue and the total that matches the filters."""
+
+    items: list[QueueItem]
+    total: int
+    page: int
+    page_size: int
+
+    @property
+    def pages(self) -> int:
+        """Return how many pages the matching posts fill (at least one)."""
+        return max(1, -(-self.total // self.page_size))
+
+
+@dataclass(frozen=True, slots=True)
+class FilterOptions:
+    """The values the filters can take, drawn from the open posts."""
+
+    networks: list[str] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)
+    languages: list[str] = field(default_factory=list)
+    sentiments: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class HourCount:
+    """How many posts of one sentiment arrived in one hour (UTC)."""
+
+    hour: datetime
+    sentiment: str
+    count: int
+
+
+def _open_where(filters: QueueFilters) -> list[Any]:
+    """Return the WHERE clauses of the queue for ``filters`` (Score columns need the Score join)."""
+    statuses = [s for s in filters.statuses if s in QUEUE_STATUSES] or list(QUEUE_STATUSES)
+    where: list[Any] = [col(Post.needs_response).is_(True), col(Post.status).in_(statuses)]
+    if filters.networks:
+        where.append(col(Post.network).in_(filters.networks))
+    if filters.kinds:
+        where.append(col(Post.kind).in_(filters.kinds))
+    if filters.languages:
+        where.append(col(Score.language).in_(filters.languages))
+    if filters.sentiments:
+        where.append(col(Score.sentiment).in_(filters.sentiments))
+    if filters.assignee_id == UNASSIGNED:
+        where.append(col(Post.assignee_id).is_(None))
+    elif filters.assignee_id is not None:
+        where.append(col(Post.assignee_id) == filters.assignee_id)
+    return where
+
+
+_SelectT = TypeVar("_SelectT", bound=Select)
+
+
+def _with_score(stmt: _SelectT, filters: QueueFilters) -> _SelectT:
+    # An outer join keeps a post whose score row is missing visible; it is still open work.
+    return stmt.outerjoin(Score, col(Score.post_id) == col(Post.id)).where(*_open_where(filters))
+
+
+def count_queue(session: Session, *, filters: QueueFilters) -> int:
+    """Return how many open posts match ``filters``."""
+    stmt = _with_score(select(func.count()).select_from(Post), filters)
+    return int(session.execute(stmt).scalar_one())
+
+
+def fetch_queue(
+    session: Session,
+    *,
+    filters: QueueFilters,
+    page: int = 1,
+    page_size: int = DEFAULT_PAGE_SIZE,
+) -> QueuePage:
+    """Return one page of open posts, most urgent first, then longest waiting."""
+    total = count_queue(session, filters=filters)
+    pages = max(1, -(-total // page_size))
+    page = min(max(1, page), pages)
+    parent = aliased(Post)
+    stmt = (
+        _with_score(select(Post, Score, Author, Staff, col(parent.text)), filters)
+        .outerjoin(Author, col(Author.id) == col(Post.author_id))
+        .outerjoin(Staff, col(Staff.id) == col(Post.assignee_id))
+        .outerjoin(parent, col(parent.id) == col(Post.parent_id))
+        # Posts the classifier has not ranked sink to the bottom on every backend (NULLs sort differently).
+        .order_by(
+            col(Post.urgency).is_(None),
+            col(Post.urgency).desc(),
+            col(Post.created_at).asc(),
+            col(Post.id).asc(),
+        )
+        .offset((page - 1) * page_size)
+        .limit(page_size)
+    )
+    rows = session.execute(stmt).all()
+    post_ids = [row[0].id for row in rows]
+    replies = _latest_replies(session, post_ids=post_ids)
+    parents = _parents_by_external_id(session, posts=[row[0] for row in rows if row[4] is None])
+    items = [
+        _item(post, score, author, staff, parent_text or parents.get(post.id), replies.get(post.id))
+        for post, score, author, staff, parent_text in rows
+    ]
+    return QueuePage(items=items, total=total, page=page, page_size=page_size)
+
+
+def _latest_replies(session: Session, *, post_ids: Sequence[int]) -> dict[int, Reply]:
+    """Return the newest reply of each post in ``post_ids`` (one query for the whole page)."""
+    if not post_ids:
+        return {}
+    found: dict[int, Reply] = {}
+    stmt = select(Reply).where(col(Reply.post_id).in_(post_ids)).order_by(col(Reply.id).asc())
+    for reply in session.execute(stmt).scalars():
+        found[reply.post_id] = reply
+    return found
+
+
+def _parents_by_external_id(session: Session, *, posts: Sequence[Post]) -> dict[int, str]:
+    """Find thread parents that are stored but not linked by ``parent_id`` (listeners may lag behind)."""
+    wanted = {(p.network, p.in_reply_to_external_id): p.id for p in posts if p.in_reply_to_external_id}
+    if not wanted:
+        return {}
+    ids = {ext for _, ext in wanted}
+    stmt = select(col(Post.network), col(Post.external_id), col(Post.text)).where(col(Post.external_id).in_(ids))
+    found: dict[int, str] = {}
+    for network, external_id, text in session.execute(stmt).all():
+        child = wanted.get((network, external_id))
+        if child is not None:
+            found[child] = text
+    return found
+
+
+def _item(
+    post: Post,
+    score: Score | None,
+    author: Author | None,
+    staff: Staff | None,
+    parent_text: str | None,
+    reply: Reply | None,
+) -> QueueItem:
+    assert post.id is not None
+    seconds = sla_seconds(
+        crisis=bool(score and score.crisis),
+        is_dm=post.kind == PostKind.DM,
+        complaint=score.complaint if score else 0.0,
+    )
+    created = post.created_at if post.created_at.tzinfo else post.created_at.replace(tzinfo=UTC)
+    return QueueItem(
+        post_id=post.id,
+        network=post.network,
+        kind=post.kind,
+        status=post.status,
+        text=post.text,
+        url=post.url,
+        manual_only=post.manual_only,
+        created_at=created,
+        due_at=due_at(created, seconds),
+        urgency=post.urgency if post.urgency is not None else (score.urgency if score else None),
+        author_username=author.username if author else "",
+        author_display_name=author.display_name if author else "",
+        author_followers=author.followers_count if author else 0,
+        author_verified=author.verified if author else False,
+        sentiment=score.sentiment if score else None,
+        p_negative=score.p_negative if score else None,
+        p_neutral=score.p_neutral if score else None,
+        p_positive=score.p_positive if score else None,
+        crisis=bool(score and score.crisis),
+        language=score.language if score else post.lang,
+        reasons=list(score.reasons) if score else [],
+        assignee_id=post.assignee_id,
+        assignee_name=staff.name if staff else None,
+        parent_text=parent_text,
+        reply_id=reply.id if reply else None,
+        reply_state=reply.state if reply else None,
+        reply_text=reply.text if reply else None,
+        reply_note=reply.note if reply else None,
+    )
+
+
+def filter_options(session: Session) -> FilterOptions:
+    """Return the distinct networks, kinds, languages and sentiments among open posts."""
+
+    def distinct(column: Any) -> list[str]:
+        stmt = _with_score(select(column).select_from(Post), QueueFilters()).where(column.is_not(None)).distinct()
+        return sorted(str(v) for v in session.execute(stmt).scalars())
+
+    return FilterOptions(
+        networks=distinct(col(Post.network)),
+        kinds=distinct(col(Post.kind)),
+        languages=distinct(col(Score.language)),
+        sentiments=distinct(col(Score.sentiment)),
+    )
+
+
+def posts_per_hour(session: Session, *, hours: int = 48, now: datetime | None = None) -> list[HourCount]:
+    """Count posts per hour (UTC) and sentiment over the last ``hours``; unscored posts count as 'unscored'."""
+    now = now or utcnow()
+    since = now - timedelta(hours=hours)
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        bucket: Any = func.strftime("%Y-%m-%d %H:00:00", col(Post.created_at))
+    else:
+        # timestamptz truncates in the session's time zone; convert to UTC first so hours match SQLite's.
+        bucket = func.date_trunc("hour", func.timezone("UTC", col(Post.created_at)))
+    sentiment = func.coalesce(col(Score.sentiment), "unscored")
+    stmt = (
+        select(bucket, sentiment, func.count())
+        .select_from(Post)
+        .outerjoin(Score, col(Score.post_id) == col(Post.id))
+        .where(col(Post.created_at) >= since)
+        .group_by(bucket, sentiment)
+        .order_by(bucket)
+    )
+    out: list[HourCount] = []
+    for hour, label, n in session.execute(stmt).all():
+        when = datetime.fromisoformat(hour) if isinstance(hour, str) else hour
+        out.append(HourCount(hour=when.replace(tzinfo=UTC) if when.tzinfo is None else when, sentiment=label, count=n))
+    return out

@@ -1,0 +1,328 @@
+"""The queue: open posts that need an answer, most urgent first, with their suggested replies and actions.
+
+Every decision is a call into ``responder.actions``, which checks permissions and races; this page only
+shows what those calls say. Text from the networks is shown with ``st.text`` or escaped by ``safe.md``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+import streamlit as st
+from sqlmodel import Session
+
+from models.staff import list_staff
+from models.tables import ReplyState, Staff, utcnow
+from responder.actions import InvalidReply, ReplyConflict, approve_reply, dismiss_post, reject_reply, submit_reply
+from responder.outbox import send_one
+from responder.permissions import Action, NotAllowed, can
+from review_app import context, fmt
+from review_app.i18n import label, t
+from review_app.queries import (
+    DEFAULT_PAGE_SIZE,
+    QUEUE_STATUSES,
+    UNASSIGNED,
+    QueueFilters,
+    QueueItem,
+    fetch_queue,
+    filter_options,
+)
+from review_app.safe import md, plain
+
+log = logging.getLogger(__name__)
+
+PAGE_KEY = "queue_page"
+FILTER_SIG_KEY = "queue_filter_sig"
+EDITABLE_STATES = (ReplyState.DRAFT, ReplyState.PENDING_APPROVAL, ReplyState.REJECTED)
+ASSIGNEE_ALL = 0
+ASSIGNEE_ME = -2
+SENTIMENT_COLOURS = {"negative": "red", "neutral": "gray", "positive": "green"}
+
+
+def reply_key(reply_id: int) -> str:
+    """Return the session key of a reply's text area."""
+    return f"reply_text_{reply_id}"
+
+
+def note_key(reply_id: int) -> str:
+    """Return the session key of a reply's rejection note."""
+    return f"reject_note_{reply_id}"
+
+
+def reason_key(post_id: int) -> str:
+    """Return the session key of a post's dismissal reason."""
+    return f"dismiss_reason_{post_id}"
+
+
+# --- actions (button callbacks: they run before the rerun renders, so the queue shows their effect) ---
+
+
+def _act(work: Callable[[Session, Staff], str]) -> None:
+    """Run one action as the acting staff member and queue what happened as a message."""
+    lang = context.lang()
+    with Session(context.engine(), expire_on_commit=False) as session:
+        me = context.acting_staff(session)
+        if me is None:
+            context.flash("error", t(lang, "no_staff"))
+            return
+        try:
+            context.flash("success", work(session, me))
+        except NotAllowed as exc:
+            context.flash("error", t(lang, "msg_not_allowed", detail=md(str(exc))))
+        except ReplyConflict as exc:
+            context.flash("warning", t(lang, "msg_conflict", detail=md(str(exc))))
+        except InvalidReply as exc:
+            context.flash("error", t(lang, "msg_invalid", detail=md(str(exc))))
+
+
+def _approve(reply_id: int) -> None:
+    lang = context.lang()
+    text = st.session_state.get(reply_key(reply_id))
+    outcome: list[str] = []
+
+    def work(session: Session, me: Staff) -> str:
+        approve_reply(session, reply_id=reply_id, staff=me, text=text)
+        senders = context.senders()
+        if not senders:
+            return t(lang, "msg_approved_later", reply=reply_id)
+        try:
+            sent = send_one(context.engine(), senders, reply_id)
+        except Exception as exc:
+            # The outbox leaves such a reply in "sending": it may have reached the network, so no blind retry.
+            log.exception("sending reply %s failed unexpectedly", reply_id)
+            outcome.append("crashed")
+            return t(lang, "msg_send_crashed", reply=reply_id, detail=md(type(exc).__name__))
+        outcome.append(sent.result)
+        return t(lang, f"msg_{sent.result}", reply=reply_id, detail=md(sent.detail))
+
+    _act(work)
+    # A send that did not go through is approved but not sent: say it as a warning, not a success.
+    if outcome and outcome[0] != "sent":
+        flashes = st.session_state.get(context.FLASH_KEY, [])
+        if flashes:
+            flashes[-1] = ("warning", flashes[-1][1])
+
+
+def _submit(reply_id: int) -> None:
+    lang = context.lang()
+    text = str(st.session_state.get(reply_key(reply_id), ""))
+
+    def work(session: Session, me: Staff) -> str:
+        reply = submit_reply(session, reply_id=reply_id, staff=me, text=text)
+        # Managers' submissions are approvals (responder.actions.submit_reply decides that).
+        key = "msg_submitted" if reply.state == ReplyState.PENDING_APPROVAL else "msg_approved_later"
+        return t(lang, key, reply=reply_id)
+
+    _act(work)
+
+
+def _reject(reply_id: int) -> None:
+    lang = context.lang()
+    note = str(st.session_state.get(note_key(reply_id), ""))
+
+    def work(session: Session, me: Staff) -> str:
+        reject_reply(session, reply_id=reply_id, staff=me, note=note)
+        return t(lang, "msg_rejected", reply=reply_id)
+
+    _act(work)
+
+
+def _dismiss(post_id: int) -> None:
+    lang = context.lang()
+    reason = str(st.session_state.get(reason_key(post_id), ""))
+
+    def work(session: Session, me: Staff) -> str:
+        dismiss_post(session, post_id=post_id, staff=me, reason=reason)
+        return t(lang, "msg_dismissed", post=post_id)
+
+    _act(work)
+
+
+# --- rendering ---
+
+
+def _filters(lang: str, session: Session, me: Staff) -> QueueFilters:
+    """Show the filter bar and return what it selects; a change of filters goes back to page 1."""
+    options = filter_options(session)
+    team = list_staff(session)
+    names = {member.id: member.name for member in team}
+    assignees = [ASSIGNEE_ALL, ASSIGNEE_ME, UNASSIGNED, *[m.id for m in team if m.id is not None]]
+    labels = {
+        ASSIGNEE_ALL: t(lang, "assignee_all"),
+        ASSIGNEE_ME: t(lang, "assignee_me"),
+        UNASSIGNED: t(lang, "assignee_unassigned"),
+    }
+    cols = st.columns(6)
+    networks = cols[0].multiselect(t(lang, "filter_network"), options.networks, format_func=fmt.network)
+    kinds = cols[1].multiselect(t(lang, "filter_kind"), options.kinds, format_func=fmt.kind)
+    languages = cols[2].multiselect(t(lang, "filter_language"), options.languages)
+    sentiments = cols[3].multiselect(t(lang, "filter_sentiment"), options.sentiments)
+    statuses = cols[4].multiselect(
+        t(lang, "filter_status"), list(QUEUE_STATUSES), format_func=lambda code: label(lang, "status", code)
+    )
+    assignee = cols[5].selectbox(
+        t(lang, "filter_assignee"),
+        assignees,
+        format_func=lambda v: labels.get(v) or names.get(v, str(v)),
+        key="queue_assignee",
+    )
+    chosen = QueueFilters(
+        networks=tuple(networks),
+        kinds=tuple(kinds),
+        languages=tuple(languages),
+        sentiments=tuple(sentiments),
+        statuses=tuple(statuses),
+        assignee_id=None if assignee == ASSIGNEE_ALL else (me.id if assignee == ASSIGNEE_ME else assignee),
+    )
+    signature = hashlib.sha256(repr(chosen).encode()).hexdigest()
+    if st.session_state.get(FILTER_SIG_KEY) != signature:
+        st.session_state[FILTER_SIG_KEY] = signature
+        st.session_state[PAGE_KEY] = 1
+    return chosen
+
+
+def _sla_line(lang: str, item: QueueItem, now: datetime) -> str:
+    age = t(lang, "age") + f": {fmt.duration((now - item.created_at).total_seconds())}"
+    left = (item.due_at - now).total_seconds()
+    if left < 0:
+        return f"{age} · :red[**{t(lang, 'overdue', late=fmt.duration(left))}**]"
+    clock = t(lang, "due_in", left=fmt.duration(left))
+    return f"{age} · " + (f":orange[**{clock}**]" if left < 15 * 60 else clock)
+
+
+def _header(lang: str, item: QueueItem) -> str:
+    parts = [f"**{md(fmt.network(item.network))}**", md(fmt.kind(item.kind))]
+    who = f"**@{md(item.author_username)}**" if item.author_username else ""
+    if item.author_display_name:
+        who = f"{who} {md(item.author_display_name)}".strip()
+    if who:
+        parts.append(who)
+    parts.append(f"{fmt.count(item.author_followers)} {t(lang, 'followers')}")
+    if item.author_verified:
+        parts.append(f":blue[:material/verified: {t(lang, 'verified')}]")
+    return " · ".join(parts)
+
+
+def _score_line(lang: str, item: QueueItem) -> str:
+    parts: list[str] = []
+    if item.crisis:
+        parts.append(f":red-background[**{t(lang, 'crisis')}**]")
+    if item.sentiment:
+        colour = SENTIMENT_COLOURS.get(item.sentiment, "gray")
+        probs = f"neg {item.p_negative or 0:.2f} · neu {item.p_neutral or 0:.2f} · pos {item.p_positive or 0:.2f}"
+        parts.append(f"{t(lang, 'sentiment')}: :{colour}[**{md(item.sentiment)}**] ({probs})")
+    if item.urgency is not None:
+        parts.append(f"{t(lang, 'urgency')}: **{item.urgency}**")
+    if item.language:
+        parts.append(md(item.language))
+    parts.append(f"{t(lang, 'assignee')}: {md(item.assignee_name) if item.assignee_name else t(lang, 'nobody')}")
+    return " · ".join(parts)
+
+
+def _actions(lang: str, item: QueueItem, me: Staff) -> None:
+    """Show the reply editor and the buttons for one post."""
+    if item.reply_id is None:
+        st.caption(t(lang, "no_reply"))
+    else:
+        editable = item.reply_state in EDITABLE_STATES
+        st.text_area(
+            t(lang, "reply_label"),
+            value=item.reply_text or "",
+            key=reply_key(item.reply_id),
+            disabled=not editable,
+            height=90,
+        )
+        st.caption(t(lang, "reply_state", state=md(label(lang, "state", item.reply_state or ""))))
+        if item.reply_note:
+            st.caption(t(lang, "reply_note", note=md(item.reply_note)))
+        if editable:
+            left, right, hint = st.columns([1, 1, 3])
+            left.button(
+                t(lang, "approve_send"),
+                key=f"approve_{item.reply_id}",
+                type="primary",
+                on_click=_approve,
+                args=(item.reply_id,),
+            )
+            right.button(
+                t(lang, "submit"),
+                key=f"submit_{item.reply_id}",
+                on_click=_submit,
+                args=(item.reply_id,),
+            )
+            if not can(me, Action.APPROVE_REPLY):
+                hint.caption(t(lang, "agent_hint"))
+    with st.expander(t(lang, "more_actions")):
+        if item.reply_id is not None and item.reply_state == ReplyState.PENDING_APPROVAL:
+            st.text_input(t(lang, "reject_note"), key=note_key(item.reply_id))
+            st.button(
+                t(lang, "reject"),
+                key=f"reject_{item.reply_id}",
+                on_click=_reject,
+                args=(item.reply_id,),
+            )
+        st.text_input(t(lang, "dismiss_reason"), key=reason_key(item.post_id))
+        st.button(t(lang, "dismiss"), key=f"dismiss_{item.post_id}", on_click=_dismiss, args=(item.post_id,))
+
+
+def _card(lang: str, item: QueueItem, me: Staff, now: datetime) -> None:
+    with st.container(border=True, key=f"post_{item.post_id}"):
+        top, clock = st.columns([3, 2])
+        top.markdown(_header(lang, item))
+        clock.markdown(_sla_line(lang, item, now))
+        st.markdown(_score_line(lang, item))
+        if item.reasons:
+            st.caption(f"{t(lang, 'reasons')}: " + " · ".join(md(r) for r in item.reasons))
+        if item.manual_only:
+            st.caption(f":orange[{t(lang, 'manual_only')}]")
+        if item.parent_text:
+            st.caption(t(lang, "in_reply_to"))
+            st.text(plain(item.parent_text))
+            st.caption(t(lang, "post_text"))
+        st.text(plain(item.text))
+        # Only web links: a network URL is data too, and a javascript: link must not become a button.
+        if item.url and item.url.startswith(("https://", "http://")):
+            st.link_button(t(lang, "open_on_network"), item.url)
+        _actions(lang, item, me)
+
+
+def render() -> None:
+    """Render the queue page."""
+    lang = context.lang()
+    st.title(t(lang, "queue_title"))
+    context.show_flashes()
+    with Session(context.engine(), expire_on_commit=False) as session:
+        me = context.acting_staff(session)
+        if me is None:
+            st.warning(t(lang, "no_staff"))
+            return
+        if not can(me, Action.VIEW_QUEUE):
+            st.info(t(lang, "queue_not_allowed"))
+            return
+        filters = _filters(lang, session, me)
+        result = fetch_queue(
+            session,
+            filters=filters,
+            page=int(st.session_state.get(PAGE_KEY, 1)),
+            page_size=DEFAULT_PAGE_SIZE,
+        )
+    if not context.senders():
+        st.caption(t(lang, "no_senders"))
+    # The page number may have shrunk (posts answered elsewhere); clamp it before the widget is drawn.
+    st.session_state[PAGE_KEY] = result.page
+    count_col, page_col = st.columns([4, 1])
+    count_col.markdown(t(lang, "queue_count", total=result.total, page=result.page, pages=result.pages))
+    page_col.number_input(t(lang, "page_number"), min_value=1, max_value=result.pages, step=1, key=PAGE_KEY)
+    if not result.items:
+        st.info(t(lang, "queue_empty"))
+        return
+    now = utcnow()
+    for item in result.items:
+        _card(lang, item, me, now)
+
+
+if __name__ == "__main__":
+    render()
