@@ -6,8 +6,10 @@ import logging
 import os
 import random
 import subprocess
+import sys
 import threading
 import time
+import webbrowser
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -102,7 +104,11 @@ def run_demo(base: Settings, *, headless: bool, seconds: float | None, port: int
                 streamlit_command(port=port, headless=True),
                 env={**os.environ, **settings_env(settings)},
             )
-            log.info("review app on http://localhost:%d (Ctrl-C stops the demo)", port)
+            url = f"http://localhost:{port}"
+            log.info("review app on %s (Ctrl-C stops the demo)", url)
+            if os.environ.get("DISPLAY") or sys.platform in ("darwin", "win32"):
+                # Streamlit's own browser opening asks for an e-mail first; open it ourselves instead.
+                threading.Timer(3.0, webbrowser.open, args=[url]).start()
         deadline = time.monotonic() + seconds if seconds else None
         while deadline is None or time.monotonic() < deadline:
             if app is not None and app.poll() is not None:
@@ -116,7 +122,10 @@ def run_demo(base: Settings, *, headless: bool, seconds: float | None, port: int
         if app is not None and app.poll() is None:
             app.terminate()
             app.wait(10)
+        dripper.join(DRIP_EVERY_S + 5)
         worker.stop()
+        # A graceful stop drains the pipeline: what the sandbox served is ingested, scored and assigned.
+        worker.run_once()
         sandbox.stop()
         engine.dispose()
     return 0
