@@ -152,6 +152,8 @@ def test_crisis_lane_fires(text: str, label: str) -> None:
         "everyone in the office loves the new app",
         "the app is down again, so annoying",
         "my phone has no power, forgot to charge it lol",
+        "Lo mejor de estar ya en Málaga es poder ir a ver Escuadrón Suicida esta tarde",
+        "Suicide Squad tonight with the family!",
     ],
 )
 def test_crisis_lane_does_not_fire_on_ordinary_anger(text: str) -> None:
