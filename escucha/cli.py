@@ -43,7 +43,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON 
     engine = get_engine()
     migrate(engine)
     with Session(engine) as session:
-        report = collect_status(session)
+        report = collect_status(session, get_settings())
     if as_json:
         typer.echo(json.dumps(report, sort_keys=True))
         return
@@ -53,11 +53,14 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON 
         if key != "sources":
             table.add_row(key, json.dumps(value) if isinstance(value, dict) else str(value))
     console.print(table)
-    sources = Table("network", "source", "healthy", "ingested", "last success", "last error", title="Sources")
+    sources = Table("network", "source", "healthy", "ingested", "last success", "last error", "next run", "quota",
+                    title="Sources")  # fmt: skip
     for s in report["sources"]:
+        quota = ", ".join(f"{q['remaining']}/{q['limit']}" for q in s["rate_limits"].values()) or "-"
         sources.add_row(
             s["network"], s["source"], str(s["healthy"]), str(s["posts_ingested"]),
             s["last_success_at"] or "-", s["last_error"] or "-",
+            (s["next_run_at"] or "-") + (f" ({s['throttled']})" if s["throttled"] else ""), quota,
         )  # fmt: skip
     console.print(sources)
 
@@ -67,6 +70,7 @@ def worker() -> None:
     """Run the scheduler: listeners, classifier, responder and outbox, until stopped."""
     from classifier.registry import load_scorer
     from escucha.worker import Worker
+    from listeners.budget import ReadBudget
     from listeners.registry import build_listeners, build_senders
 
     settings = get_settings()
@@ -77,18 +81,67 @@ def worker() -> None:
         log.warning("no network credentials configured: nothing to poll (see README, 'Real accounts')")
     w = Worker(
         engine, listeners=listeners, senders=build_senders(settings), scorer=load_scorer(),
-        batch_size=settings.batch_size,
+        batch_size=settings.batch_size, budgets={"x": ReadBudget.for_x(settings)},
+        verify_retries=settings.fetch_retries,
     )  # fmt: skip
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
     w.start(
-        intervals={"x": settings.x_poll_seconds, "facebook": settings.facebook_poll_seconds},
+        intervals={f"{x.network}:{x.source}": settings.poll_seconds(x.network, x.source) for x in listeners},
         stage_seconds=settings.score_seconds,
+        persistent=settings.persistent_jobs,
     )
     log.info("worker running with %d sources; Ctrl-C stops it", len(listeners))
     done.wait()
     w.stop()
+
+
+bench_app = typer.Typer(help="Measure Escucha's throughput against the sandbox networks.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("ingest")
+def bench_ingest(
+    n: Annotated[
+        int, typer.Option("--n", help="Mentions to seed and ingest (100000 shows memory stays flat).")
+    ] = 20000,
+    database_url: Annotated[
+        str | None, typer.Option(help="Database to ingest into (default: a temporary SQLite).")
+    ] = None,
+    page_size: Annotated[int, typer.Option(help="Posts per X page (10..100).")] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Ingest N mentions from the sandbox through tweepy into the database; report posts/s and memory."""
+    from escucha.bench import bench_ingest as run
+
+    report = run(n, database_url=database_url, page_size=page_size)
+    if as_json:
+        typer.echo(json.dumps(report, sort_keys=True))
+        return
+    for key, value in report.items():
+        typer.echo(f"{key}: {value}")
+
+
+@bench_app.command("assign")
+def bench_assign(
+    posts: Annotated[int, typer.Option("--posts", help="Scored posts in the backlog.")] = 10_000,
+    staff: Annotated[int, typer.Option("--staff", help="Staff members sharing it.")] = 50,
+    database_url: Annotated[
+        str | None, typer.Option(help="Database to use (default: a temporary SQLite; PostgreSQL gets a temp schema).")
+    ] = None,
+    batch: Annotated[int, typer.Option(help="Posts claimed per sweep.")] = 500,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Assign a backlog of scored posts across a team with the real sweep; report assignments per second."""
+    from escucha.bench_assign import bench_assign as run
+
+    report = run(posts, staff, database_url=database_url, batch=batch)
+    if as_json:
+        typer.echo(json.dumps(report, sort_keys=True))
+        return
+    for key, value in report.items():
+        typer.echo(f"{key}: {value}")
 
 
 @app.command()

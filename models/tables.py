@@ -113,6 +113,12 @@ class Post(SQLModel, table=True):
     ingested_at: datetime = Field(default_factory=utcnow)
     needs_response: bool | None = Field(default=None, index=True)
     status: str = Field(default=PostStatus.NEW, max_length=16)
+    # SLA clock (from the post's own time) and what the customer was promised; set by the responder.
+    due_at: datetime | None = Field(default=None, index=True)
+    promised_at: datetime | None = None
+    # When nobody could take the post: it waits, visibly, in the holding queue until someone can.
+    held_since: datetime | None = Field(default=None, index=True)
+    escalated_at: datetime | None = None
     assignee_id: int | None = Field(default=None, foreign_key="staff.id", index=True)
     urgency: int | None = Field(default=None, index=True)
     resolved_at: datetime | None = None
@@ -150,6 +156,8 @@ class Staff(SQLModel, table=True):
     languages: str = Field(default="en", max_length=64)
     channels: str = Field(default="public,dm", max_length=64)
     senior: bool = False
+    # Comma-separated skill codes (e.g. "billing,legal"); a post may require some of them.
+    skills: str = Field(default="", max_length=255)
     capacity: int = Field(default=20, ge=0)
     available: bool = True
     last_assigned_at: datetime | None = None
@@ -168,11 +176,21 @@ class Assignment(SQLModel, table=True):
     reason: str = Field(default="", max_length=255)
 
 
+class ReplyKind(enum.StrEnum):
+    """Why a reply is sent: the answer itself, or one of the automatic messages around it."""
+
+    ANSWER = "answer"
+    ACK = "ack"
+    UPDATE = "update"
+    SURVEY = "survey"
+
+
 class Reply(SQLModel, table=True):
     """A reply to a post and its way through approval to the network (the outbox row)."""
 
     id: int | None = Field(default=None, primary_key=True)
     post_id: int = Field(foreign_key="post.id", index=True)
+    kind: str = Field(default=ReplyKind.ANSWER, max_length=16)
     state: str = Field(default=ReplyState.DRAFT, max_length=20, index=True)
     text: str = Field(sa_column=Column(Text, nullable=False))
     suggested_text: str = Field(default="", sa_column=Column(Text, nullable=False))
@@ -186,6 +204,12 @@ class Reply(SQLModel, table=True):
     error: str | None = Field(default=None, max_length=1024)
     note: str | None = Field(default=None, max_length=1024)
     model_id: str | None = Field(default=None, max_length=128)
+    # Set when another open answer exists for the same post, so a person resolves the duplicate.
+    flag: str | None = Field(default=None, max_length=255)
+    # Backoff: the outbox leaves a reply alone until then after a temporary failure.
+    next_attempt_at: datetime | None = None
+    # Scores, model version, suggested draft, diff to what was sent, approver: kept when it is sent.
+    provenance: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None
@@ -209,6 +233,17 @@ class SourceCursor(SQLModel, table=True):
     next_run_at: datetime | None = None
     posts_ingested: int = 0
     requests_made: int = 0
+    # A paged fetch in progress (page token, since_id it started from, newest id to adopt at the end),
+    # committed with each page so a crash resumes where it stopped instead of skipping the gap.
+    paging: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # The last rate-limit headers per endpoint: {path: {"limit", "remaining", "reset"}}.
+    rate_limits: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # Reads this calendar month (UTC, "YYYY-MM"), for the monthly read budget.
+    budget_month: str = Field(default="", max_length=7)
+    month_posts_read: int = 0
+    month_requests: int = 0
+    # Why polling is slowed down (budget) or paused, shown by `escucha status`; None when at full pace.
+    throttled: str | None = Field(default=None, max_length=255)
 
 
 class AuditEvent(SQLModel, table=True):
@@ -221,3 +256,93 @@ class AuditEvent(SQLModel, table=True):
     post_id: int | None = Field(default=None, foreign_key="post.id", index=True)
     reply_id: int | None = Field(default=None, foreign_key="reply.id")
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Shift(SQLModel, table=True):
+    """A weekly working window of one staff member; someone with no shifts is always on shift."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    staff_id: int = Field(foreign_key="staff.id", index=True)
+    weekday: int = Field(ge=0, le=6)  # Monday is 0, as in ``datetime.weekday()``
+    start_minute: int = Field(ge=0, le=1440)
+    # An end at or before the start runs past midnight into the next day.
+    end_minute: int = Field(ge=0, le=1440)
+    timezone: str = Field(default="UTC", max_length=64)
+
+
+class SlaPolicy(SQLModel, table=True):
+    """A first-response target for one channel (public, dm) and lane (crisis, complaint, other)."""
+
+    __table_args__ = (UniqueConstraint("channel", "lane", name="uq_sla_policy_channel_lane"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    lane: str = Field(max_length=16)
+    seconds: int = Field(gt=0)
+    business_hours: bool = False
+
+
+class BusinessHours(SQLModel, table=True):
+    """An opening window of the support desk, for SLA policies that count business hours only."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    weekday: int = Field(ge=0, le=6)
+    start_minute: int = Field(ge=0, le=1440)
+    end_minute: int = Field(ge=0, le=1440)
+    timezone: str = Field(default="UTC", max_length=64)
+
+
+class SlaEvent(SQLModel, table=True):
+    """Something that happened to a post's SLA clock: a breach, a predicted breach, a slipped promise."""
+
+    __table_args__ = (UniqueConstraint("post_id", "kind", "due_at", name="uq_sla_event_post_kind_due"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    post_id: int = Field(foreign_key="post.id", index=True)
+    kind: str = Field(max_length=32, index=True)
+    due_at: datetime
+    at: datetime = Field(default_factory=utcnow)
+    staff_id: int | None = Field(default=None, foreign_key="staff.id")
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Alert(SQLModel, table=True):
+    """A message to one staff member (a manager, a senior): post on hold, SLA breached, escalation."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    # One alert per (what, post, person): sweeps run every few seconds and must not repeat themselves.
+    key: str = Field(max_length=128, unique=True)
+    kind: str = Field(max_length=32, index=True)
+    staff_id: int = Field(foreign_key="staff.id", index=True)
+    post_id: int | None = Field(default=None, foreign_key="post.id", index=True)
+    message: str = Field(default="", max_length=1024)
+    created_at: datetime = Field(default_factory=utcnow)
+    read_at: datetime | None = None
+
+
+class SavedReply(SQLModel, table=True):
+    """An editable reply template chosen by the post's type, tone, language and network."""
+
+    __table_args__ = (UniqueConstraint("language", "reply_type", "tone", "network", name="uq_saved_reply_choice"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    language: str = Field(max_length=8)
+    reply_type: str = Field(max_length=16)  # crisis, complaint, question, praise, other; ack, update, survey
+    tone: str = Field(default="any", max_length=16)  # upset, calm or any
+    network: str = Field(default="any", max_length=16)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    active: bool = True
+    updated_at: datetime = Field(default_factory=utcnow)
+    updated_by: str | None = Field(default=None, max_length=64)
+
+
+class Satisfaction(SQLModel, table=True):
+    """A satisfaction question (1–5) sent after a post was resolved, and the customer's answer."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    post_id: int = Field(foreign_key="post.id", unique=True)
+    reply_id: int | None = Field(default=None, foreign_key="reply.id")
+    asked_at: datetime = Field(default_factory=utcnow)
+    score: int | None = Field(default=None, ge=1, le=5)
+    answered_at: datetime | None = None
+    answer_post_id: int | None = Field(default=None, foreign_key="post.id")
