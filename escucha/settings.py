@@ -37,6 +37,22 @@ class Settings(BaseSettings):
     x_brand_username: str | None = None
     x_search_query: str | None = None
     x_poll_seconds: float = Field(default=60.0, gt=0)
+    # Each X source can be switched off or polled at its own pace (None: ``x_poll_seconds``).
+    x_mentions_enabled: bool = True
+    x_search_enabled: bool = True
+    x_dms_enabled: bool = True
+    x_mentions_poll_seconds: float | None = Field(default=None, gt=0)
+    x_search_poll_seconds: float | None = Field(default=None, gt=0)
+    x_dms_poll_seconds: float | None = Field(default=None, gt=0)
+    x_page_size: int = Field(default=100, ge=10, le=100)
+    x_max_pages: int = Field(default=10, ge=1)
+    # Monthly read budget over all X sources (None: unlimited); polling slows down to stay within it.
+    x_monthly_post_budget: int | None = Field(default=None, gt=0)
+    x_monthly_request_budget: int | None = Field(default=None, gt=0)
+    x_monthly_cost_budget_usd: float | None = Field(default=None, gt=0)
+    # Pay-per-use price estimate per post read and per request (USD).
+    x_cost_per_post_usd: float = Field(default=0.005, ge=0)
+    x_cost_per_request_usd: float = Field(default=0.0, ge=0)
 
     # Facebook (Graph API through facebook-sdk).
     facebook_enabled: bool = True
@@ -45,12 +61,32 @@ class Settings(BaseSettings):
     facebook_app_secret: SecretStr | None = None
     facebook_graph_version: str = "v21.0"
     facebook_poll_seconds: float = Field(default=60.0, gt=0)
+    facebook_feed_enabled: bool = True
+    facebook_messages_enabled: bool = True
+    facebook_feed_poll_seconds: float | None = Field(default=None, gt=0)
+    facebook_messages_poll_seconds: float | None = Field(default=None, gt=0)
+    facebook_page_size: int = Field(default=25, ge=1, le=100)
+    facebook_max_pages: int = Field(default=3, ge=1)
+
+    # Listener robustness: retries with backoff inside one fetch for temporary failures (0: none).
+    fetch_retries: int = Field(default=2, ge=0, le=10)
+    # Keep the scheduler's jobs in the database so schedules (and rate-limit pauses) survive restarts.
+    persistent_jobs: bool = True
 
     # Pipeline cadence.
     score_seconds: float = Field(default=2.0, gt=0)
     assign_seconds: float = Field(default=2.0, gt=0)
     send_seconds: float = Field(default=2.0, gt=0)
     batch_size: int = Field(default=256, gt=0, le=10_000)
+
+    def poll_seconds(self, network: str, source: str) -> float:
+        """The polling interval of one source: its own setting, else its network's."""
+        own = getattr(self, f"{network}_{source}_poll_seconds", None)
+        return float(own if own is not None else getattr(self, f"{network}_poll_seconds", 60.0))
+
+    def source_enabled(self, network: str, source: str) -> bool:
+        """Whether one source is switched on (its network's switch and its own)."""
+        return bool(getattr(self, f"{network}_enabled", True) and getattr(self, f"{network}_{source}_enabled", True))
 
     @field_validator(
         "x_bearer_token",

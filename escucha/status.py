@@ -7,7 +7,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
+from escucha.settings import Settings
+from listeners.budget import ReadBudget
 from models.tables import Post, PostKind, PostStatus, Reply, Score, SourceCursor, utcnow
+from responder.report import responder_status
 
 OPEN = (PostStatus.NEW, PostStatus.SCORED, PostStatus.ASSIGNED)
 
@@ -16,7 +19,7 @@ def _iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def collect_status(session: Session) -> dict[str, Any]:
+def collect_status(session: Session, settings: Settings | None = None) -> dict[str, Any]:
     """Count posts, scores, assignments and replies, and report each source's health."""
 
     def grouped(column: Any) -> dict[str, int]:
@@ -45,6 +48,10 @@ def collect_status(session: Session) -> dict[str, Any]:
             "last_error": c.last_error,
             "last_error_at": _iso(c.last_error_at),
             "next_run_at": _iso(c.next_run_at),
+            "throttled": c.throttled,
+            "resuming": bool(c.paging),
+            "rate_limits": c.rate_limits,
+            "month": {"month": c.budget_month, "posts_read": c.month_posts_read, "requests": c.month_requests},
         }
         for c in session.execute(
             select(SourceCursor).order_by(col(SourceCursor.network), col(SourceCursor.source))
@@ -70,4 +77,30 @@ def collect_status(session: Session) -> dict[str, Any]:
         "replies_by_state": grouped(Reply.state),
         "oldest_unanswered_public_s": round((now - oldest).total_seconds(), 1) if oldest else None,
         "sources": sources,
+        # Posts needing a response that are not yet replied, dismissed or escalated, and why they wait.
+        **responder_status(session),
+        "read_budget": read_budget(sources, settings) if settings is not None else None,
+    }
+
+
+def read_budget(sources: list[dict[str, Any]], settings: Settings) -> dict[str, Any]:
+    """X's reads this month against its budget: posts, requests, estimated cost and the pace."""
+    budget = ReadBudget.for_x(settings)
+    month = utcnow().strftime("%Y-%m")
+    mine = [s["month"] for s in sources if s["network"] == "x" and s["month"]["month"] == month]
+    spend = budget.spend(posts_read=sum(m["posts_read"] for m in mine), requests=sum(m["requests"] for m in mine))
+    pace = budget.pace(spend, utcnow())
+    return {
+        "x": {
+            "month": month,
+            "posts_read": spend.posts_read,
+            "requests": spend.requests,
+            "estimated_cost_usd": spend.cost_usd,
+            "post_budget": budget.posts,
+            "request_budget": budget.requests,
+            "cost_budget_usd": budget.cost_usd,
+            "used": round(pace.used, 4) if budget.limited else None,
+            "month_elapsed": round(pace.elapsed, 4),
+            "slowed": pace.note if budget.limited else None,
+        }
     }

@@ -1,29 +1,74 @@
-"""The worker process: APScheduler jobs for every listener source, scoring, assignment and sending."""
+"""The worker process: APScheduler jobs for every listener source, scoring, assignment and sending.
+
+Poll jobs live in a job store on the same database (SQLite or PostgreSQL) so schedules, and pauses for
+rate limits or the read budget, survive a restart. A stored job names a module-level function and the
+source's (network, source) pair; the process's running ``Worker`` supplies the clients.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
+import time
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from classifier.base import Scorer
 from classifier.pipeline import score_pending
 from listeners.base import AuthFailed, Listener, ListenerError, Sender
+from listeners.budget import ReadBudget
+from listeners.http import with_retries
 from listeners.poller import PollOutcome, poll_source
-from models.tables import utcnow
+from models.store import get_cursor
+from models.tables import SourceCursor, utcnow
 from responder.assign import SweepResult, assign_pending
+from responder.care import CareOptions
 from responder.outbox import SendOutcome, send_approved
+from responder.stages import CareStageResult, sla_and_care
 
 log = logging.getLogger(__name__)
+
+JOB_TABLE = "apscheduler_jobs"
+POLL_PREFIX = "poll:"
+DEFAULT_INTERVAL = 60.0
+
+# The worker whose listeners the stored jobs run with (one per process).
+_active: Worker | None = None
 
 
 def job_id(listener: Listener) -> str:
     """Name the scheduler job of a listener source."""
-    return f"poll:{listener.network}:{listener.source}"
+    return f"{POLL_PREFIX}{listener.network}:{listener.source}"
+
+
+def run_poll(network: str, source: str) -> None:
+    """The stored poll job: poll ``network``/``source`` with the running worker's listener."""
+    worker = _active
+    if worker is None:
+        log.warning("poll job %s/%s ran without a worker in this process", network, source)
+        return
+    listener = worker.listener(network, source)
+    if listener is None:
+        log.warning("%s/%s is no longer configured; its job is removed", network, source)
+        worker.remove_job(f"{POLL_PREFIX}{network}:{source}")
+        return
+    worker.poll(listener)
+
+
+def interval_for(intervals: Mapping[str, float], listener: Listener) -> float:
+    """A source's interval: ``network:source`` if given, else ``network``, else a minute."""
+    key = f"{listener.network}:{listener.source}"
+    return float(intervals.get(key, intervals.get(listener.network, DEFAULT_INTERVAL)))
 
 
 class Worker:
@@ -37,28 +82,103 @@ class Worker:
         senders: Mapping[str, Sender],
         scorer: Scorer,
         batch_size: int = 256,
+        budgets: Mapping[str, ReadBudget] | None = None,
+        verify_retries: int = 0,
     ) -> None:
         self.engine = engine
         self.listeners = list(listeners)
         self.senders = senders
         self.scorer = scorer
         self.batch_size = batch_size
+        self.budgets = {k: v for k, v in (budgets or {}).items() if v.limited}
+        self.verify_retries = verify_retries
+        self.intervals: Mapping[str, float] = {}
         self.scheduler: BackgroundScheduler | None = None
+        self._scheduling = threading.Lock()
+        self._stopping = False
+
+    def listener(self, network: str, source: str) -> Listener | None:
+        """The configured listener of ``network``/``source``, if any."""
+        return next((x for x in self.listeners if (x.network, x.source) == (network, source)), None)
+
+    def remove_job(self, jid: str) -> None:
+        """Remove a scheduled job if it exists (not while the scheduler is shutting down)."""
+        with self._scheduling:
+            if self.scheduler is not None and not self._stopping:
+                with contextlib.suppress(JobLookupError):
+                    self.scheduler.remove_job(jid)
+
+    def _reschedule(self, jid: str, when: datetime) -> None:
+        # Jobs change the schedule under our lock: shutdown holds APScheduler's job-store lock while it
+        # waits for running jobs, so a job must not start such a call once stopping has begun.
+        with self._scheduling:
+            if self.scheduler is not None and not self._stopping and self.scheduler.get_job(jid) is not None:
+                self.scheduler.modify_job(jid, next_run_time=when)
 
     # --- the stages, callable directly (tests, `run_once`) or from scheduler jobs ---
 
     def poll(self, listener: Listener) -> PollOutcome:
-        """Poll one source and react to its outcome (reschedule on rate limit, stop on bad credentials)."""
+        """Poll one source and react to its outcome (reschedule on rate limit or budget, stop on bad credentials)."""
         outcome = poll_source(self.engine, listener)
-        if self.scheduler is not None:
-            jid = job_id(listener)
-            if outcome.status == "rate_limited" and outcome.retry_after:
-                # Never sleep in a job: move its next run to when the network lets us back in.
-                self.scheduler.modify_job(jid, next_run_time=utcnow() + timedelta(seconds=outcome.retry_after))
-            elif outcome.status == "auth_failed":
-                log.error("%s stopped: credentials refused (%s); other sources keep running", jid, outcome.error)
-                self.scheduler.remove_job(jid)
+        jid = job_id(listener)
+        now = utcnow()
+        next_run: datetime | None = now + timedelta(seconds=interval_for(self.intervals, listener))
+        throttled: str | None = None
+        if outcome.status == "rate_limited" and outcome.retry_after:
+            # Never sleep in a job: move its next run to when the network lets us back in.
+            next_run = now + timedelta(seconds=outcome.retry_after)
+        elif outcome.status == "auth_failed":
+            log.error("%s stopped: credentials refused (%s); other sources keep running", jid, outcome.error)
+            self.remove_job(jid)
+            next_run, throttled = None, "stopped: credentials refused"
+        elif outcome.status == "ok":
+            throttled, next_run = self._pace(listener, next_run)
+        self._record_schedule(listener, next_run, throttled)
+        if (outcome.status == "rate_limited" or throttled is not None) and next_run is not None:
+            self._reschedule(jid, next_run)
         return outcome
+
+    def _pace(self, listener: Listener, next_run: datetime | None) -> tuple[str | None, datetime | None]:
+        """Hold the next run back when the endpoint's quota is used up or the read budget runs ahead."""
+        now = utcnow()
+        with Session(self.engine) as session:
+            cursor = get_cursor(session, network=listener.network, source=listener.source)
+            exhausted = [
+                (int(q["reset"]), path)
+                for path, q in cursor.rate_limits.items()
+                if int(q.get("remaining", 1)) <= 0 and int(q.get("reset", 0)) > time.time()
+            ]
+            budget = self.budgets.get(listener.network)
+            pace = None
+            if budget is not None:
+                month = now.strftime("%Y-%m")
+                rows = session.execute(
+                    select(SourceCursor).where(col(SourceCursor.network) == listener.network)
+                ).scalars()
+                spent = [(c.month_posts_read, c.month_requests) for c in rows if c.budget_month == month]
+                spend = budget.spend(posts_read=sum(p for p, _ in spent), requests=sum(r for _, r in spent))
+                pace = budget.pace(spend, now)
+        if exhausted:
+            reset, path = max(exhausted)
+            until = datetime.fromtimestamp(reset, now.tzinfo)
+            return f"rate-limit quota of {path} used up until {until:%H:%M:%S} UTC", until
+        if pace is not None and pace.not_before is not None and (next_run is None or pace.not_before > next_run):
+            return pace.note, pace.not_before
+        return None, next_run
+
+    def _record_schedule(self, listener: Listener, next_run: datetime | None, throttled: str | None) -> None:
+        with Session(self.engine) as session:
+            cursor = get_cursor(session, network=listener.network, source=listener.source)
+            changed = cursor.throttled != throttled
+            cursor.next_run_at = next_run
+            cursor.throttled = throttled[:255] if throttled else None
+            session.add(cursor)
+            session.commit()
+        # Said once when the pace changes, not on every tick.
+        if changed and throttled:
+            log.warning("%s/%s: %s", listener.network, listener.source, throttled)
+        elif changed:
+            log.info("%s/%s: polling at its normal pace again", listener.network, listener.source)
 
     def score(self) -> int:
         """Score new posts until none are left (bounded per call)."""
@@ -81,6 +201,13 @@ class Worker:
             log.warning("%d posts wait in the holding queue: nobody eligible is available", len(result.held))
         return result
 
+    # Which automatic customer messages the care stage queues (DM acks, slipped-promise updates, surveys).
+    care_options: CareOptions = CareOptions()
+
+    def care(self) -> CareStageResult:
+        """Run the SLA sweep (redistribution, predicted and actual breaches) and the customer-care sweep."""
+        return sla_and_care(self.engine, options=self.care_options)
+
     def send(self) -> list[SendOutcome]:
         """Send approved replies."""
         return send_approved(self.engine, self.senders)
@@ -91,6 +218,7 @@ class Worker:
             self.poll(listener)
         self.score()
         self.assign()
+        self.care()
         self.send()
 
     # --- scheduling ---
@@ -100,48 +228,89 @@ class Worker:
         ok: list[Listener] = []
         for listener in self.listeners:
             try:
-                listener.verify()
+                with_retries(listener.verify, self.verify_retries)
             except AuthFailed as exc:
                 log.error("%s not scheduled: credentials refused (%s)", job_id(listener), exc)
+                self._record_schedule(listener, None, "stopped: credentials refused")
                 continue
             except ListenerError as exc:
                 log.warning("%s could not be verified now (%s); scheduling it anyway", job_id(listener), exc)
             ok.append(listener)
         return ok
 
-    def start(self, *, intervals: Mapping[str, float], stage_seconds: float = 2.0) -> BackgroundScheduler:
-        """Start the scheduler with one job per verified source and one per stage."""
-        scheduler = BackgroundScheduler(timezone="UTC")
-        self.scheduler = scheduler
+    def start(
+        self,
+        *,
+        intervals: Mapping[str, float],
+        stage_seconds: float = 2.0,
+        persistent: bool = False,
+        paused: bool = False,
+    ) -> BackgroundScheduler:
+        """Start the scheduler with one job per verified source and one per stage.
+
+        ``intervals`` is keyed by ``network:source`` or ``network``. With ``persistent`` the poll jobs are
+        kept in the database: a source's pending run time (e.g. a rate-limit pause) survives a restart.
+        With ``paused`` nothing runs until ``scheduler.resume()``.
+        """
+        global _active
+        stores: dict[str, Any] = {"stages": MemoryJobStore()}
+        stores["default"] = (
+            SQLAlchemyJobStore(engine=self.engine, tablename=JOB_TABLE) if persistent else MemoryJobStore()
+        )
+        scheduler = BackgroundScheduler(timezone="UTC", jobstores=stores)
+        self._stopping = False
+        self.scheduler, self.intervals, _active = scheduler, dict(intervals), self
+        # Paused first, so stored jobs can be read and replaced before anything runs.
+        scheduler.start(paused=True)
         now = utcnow()
-        for listener in self.verified_listeners():
-            every = intervals.get(listener.network, 60.0)
+        wanted = {job_id(x): x for x in self.verified_listeners()}
+        for job in scheduler.get_jobs(jobstore="default"):
+            if job.id.startswith(POLL_PREFIX) and job.id not in wanted:
+                log.info("%s is not configured or not verified: its stored job is removed", job.id)
+                job.remove()
+        for jid, listener in wanted.items():
+            every = interval_for(intervals, listener)
+            stored = scheduler.get_job(jid, jobstore="default")
+            # Keep a stored pause (rate limit, budget) if it is later than now; else run right away.
+            first = max(now, stored.next_run_time) if stored is not None and stored.next_run_time else now
             scheduler.add_job(
-                self.poll,
+                run_poll,
                 "interval",
                 seconds=every,
-                args=[listener],
-                id=job_id(listener),
+                args=[listener.network, listener.source],
+                id=jid,
+                jobstore="default",
+                replace_existing=True,
                 max_instances=1,
                 coalesce=True,
+                misfire_grace_time=None,
                 jitter=max(0.0, every / 10),
-                next_run_time=now,
+                next_run_time=first,
             )
-        for name, func in (("score", self.score), ("assign", self.assign), ("send", self.send)):
+        for name, func in (("score", self.score), ("assign", self.assign), ("care", self.care), ("send", self.send)):
             scheduler.add_job(
                 func,
                 "interval",
                 seconds=stage_seconds,
                 id=name,
+                jobstore="stages",
+                replace_existing=True,
                 max_instances=1,
                 coalesce=True,
                 next_run_time=now,
             )
-        scheduler.start()
+        if not paused:
+            scheduler.resume()
         return scheduler
 
     def stop(self) -> None:
         """Stop the scheduler, letting running jobs finish."""
+        global _active
+        with self._scheduling:
+            self._stopping = True
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=True)
             self.scheduler = None
+        self._stopping = False
+        if _active is self:
+            _active = None

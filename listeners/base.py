@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -72,6 +75,10 @@ class FetchResult:
     seen_ids: list[str] | None = None
     requests_made: int = 1
     skipped: list[str] = field(default_factory=list)
+    # A paged fetch's resume point, saved with these posts: None leaves it as is, {} clears it (done).
+    paging: dict[str, Any] | None = None
+    # Items the network returned (what X bills as posts read), including ones skipped or already stored.
+    items_read: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +104,14 @@ class Listener(Protocol):
         ...
 
 
+class PagedListener(Listener, Protocol):
+    """A source whose fetch is committed page by page and can resume an interrupted run."""
+
+    def fetch_pages(self, cursor: str | None, seen_ids: list[str], paging: dict[str, Any]) -> Iterator[FetchResult]:
+        """Yield one result per page; each carries the ``paging`` state to save with its posts."""
+        ...
+
+
 class Sender(Protocol):
     """Sends replies on one network."""
 
@@ -106,4 +121,46 @@ class Sender(Protocol):
         self, *, external_id: str, kind: str, author_external_id: str | None, text: str, idempotency_key: str
     ) -> SentReply:
         """Send ``text`` as a reply to the post ``external_id``; return the network's reply."""
+        ...
+
+
+def merge_pages(pages: Iterator[FetchResult], cursor: str | None) -> FetchResult:
+    """Fold a paged fetch into one result; an unfinished run keeps ``cursor`` so nothing is skipped."""
+    merged = FetchResult(posts=[], next_cursor=cursor, requests_made=0, items_read=0)
+    count, unfinished = 0, False
+    for page in pages:
+        count, unfinished = count + 1, bool(page.paging)
+        merged.posts.extend(page.posts)
+        merged.skipped.extend(page.skipped)
+        merged.requests_made += page.requests_made
+        merged.items_read = (merged.items_read or 0) + (page.items_read or len(page.posts))
+        if page.seen_ids is not None:
+            merged.seen_ids = page.seen_ids
+        if page.next_cursor is not None:
+            merged.next_cursor = page.next_cursor
+    if unfinished:
+        merged.skipped.append(f"stopped after {count} pages; the cursor stays so the rest is fetched later")
+    return merged
+
+
+_URL = re.compile(r"https?://\S+")
+
+
+def same_reply_text(ours: str, theirs: str) -> bool:
+    """Tell whether the network's copy of a reply is the text we sent (whitespace, NFC and URLs aside)."""
+
+    def norm(text: str) -> str:
+        # Networks shorten links (t.co) and may trim whitespace; neither makes it a different reply.
+        return " ".join(_URL.sub("<url>", unicodedata.normalize("NFC", text)).split())
+
+    return norm(ours) == norm(theirs)
+
+
+class ReplyLookup(Protocol):
+    """Optional capability of a ``Sender``: find a reply we may already have sent (crash reconciliation)."""
+
+    def find_reply(
+        self, *, external_id: str, kind: str, author_external_id: str | None, text: str, idempotency_key: str
+    ) -> SentReply | None:
+        """Return our account's reply with ``text`` to ``external_id`` (or DM to the author), if it exists."""
         ...

@@ -24,6 +24,7 @@ from listeners.base import (
     RateLimited,
     SentReply,
     TemporaryFailure,
+    same_reply_text,
 )
 
 NETWORK = "facebook"
@@ -363,8 +364,44 @@ class FacebookSender:
 
     network = NETWORK
 
-    def __init__(self, graph: Any) -> None:
+    def __init__(self, graph: Any, *, page_id: str | None = None) -> None:
         self.graph = graph
+        self.page_id = page_id
+
+    def _page_id(self) -> str:
+        if self.page_id is None:
+            with graph_errors("verify"):
+                self.page_id = str(self.graph.get_object("me", fields="id")["id"])
+        return self.page_id
+
+    def find_reply(
+        self, *, external_id: str, kind: str, author_external_id: str | None, text: str, idempotency_key: str
+    ) -> SentReply | None:
+        """Look for the page's reply with ``text`` under comment ``external_id`` (or in the Messenger thread)."""
+        del idempotency_key
+        page = self._page_id()
+        if kind == "dm":
+            if not author_external_id:
+                return None
+            with graph_errors("look up message"):
+                convs = self.graph.get_connections(page, "conversations", platform="messenger",
+                                                   user_id=author_external_id, fields="id")  # fmt: skip
+                for conv in convs.get("data") or []:
+                    messages = self.graph.get_connections(conv["id"], "messages", fields="id,message,from", limit=50)
+                    for m in messages.get("data") or []:
+                        if str((m.get("from") or {}).get("id")) == page and same_reply_text(
+                            text, str(m.get("message", ""))
+                        ):
+                            return SentReply(external_id=str(m["id"]))
+            return None
+        with graph_errors("look up comment"):
+            replies = self.graph.get_connections(external_id, "comments", fields="id,message,from", limit=100,
+                                                 order="reverse_chronological")  # fmt: skip
+        for c in replies.get("data") or []:
+            if str((c.get("from") or {}).get("id")) == page and same_reply_text(text, str(c.get("message", ""))):
+                comment_id = str(c["id"])
+                return SentReply(external_id=comment_id, url=f"https://www.facebook.com/{comment_id}")
+        return None
 
     def send_reply(
         self, *, external_id: str, kind: str, author_external_id: str | None, text: str, idempotency_key: str

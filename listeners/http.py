@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import requests
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from listeners.base import TemporaryFailure
+
+T = TypeVar("T")
 
 # The hosts tweepy and facebook-sdk hard-code; only these are redirected to the sandbox.
 REAL_BASES = ("https://api.twitter.com", "https://graph.facebook.com")
@@ -21,6 +27,10 @@ class RateLimit:
     limit: int
     remaining: int
     reset: int  # unix seconds
+
+    def as_json(self) -> dict[str, int]:
+        """The three numbers as a JSON-ready dict."""
+        return asdict(self)
 
 
 class RewritingSession(requests.Session):
@@ -63,3 +73,23 @@ class RewritingSession(requests.Session):
             return
         with self._lock:
             self.rate_limits[urlsplit(response.url).path] = limit
+
+
+def endpoint_limits(session: Any, fragment: str) -> dict[str, RateLimit]:
+    """The rate limits ``session`` recorded for paths containing ``fragment`` (none for other sessions)."""
+    limits: dict[str, RateLimit] = getattr(session, "rate_limits", None) or {}
+    return {path: limit for path, limit in list(limits.items()) if fragment and fragment in path}
+
+
+def with_retries(call: Callable[[], T], retries: int, *, max_wait: float = 4.0) -> T:
+    """Run ``call``, retrying ``TemporaryFailure`` up to ``retries`` times with exponential backoff.
+
+    Only for brief hiccups inside one fetch (a 500, a timeout); rate limits are never waited out here.
+    """
+    retrying = Retrying(
+        retry=retry_if_exception_type(TemporaryFailure),
+        stop=stop_after_attempt(retries + 1),
+        wait=wait_exponential(multiplier=0.25, max=max_wait),
+        reraise=True,
+    )
+    return retrying(call)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from listeners.base import AuthFailed, Listener, ListenerError, RateLimited, TemporaryFailure
+from listeners.base import AuthFailed, FetchResult, Listener, ListenerError, RateLimited
 from models.store import get_cursor, record_fetch
 from models.tables import utcnow
 
@@ -25,6 +27,17 @@ class PollOutcome:
     duplicates: int = 0
     retry_after: float | None = None
     error: str | None = None
+    pages: int = 0
+    # True when a paged run stopped at its page bound and resumes on the next poll.
+    unfinished: bool = False
+
+
+def quota_of(listener: Listener) -> dict[str, Any]:
+    """The listener's last rate-limit headers per endpoint, JSON-ready (empty when it has none)."""
+    quota = getattr(listener, "quota", None)
+    if quota is None:
+        return {}
+    return {path: limit.as_json() for path, limit in quota().items()}
 
 
 def _mark_unhealthy(engine: Engine, listener: Listener, error: str, retry_after: float | None) -> None:
@@ -36,6 +49,9 @@ def _mark_unhealthy(engine: Engine, listener: Listener, error: str, retry_after:
         cursor.last_error = error[:1024]
         cursor.last_error_at = now
         cursor.next_run_at = now + timedelta(seconds=retry_after) if retry_after else None
+        limits = quota_of(listener)
+        if limits:
+            cursor.rate_limits = {**cursor.rate_limits, **limits}
         session.add(cursor)
         session.commit()
     # Health is logged on change only, so a long outage is one line, not one per tick.
@@ -43,37 +59,60 @@ def _mark_unhealthy(engine: Engine, listener: Listener, error: str, retry_after:
         log.warning("%s/%s unhealthy: %s", listener.network, listener.source, error)
 
 
+def _pages(listener: Listener, cursor: str | None, seen: list[str], paging: dict[str, Any]) -> Iterator[FetchResult]:
+    fetch_pages = getattr(listener, "fetch_pages", None)
+    if fetch_pages is not None:
+        yield from fetch_pages(cursor, seen, paging)
+    else:
+        yield listener.fetch(cursor, seen)
+
+
 def poll_source(engine: Engine, listener: Listener) -> PollOutcome:
-    """Poll one source once; errors become an outcome, never an exception."""
+    """Poll one source once, committing page by page; errors become an outcome, never an exception."""
     with Session(engine) as session:
         cursor = get_cursor(session, network=listener.network, source=listener.source)
-        position, seen, was_healthy = cursor.cursor, list(cursor.seen_ids), cursor.healthy
+        position, seen, paging = cursor.cursor, list(cursor.seen_ids), dict(cursor.paging)
+        was_healthy = cursor.healthy
         session.commit()
+    inserted = duplicates = pages = 0
+    unfinished = False
     try:
-        result = listener.fetch(position, seen)
+        for result in _pages(listener, position, seen, paging):
+            notes = list(result.skipped)
+            # Posts and cursor (and the page state) commit together: a crash before this re-fetches the
+            # page, after it resumes from the next one; nothing is lost, duplicates are ignored.
+            with Session(engine) as session:
+                stored = record_fetch(
+                    session,
+                    network=listener.network,
+                    source=listener.source,
+                    posts=result.posts,
+                    next_cursor=result.next_cursor,
+                    seen_ids=result.seen_ids,
+                    requests_made=result.requests_made,
+                    paging=result.paging,
+                    items_read=result.items_read,
+                    rate_limits=quota_of(listener),
+                    notes=notes,
+                )
+                session.commit()
+            for reason in notes:
+                log.warning("%s/%s: %s", listener.network, listener.source, reason)
+            inserted, duplicates, pages = inserted + stored.inserted, duplicates + stored.duplicates, pages + 1
+            unfinished = bool(result.paging)
     except RateLimited as exc:
         _mark_unhealthy(engine, listener, f"rate limited: {exc}", exc.retry_after)
-        return PollOutcome("rate_limited", retry_after=exc.retry_after, error=str(exc))
+        return PollOutcome("rate_limited", inserted, duplicates, retry_after=exc.retry_after, error=str(exc))
     except AuthFailed as exc:
         _mark_unhealthy(engine, listener, f"credentials refused: {exc}", None)
-        return PollOutcome("auth_failed", error=str(exc))
-    except (TemporaryFailure, ListenerError) as exc:
+        return PollOutcome("auth_failed", inserted, duplicates, error=str(exc))
+    except ListenerError as exc:
         _mark_unhealthy(engine, listener, f"temporary failure: {exc}", None)
-        return PollOutcome("temporary_failure", error=str(exc))
-    for reason in result.skipped:
-        log.warning("%s/%s skipped an item: %s", listener.network, listener.source, reason)
-    # Posts and cursor commit together: a crash before this line re-fetches, after it nothing is lost.
-    with Session(engine) as session:
-        stored = record_fetch(
-            session,
-            network=listener.network,
-            source=listener.source,
-            posts=result.posts,
-            next_cursor=result.next_cursor,
-            seen_ids=result.seen_ids,
-            requests_made=result.requests_made,
+        return PollOutcome("temporary_failure", inserted, duplicates, error=str(exc))
+    if unfinished:
+        log.info(
+            "%s/%s: %d pages stored; the run resumes from the saved page", listener.network, listener.source, pages
         )
-        session.commit()
     if not was_healthy:
         log.info("%s/%s recovered", listener.network, listener.source)
-    return PollOutcome("ok", inserted=stored.inserted, duplicates=stored.duplicates)
+    return PollOutcome("ok", inserted, duplicates, pages=pages, unfinished=unfinished)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import requests
 
@@ -35,22 +36,36 @@ def facebook_configured(settings: Settings) -> bool:
 
 def _x_listeners(settings: Settings, session: requests.Session) -> list[Listener]:
     client = make_x_client(settings, session)
-    user_id, username = settings.x_brand_user_id, settings.x_brand_username
-    listeners: list[Listener] = [
-        XMentionsListener(client, brand_user_id=user_id, brand_username=username),
-        XDMListener(client, brand_user_id=user_id, brand_username=username),
-    ]
-    if settings.x_search_query:
-        listeners.append(
-            XSearchListener(client, query=settings.x_search_query, brand_user_id=user_id, brand_username=username)
-        )
+    common: dict[str, Any] = {
+        "brand_user_id": settings.x_brand_user_id,
+        "brand_username": settings.x_brand_username,
+        "page_size": settings.x_page_size,
+        "max_pages": settings.x_max_pages,
+        "retries": settings.fetch_retries,
+    }
+    listeners: list[Listener] = []
+    if settings.source_enabled("x", "mentions"):
+        listeners.append(XMentionsListener(client, **common))
+    if settings.source_enabled("x", "dms"):
+        listeners.append(XDMListener(client, **common))
+    if settings.x_search_query and settings.source_enabled("x", "search"):
+        listeners.append(XSearchListener(client, query=settings.x_search_query, **common))
     return listeners
 
 
 def _facebook_listeners(settings: Settings, session: requests.Session) -> list[Listener]:
     graph = make_graph(settings, session)
-    page_id = str(settings.facebook_page_id)
-    return [FacebookFeedListener(graph, page_id=page_id), FacebookMessagesListener(graph, page_id=page_id)]
+    options: dict[str, Any] = {
+        "page_id": str(settings.facebook_page_id),
+        "page_size": settings.facebook_page_size,
+        "max_pages": settings.facebook_max_pages,
+    }
+    listeners: list[Listener] = []
+    if settings.source_enabled("facebook", "feed"):
+        listeners.append(FacebookFeedListener(graph, **options))
+    if settings.source_enabled("facebook", "messages"):
+        listeners.append(FacebookMessagesListener(graph, **options))
+    return listeners
 
 
 # network -> (is it configured?, its listeners, its sender)
@@ -62,11 +77,15 @@ NETWORKS: dict[
         Callable[[Settings, requests.Session], Sender],
     ],
 ] = {
-    "x": (x_configured, _x_listeners, lambda s, session: XSender(make_x_client(s, session))),
+    "x": (
+        x_configured,
+        _x_listeners,
+        lambda s, session: XSender(make_x_client(s, session), brand_user_id=s.x_brand_user_id),
+    ),
     "facebook": (
         facebook_configured,
         _facebook_listeners,
-        lambda s, session: FacebookSender(make_graph(s, session)),
+        lambda s, session: FacebookSender(make_graph(s, session), page_id=s.facebook_page_id),
     ),
 }
 

@@ -32,6 +32,8 @@ class Sandbox(XSandbox, GraphSandbox):
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._add_x_user(self.brand_username, name=brand_name, user_id=self.brand_user_id, followers=12000)
+        # Multiplies X's per-window request caps; the ingest bench lifts them to measure our side alone.
+        self.x_limit_scale = 1
 
     # ----------------------------------------------------------------- lifecycle
     def start(self) -> Sandbox:
@@ -102,6 +104,11 @@ class Sandbox(XSandbox, GraphSandbox):
         """Delay the next ``n`` matching responses by ``seconds``."""
         with self._lock:
             self._faults.append(Fault("slow", n, seconds=seconds, path_contains=path_contains))
+
+    def clear_faults(self) -> None:
+        """Forget every scripted fault not yet used up."""
+        with self._lock:
+            self._faults.clear()
 
     @property
     def sent(self) -> list[SentRecord]:
@@ -194,3 +201,39 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Stay quiet: tests and the demo log what matters themselves."""
+
+
+def serve_main(argv: list[str] | None = None) -> None:
+    """Run the sandbox as its own process: print ``{"url": …}`` on one line, serve until stdin closes.
+
+    ``--mentions N`` seeds N mentions from ``--authors`` people (for the ingest bench and crash tests).
+    """
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m listeners.sandbox")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--mentions", type=int, default=0)
+    parser.add_argument("--authors", type=int, default=500)
+    parser.add_argument("--limit-scale", type=int, default=1, help="multiply X's per-window request caps")
+    args = parser.parse_args(argv)
+    sandbox = Sandbox(port=args.port)
+    sandbox.x_limit_scale = args.limit_scale
+    texts = [
+        "mi pedido no llega y nadie responde",
+        "my order never arrived, I want a refund",
+        "¿abren el domingo? 🙏",
+        "the app crashes at checkout again",
+        "gracias por la ayuda, todo resuelto",
+    ]
+    for i in range(args.mentions):
+        sandbox.add_mention(f"{texts[i % len(texts)]} #{i}", author=f"bench_user_{i % max(1, args.authors)}")
+    sandbox.start()
+    print(json.dumps({"url": sandbox.url, "mentions": args.mentions}), flush=True)
+    # The parent owns our lifetime: when it closes our stdin (or dies), we stop.
+    sys.stdin.read()
+    sandbox.stop()
+
+
+if __name__ == "__main__":
+    serve_main()

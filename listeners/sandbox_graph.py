@@ -208,6 +208,8 @@ class GraphSandbox(SandboxCore):
             return json_reply(200, self._graph_page(posts, params, ("created_time", "message", "id")))
         if node == self.page_id and edge == "conversations":
             convs = sorted(self._conversations.values(), key=lambda c: c["updated_time"], reverse=True)
+            if params.get("user_id"):  # Graph filters a page's conversations by the user's page-scoped id
+                convs = [c for c in convs if c["_user_id"] == params["user_id"]]
             return json_reply(200, self._graph_page(convs, params, ("id", "link", "updated_time")))
         if edge == "comments" and self._fb_object(node) is not None:
             return json_reply(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import re
@@ -35,9 +36,9 @@ class XSandbox(SandboxCore):
     def _add_x_user(
         self, username: str, *, name: str = "", user_id: str | None = None, followers: int | None = None
     ) -> Json:
-        for user in self._x_users.values():
-            if user["username"].lower() == username.lower():
-                return user
+        known = self._x_user_named(username)
+        if known is not None:
+            return known
         digest = int(hashlib.sha1(username.lower().encode()).hexdigest(), 16)  # noqa: S324 (not security)
         uid = user_id or str(10**17 + digest % (9 * 10**17))
         user = {
@@ -60,13 +61,21 @@ class XSandbox(SandboxCore):
         self._x_users[uid] = user
         return user
 
+    def _x_user_named(self, username: str) -> Json | None:
+        """The user with this handle (case-insensitive), through an index rebuilt when users change."""
+        index: dict[str, Json] = getattr(self, "_users_by_name", {})
+        if len(index) != len(self._x_users):
+            index = {u["username"].lower(): u for u in self._x_users.values()}
+            self._users_by_name = index
+        return index.get(username.lower())
+
     def _mentions(self, text: str) -> list[Json]:
         found = []
         for m in re.finditer(r"@(\w{1,15})", text):
             mention: Json = {"start": m.start(), "end": m.end(), "username": m.group(1)}
-            for user in self._x_users.values():
-                if user["username"].lower() == m.group(1).lower():
-                    mention["id"] = user["id"]
+            user = self._x_user_named(m.group(1))
+            if user is not None:
+                mention["id"] = user["id"]
             found.append(mention)
         return found
 
@@ -112,7 +121,36 @@ class XSandbox(SandboxCore):
         return tweet
 
     def _tweet(self, tweet_id: str) -> Json | None:
-        return next((t for t in self._tweets if t["id"] == tweet_id), None)
+        self._x_index()
+        return self._tweets_by_id.get(str(tweet_id))
+
+    @property
+    def served_ids(self) -> list[str]:
+        """Ids of every tweet the mention and search timelines served, in order (repeats included)."""
+        if not hasattr(self, "_served_ids"):
+            self._served_ids: list[str] = []
+        return self._served_ids
+
+    def _x_index(self) -> None:
+        """Index tweets added since the last call (by id, by mentioned handle), so reads stay fast at 100k."""
+        if not hasattr(self, "_indexed"):
+            self._indexed = 0
+            self._tweets_by_id: dict[str, Json] = {}
+            self._mentioning: dict[str, list[Json]] = {}
+            self._search_hits: dict[str, tuple[int, list[Json]]] = {}
+        for tweet in self._tweets[self._indexed :]:
+            self._tweets_by_id[tweet["id"]] = tweet
+            for handle in {m["username"].lower() for m in (tweet.get("entities") or {}).get("mentions", [])}:
+                self._mentioning.setdefault(handle, []).append(tweet)
+        self._indexed = len(self._tweets)
+
+    def _x_search_index(self, query: str) -> list[Json]:
+        """The tweets recent search matches for ``query``, oldest first, extended incrementally."""
+        self._x_index()
+        scanned, hits = self._search_hits.get(query, (0, []))
+        hits.extend(t for t in self._tweets[scanned:] if self._x_search_matches(t, query))
+        self._search_hits[query] = (len(self._tweets), hits)
+        return hits
 
     def add_mention(
         self,
@@ -221,7 +259,7 @@ class XSandbox(SandboxCore):
             reset, used = self._x_windows.get(endpoint, (now + X_WINDOW_SECONDS, 0))
             if reset <= now:
                 reset, used = now + X_WINDOW_SECONDS, 0
-            limit = X_LIMITS[endpoint]
+            limit = X_LIMITS[endpoint] * int(getattr(self, "x_limit_scale", 1))
             if exhausted_for is not None:
                 reset, used = now + exhausted_for, limit
             over = used >= limit
@@ -240,6 +278,7 @@ class XSandbox(SandboxCore):
             ("GET", r"/2/users/me", "me", True),
             ("GET", r"/2/users/(\d+)/mentions", "mentions", False),
             ("GET", r"/2/tweets/search/recent", "search", False),
+            ("GET", r"/2/users/(\d+)/tweets", "user_tweets", False),
             ("GET", r"/2/dm_events", "dm_events", True),
             ("POST", r"/2/tweets", "tweet", True),
             ("POST", r"/2/dm_conversations/with/(\d+)/messages", "dm", True),
@@ -270,6 +309,10 @@ class XSandbox(SandboxCore):
         with self._lock:
             if name == "me":
                 reply = json_reply(200, {"data": pick(self._x_users[self.brand_user_id], {"id", "name", "username"})})
+            elif name == "user_tweets":
+                assert match is not None
+                own = [t for t in self._tweets if t["author_id"] == match.group(1)]
+                reply = json_reply(200, self._x_page(own[::-1], params, "pagination_token", 100, self._tweet_view))
             elif name in ("mentions", "search"):
                 reply = self._x_timeline(name, params, match)
             elif name == "dm_events":
@@ -300,20 +343,39 @@ class XSandbox(SandboxCore):
         if name == "mentions":
             assert match is not None
             user = self._x_users.get(match.group(1))
-            handle = f"@{user['username'].lower()}" if user else None
             # Like X, the mention timeline follows the parsed @-mentions, not a text search.
-            items = [
-                t
-                for t in self._tweets
-                if handle in {f"@{m['username'].lower()}" for m in (t.get("entities") or {}).get("mentions", [])}
-            ]
+            self._x_index()
+            items = self._mentioning.get(user["username"].lower(), []) if user else []
             token_param = "pagination_token"  # noqa: S105
         else:
             if not params.get("query"):
                 return _x_invalid("query", "", "is required")
-            items = [t for t in self._tweets if self._x_search_matches(t, params["query"])]
+            items = self._x_search_index(params["query"])
             token_param = "next_token"  # noqa: S105
-        return json_reply(200, self._x_page(items[::-1], params, token_param, int(max_results), self._tweet_view))
+        page = self._x_page_sorted(items, params, token_param, int(max_results), self._tweet_view)
+        self.served_ids.extend(t["id"] for t in page.get("data", []))
+        return json_reply(200, page)
+
+    def _x_page_sorted(
+        self,
+        oldest_first: list[Json],
+        params: dict[str, str],
+        token_param: str,
+        max_results: int,
+        view: Callable[[Json, dict[str, str]], Json],
+    ) -> Json:
+        """``_x_page`` over a list in id order, found by bisection instead of a scan."""
+        since = int(params["since_id"]) if params.get("since_id", "").isdigit() else 0
+        until = int(params["until_id"]) if params.get("until_id", "").isdigit() else None
+        token = unb64(params.get(token_param, ""))
+        before = int(token) if token.isdigit() else None
+        bounds = [b for b in (until, before) if b is not None]
+        lo = bisect.bisect_right(oldest_first, since, key=lambda t: int(t["id"]))
+        hi = bisect.bisect_left(oldest_first, min(bounds), key=lambda t: int(t["id"])) if bounds else len(oldest_first)
+        start = max(lo, hi - max_results)
+        newest_first = oldest_first[start:hi][::-1]
+        return self._x_page(newest_first, {**params, token_param: "", "until_id": "", "since_id": ""}, token_param,
+                            max_results, view, more=start > lo)  # fmt: skip
 
     def _tweet_view(self, tweet: Json, params: dict[str, str]) -> Json:
         return pick(tweet, fields(params.get("tweet.fields"), ()) | {"id", "text", "edit_history_tweet_ids"})
@@ -325,6 +387,8 @@ class XSandbox(SandboxCore):
         token_param: str,
         max_results: int,
         view: Callable[[Json, dict[str, str]], Json],
+        *,
+        more: bool = False,
     ) -> Json:
         since = int(params["since_id"]) if params.get("since_id", "").isdigit() else 0
         until = int(params["until_id"]) if params.get("until_id", "").isdigit() else None
@@ -341,7 +405,7 @@ class XSandbox(SandboxCore):
         meta: Json = {"result_count": len(page)}
         if page:
             meta["newest_id"], meta["oldest_id"] = page[0]["id"], page[-1]["id"]
-        if rest:
+        if rest or (more and page):
             meta["next_token"] = b64(page[-1]["id"])
         out: Json = {}
         if page:

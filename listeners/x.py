@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import requests
@@ -21,7 +22,10 @@ from listeners.base import (
     RateLimited,
     SentReply,
     TemporaryFailure,
+    merge_pages,
+    same_reply_text,
 )
+from listeners.http import RateLimit, endpoint_limits, with_retries
 
 NETWORK = "x"
 TWITTER_EPOCH_MS = 1288834974657
@@ -96,6 +100,16 @@ def x_errors(action: str, *, sending: bool = False) -> Iterator[None]:
         raise TemporaryFailure(f"X {action}: {exc}") from exc
     except (requests.RequestException, ValueError) as exc:  # timeouts, connection errors, bad JSON
         raise TemporaryFailure(f"X {action}: {type(exc).__name__}: {exc}") from exc
+
+
+def call_with_retries(call: Callable[[], Any], action: str, retries: int) -> Any:
+    """Run one X request, retrying temporary failures ``retries`` times with a short backoff."""
+
+    def once() -> Any:
+        with x_errors(action):
+            return call()
+
+    return with_retries(once, retries)
 
 
 def snowflake_time(tweet_id: str) -> datetime:
@@ -223,12 +237,43 @@ def _index(response: Json) -> tuple[dict[str, Json], dict[str, Json]]:
     return users, tweets
 
 
+def _payload_errors(response: Json, source: str) -> list[str]:
+    """Reasons for the ``errors`` X puts next to ``data`` in a 200 (deleted, withheld, suspended items)."""
+    reasons = []
+    for error in response.get("errors") or []:
+        if not isinstance(error, dict):
+            reasons.append(f"{source}: error entry is not an object: {error!r:.80}")
+            continue
+        what = error.get("resource_type") or "item"
+        which = error.get("resource_id") or error.get("value") or "?"
+        why = error.get("detail") or error.get("title") or error.get("message") or "no detail"
+        reasons.append(f"{source}: X reported {what} {which}: {str(why)[:200]}")
+    return reasons
+
+
+def _items(response: Any, source: str) -> tuple[list[Any], list[str]]:
+    """The ``data`` list of a response and the reasons it is partial or odd (never raises)."""
+    if not isinstance(response, dict):
+        return [], [f"{source}: response is not a JSON object: {type(response).__name__}"]
+    data = response.get("data") or []
+    reasons = _payload_errors(response, source)
+    if not isinstance(data, list):
+        return [], [*reasons, f"{source}: data is not a list: {type(data).__name__}"]
+    return data, reasons
+
+
 class _XTimelineListener:
-    """Shared paging for the since_id timelines (mentions, recent search)."""
+    """Shared paging for the since_id timelines (mentions, recent search), committed page by page.
+
+    A run starts from the stored since_id and remembers the first page's ``newest_id``; each page is
+    saved with ``paging`` = {since, newest, token, oldest}, so a crash or the page bound resumes from
+    the saved token next run, and the cursor moves to ``newest`` only once the last page is stored.
+    """
 
     network = NETWORK
     source = ""
     kind = ""
+    endpoint = ""  # a path fragment naming this source's endpoint in the rate-limit table
     token_param = "pagination_token"  # noqa: S105 (a parameter name, not a secret)
 
     def __init__(
@@ -239,11 +284,13 @@ class _XTimelineListener:
         brand_username: str | None,
         page_size: int = DEFAULT_PAGE_SIZE,
         max_pages: int = DEFAULT_MAX_PAGES,
+        retries: int = 0,
     ) -> None:
         self.client = client
         self.tweets = XTweets(brand_user_id=brand_user_id, brand_username=brand_username)
         self.page_size = page_size
         self.max_pages = max_pages
+        self.retries = retries
 
     def verify(self) -> None:
         """Check the user-context credentials with ``GET /2/users/me`` and learn the brand's id."""
@@ -253,44 +300,79 @@ class _XTimelineListener:
         self.tweets.brand_user_id = self.tweets.brand_user_id or data.get("id")
         self.tweets.brand_username = self.tweets.brand_username or str(data.get("username", "")).lower()
 
+    def quota(self) -> dict[str, RateLimit]:
+        """The last rate-limit headers of this source's endpoint(s), by path."""
+        return endpoint_limits(self.client.session, self.endpoint)
+
     def _call(self, **params: Any) -> Json:
         raise NotImplementedError
 
-    def fetch(self, cursor: str | None, seen_ids: list[str]) -> FetchResult:
-        """Fetch everything newer than ``cursor`` (a tweet id), newest first, a bounded number of pages."""
-        posts: list[IncomingPost] = []
-        skipped: list[str] = []
-        next_cursor, token, requests_made = cursor, None, 0
-        for _ in range(self.max_pages):
+    def _page(self, params: Json, *, resuming: bool, oldest: str | None) -> Json:
+        try:
+            return call_with_retries(lambda: self._call(**params), f"{self.source} fetch", self.retries)
+        except TemporaryFailure as exc:
+            # A saved page token may have expired across a restart: page on with until_id instead.
+            bad_token = isinstance(exc.__cause__, tweepy.BadRequest)
+            if not (resuming and bad_token and oldest):
+                raise
+            params[self.token_param] = None
+            params["until_id"] = oldest
+            return call_with_retries(lambda: self._call(**params), f"{self.source} fetch", self.retries)
+
+    def fetch_pages(self, cursor: str | None, seen_ids: list[str], paging: dict[str, Any]) -> Iterator[FetchResult]:
+        """Yield each page newer than ``cursor`` (or of the run saved in ``paging``), with its resume state."""
+        resuming = bool(paging.get("token") or paging.get("until"))
+        since = paging.get("since") if resuming else cursor
+        newest: str | None = paging.get("newest") if resuming else None
+        token: str | None = paging.get("token") if resuming else None
+        until: str | None = paging.get("until") if resuming else None
+        oldest: str | None = paging.get("oldest") if resuming else None
+        for page_number in range(1, self.max_pages + 1):
             params: Json = {
-                "since_id": cursor,
+                "since_id": since,
                 "max_results": self.page_size,
                 "expansions": EXPANSIONS,
                 "tweet_fields": TWEET_FIELDS,
                 "user_fields": USER_FIELDS,
                 self.token_param: token,
             }
-            with x_errors(f"{self.source} fetch"):
-                response = self._call(**params)
-            requests_made += 1
-            meta = response.get("meta") or {}
-            if requests_made == 1 and meta.get("newest_id"):
-                # X's recipe: the first page's newest_id covers everything this fetch pages through.
-                next_cursor = str(meta["newest_id"])
-            users, included = _index(response)
-            for item in response.get("data") or []:
+            if until:
+                params["until_id"] = until
+            response = self._page(params, resuming=resuming and page_number == 1, oldest=oldest)
+            until = params.get("until_id")
+            data, skipped = _items(response, self.source)
+            meta = (response.get("meta") if isinstance(response, dict) else None) or {}
+            # X's recipe: the first page's newest_id covers everything this run pages through.
+            newest = newest or (str(meta["newest_id"]) if meta.get("newest_id") else None)
+            users, included = _index(response) if isinstance(response, dict) else ({}, {})
+            posts: list[IncomingPost] = []
+            for item in data:
+                if not isinstance(item, dict):
+                    skipped.append(f"{self.source}: item is not an object: {item!r:.80}")
+                    continue
                 try:
                     posts.append(
                         self.tweets.tweet(item, kind=self.kind, source=self.source, users=users, included=included)
                     )
                 except (ValueError, TypeError, KeyError, AttributeError) as exc:
                     skipped.append(f"{self.source} {item.get('id') if isinstance(item, dict) else '?'}: {exc}")
-            token = meta.get("next_token")
-            if not token:
-                break
-        else:
-            skipped.append(f"{self.source}: stopped after {self.max_pages} pages; older new items not fetched")
-        return FetchResult(posts=posts, next_cursor=next_cursor, requests_made=requests_made, skipped=skipped)
+            token = str(meta["next_token"]) if meta.get("next_token") else None
+            oldest = str(meta["oldest_id"]) if meta.get("oldest_id") else oldest
+            if token is None:
+                yield FetchResult(posts, next_cursor=newest or cursor, requests_made=1, skipped=skipped,
+                                  paging={}, items_read=len(data))  # fmt: skip
+                return
+            state = {"since": since, "newest": newest, "token": token, "oldest": oldest, "until": until}
+            yield FetchResult(posts, next_cursor=None, requests_made=1, skipped=skipped, paging=state,
+                              items_read=len(data))  # fmt: skip
+
+    def fetch(self, cursor: str | None, seen_ids: list[str]) -> FetchResult:
+        """Fetch everything newer than ``cursor`` in one result (newest first, at most ``max_pages`` pages).
+
+        When the page bound stops the run early the cursor does not move, so nothing is skipped; the
+        poller uses ``fetch_pages`` instead, which also resumes the run where it stopped.
+        """
+        return merge_pages(self.fetch_pages(cursor, seen_ids, {}), cursor)
 
 
 class XMentionsListener(_XTimelineListener):
@@ -298,6 +380,7 @@ class XMentionsListener(_XTimelineListener):
 
     source = "mentions"
     kind = "mention"
+    endpoint = "/mentions"
 
     def _call(self, **params: Any) -> Json:
         if self.tweets.brand_user_id is None:
@@ -313,6 +396,7 @@ class XSearchListener(_XTimelineListener):
 
     source = "search"
     kind = "search"
+    endpoint = "/tweets/search/recent"
     token_param = "next_token"  # noqa: S105 (a parameter name, not a secret)
 
     def __init__(self, client: tweepy.Client, *, query: str, **kwargs: Any) -> None:
@@ -343,11 +427,13 @@ class XDMListener:
         brand_username: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         max_pages: int = DEFAULT_MAX_PAGES,
+        retries: int = 0,
     ) -> None:
         self.client = client
         self.tweets = XTweets(brand_user_id=brand_user_id, brand_username=brand_username)
         self.page_size = page_size
         self.max_pages = max_pages
+        self.retries = retries
 
     def verify(self) -> None:
         """Check the user-context credentials with ``GET /2/users/me``."""
@@ -355,29 +441,33 @@ class XDMListener:
             me = self.client.get_me(user_auth=True)
         self.tweets.brand_user_id = self.tweets.brand_user_id or (me.get("data") or {}).get("id")
 
-    def fetch(self, cursor: str | None, seen_ids: list[str]) -> FetchResult:
-        """Fetch DM events newest first until one already seen; return the updated seen ids."""
+    def quota(self) -> dict[str, RateLimit]:
+        """The last rate-limit headers of ``GET /2/dm_events``."""
+        return endpoint_limits(self.client.session, "/dm_events")
+
+    def fetch_pages(self, cursor: str | None, seen_ids: list[str], paging: dict[str, Any]) -> Iterator[FetchResult]:
+        """Yield DM event pages newest first until one already seen; ``paging`` resumes a cut-off run."""
         if self.tweets.brand_user_id is None:
             self.verify()
         seen = set(seen_ids)
-        posts: list[IncomingPost] = []
-        skipped: list[str] = []
-        new_ids: list[str] = []
-        token, requests_made, reached_seen = None, 0, False
+        token: str | None = paging.get("token")
         for _ in range(self.max_pages):
-            with x_errors("dm fetch"):
-                response: Json = self.client.get_direct_message_events(
-                    dm_event_fields=DM_EVENT_FIELDS,
-                    event_types="MessageCreate",
-                    expansions=["sender_id"],
-                    user_fields=USER_FIELDS,
-                    max_results=self.page_size,
-                    pagination_token=token,
-                    user_auth=True,
-                )
-            requests_made += 1
-            users, _ = _index(response)
-            for event in response.get("data") or []:
+            params: Json = {
+                "dm_event_fields": DM_EVENT_FIELDS,
+                "event_types": "MessageCreate",
+                "expansions": ["sender_id"],
+                "user_fields": USER_FIELDS,
+                "max_results": self.page_size,
+                "pagination_token": token,
+                "user_auth": True,
+            }
+            response = call_with_retries(partial(self.client.get_direct_message_events, **params), "dm fetch",
+                                         self.retries)  # fmt: skip
+            data, skipped = _items(response, "dms")
+            users, _ = _index(response) if isinstance(response, dict) else ({}, {})
+            posts: list[IncomingPost] = []
+            reached_seen = False
+            for event in data:
                 if not isinstance(event, dict):
                     skipped.append(f"dms: event is not an object: {event!r:.80}")
                     continue
@@ -385,23 +475,34 @@ class XDMListener:
                 if event_id in seen:
                     reached_seen = True
                     continue
-                seen.add(event_id)
-                new_ids.append(event_id)
-                try:
-                    posts.append(self.tweets.dm(event, users=users))
-                except (ValueError, TypeError, KeyError, AttributeError) as exc:
-                    skipped.append(f"dms {event_id}: {exc}")
-            token = (response.get("meta") or {}).get("next_token")
-            if reached_seen or not token:
-                break
-        # Oldest first at the end: the store keeps the newest tail when it trims seen ids.
-        return FetchResult(
-            posts=posts,
-            next_cursor=cursor,
-            seen_ids=[*seen_ids, *reversed(new_ids)],
-            requests_made=requests_made,
-            skipped=skipped,
-        )
+                if event.get("event_type", "MessageCreate") != "MessageCreate":
+                    skipped.append(f"dms {event_id}: unknown event type {str(event.get('event_type'))[:40]!r}")
+                else:
+                    try:
+                        posts.append(self.tweets.dm(event, users=users))
+                    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                        skipped.append(f"dms {event_id}: {exc}")
+                if event_id.isdigit():
+                    seen.add(event_id)
+            meta = (response.get("meta") if isinstance(response, dict) else None) or {}
+            token = str(meta["next_token"]) if meta.get("next_token") else None
+            done = reached_seen or token is None
+            # Event ids are snowflakes: keep them in time order so trimming drops the oldest.
+            yield FetchResult(
+                posts,
+                next_cursor=None,
+                seen_ids=sorted(seen, key=int),
+                requests_made=1,
+                skipped=skipped,
+                paging={} if done else {"token": token},
+                items_read=len(data),
+            )
+            if done:
+                return
+
+    def fetch(self, cursor: str | None, seen_ids: list[str]) -> FetchResult:
+        """Fetch DM events newest first until one already seen; return the updated seen ids."""
+        return merge_pages(self.fetch_pages(cursor, seen_ids, {}), cursor)
 
 
 class XSender:
@@ -409,8 +510,51 @@ class XSender:
 
     network = NETWORK
 
-    def __init__(self, client: tweepy.Client) -> None:
+    def __init__(self, client: tweepy.Client, *, brand_user_id: str | None = None) -> None:
         self.client = client
+        self.brand_user_id = brand_user_id
+
+    def _brand_id(self) -> str:
+        if self.brand_user_id is None:
+            with x_errors("verify"):
+                me = self.client.get_me(user_auth=True)
+            self.brand_user_id = str((me.get("data") or {}).get("id", ""))
+        return self.brand_user_id
+
+    def find_reply(
+        self, *, external_id: str, kind: str, author_external_id: str | None, text: str, idempotency_key: str
+    ) -> SentReply | None:
+        """Look for our reply with ``text`` to tweet ``external_id`` (or our DM to the author) on X."""
+        del idempotency_key
+        brand = self._brand_id()
+        if kind == "dm":
+            if not author_external_id:
+                return None
+            with x_errors("look up DM"):
+                response = self.client.get_direct_message_events(
+                    dm_event_fields=DM_EVENT_FIELDS, event_types="MessageCreate", max_results=100, user_auth=True
+                )
+            for event in response.get("data") or []:
+                conversation = str(event.get("dm_conversation_id", ""))
+                if (
+                    str(event.get("sender_id")) == brand
+                    and author_external_id in conversation.split("-")
+                    and same_reply_text(text, str(event.get("text", "")))
+                ):
+                    return SentReply(external_id=str(event["id"]), url=f"https://x.com/messages/{conversation}")
+            return None
+        # Our replies to the post are newer than it: the brand's timeline since that id is all we need.
+        with x_errors("look up reply"):
+            response = self.client.get_users_tweets(
+                brand, since_id=external_id, max_results=100, tweet_fields=["referenced_tweets"], user_auth=True
+            )
+        for tweet in response.get("data") or []:
+            refs = tweet.get("referenced_tweets") or []
+            replied = any(r.get("type") == "replied_to" and str(r.get("id")) == external_id for r in refs)
+            if replied and same_reply_text(text, str(tweet.get("text", ""))):
+                tweet_id = str(tweet["id"])
+                return SentReply(external_id=tweet_id, url=f"https://x.com/i/web/status/{tweet_id}")
+        return None
 
     def verify(self) -> None:
         """Check the user-context credentials with ``GET /2/users/me``."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, select, update
@@ -19,6 +21,11 @@ CURSORS: Table = SourceCursor.__table__  # type: ignore[attr-defined]
 
 # Bound on remembered ids for sources without since_id; a week of DMs for a busy brand fits well.
 MAX_SEEN_IDS = 5000
+# Longest text kept; X allows 25k characters to paying accounts, a Facebook post 63k.
+MAX_TEXT = 30_000
+# C0 controls (but tab, newline, carriage return) and DEL are dropped; NUL is what PostgreSQL refuses.
+_CONTROLS = dict.fromkeys([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +51,17 @@ def get_cursor(session: Session, *, network: str, source: str) -> SourceCursor:
     row = session.execute(query).scalar_one_or_none()
     if row is None:
         stmt = _insert(session, CURSORS).values(
-            network=network, source=source, seen_ids=[], healthy=True, posts_ingested=0, requests_made=0
+            network=network,
+            source=source,
+            seen_ids=[],
+            healthy=True,
+            posts_ingested=0,
+            requests_made=0,
+            paging={},
+            rate_limits={},
+            budget_month="",
+            month_posts_read=0,
+            month_requests=0,
         )
         session.execute(stmt.on_conflict_do_nothing())
         row = session.execute(query).scalar_one()
@@ -52,7 +69,12 @@ def get_cursor(session: Session, *, network: str, source: str) -> SourceCursor:
 
 
 def _upsert_authors(session: Session, posts: Sequence[Any]) -> dict[tuple[str, str], int]:
-    authors = {(p.author.network, p.author.external_id): p.author for p in posts if p.author is not None}
+    # An author id that does not fit its column is dropped (the post is kept, without an author).
+    authors = {
+        (p.author.network, p.author.external_id): p.author
+        for p in posts
+        if p.author is not None and 0 < len(p.author.external_id) <= 64
+    }
     if not authors:
         return {}
     now = utcnow()
@@ -60,15 +82,16 @@ def _upsert_authors(session: Session, posts: Sequence[Any]) -> dict[tuple[str, s
         {
             "network": a.network,
             "external_id": a.external_id,
-            "username": a.username[:255],
-            "display_name": a.display_name[:255],
+            "username": clean_text(a.username)[:255],
+            "display_name": clean_text(a.display_name)[:255],
             "followers_count": int(a.followers_count),
             "verified": bool(a.verified),
             "updated_at": now,
         }
         for a in authors.values()
     ]
-    stmt = _insert(session, AUTHORS).values(rows)
+    # executemany with one cached statement: compiling a fresh multi-row VALUES per batch costs more than the I/O.
+    stmt = _insert(session, AUTHORS)
     stmt = stmt.on_conflict_do_update(
         index_elements=["network", "external_id"],
         set_={
@@ -79,7 +102,7 @@ def _upsert_authors(session: Session, posts: Sequence[Any]) -> dict[tuple[str, s
             "updated_at": stmt.excluded.updated_at,
         },
     )
-    session.execute(stmt)
+    session.execute(stmt, rows)
     ids: dict[tuple[str, str], int] = {}
     for network in {k[0] for k in authors}:
         external = [k[1] for k in authors if k[0] == network]
@@ -93,36 +116,92 @@ def _upsert_authors(session: Session, posts: Sequence[Any]) -> dict[tuple[str, s
     return ids
 
 
-def save_posts(session: Session, posts: Sequence[Any]) -> StoredBatch:
-    """Insert posts not stored yet (unique by network and external id); link replies to parents."""
+def clean_text(value: str) -> str:
+    """Make a network's text storable everywhere: no NUL/control characters, no lone surrogates.
+
+    PostgreSQL refuses NUL in text and invalid UTF-8 (lone surrogates from JSON escapes) anywhere; tabs
+    and newlines are kept, other C0 controls and DEL become nothing, surrogates become U+FFFD.
+    """
+    if value.isprintable() and value.isascii():
+        return value  # the common case, checked in C
+    value = value.translate(_CONTROLS)
+    return _SURROGATE.sub("\ufffd", value)
+
+
+def clean_json(value: Any) -> Any:
+    """``clean_text`` applied to every string (keys included) of a JSON-like value."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {clean_text(str(k)): clean_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean_json(v) for v in value]
+    return value
+
+
+def _clip(value: str | None, limit: int) -> str | None:
+    return clean_text(value)[:limit] if value is not None else None
+
+
+def post_row(post: Any, *, author_id: int | None, now: datetime) -> tuple[dict[str, Any] | None, str | None]:
+    """The ``post`` row for an incoming post, made to fit the columns; (None, reason) when it cannot."""
+    if not post.external_id or len(post.external_id) > 128:
+        return None, f"{post.network}/{post.source}: id {post.external_id[:40]!r}… does not fit (max 128)"
+    text = clean_text(post.text)
+    raw = clean_json(post.raw)
+    note = None
+    if len(text) > MAX_TEXT:
+        note = f"{post.network} {post.external_id}: text of {len(text)} characters cut to {MAX_TEXT}"
+        text = text[:MAX_TEXT] + "…"
+        # The raw copy would hold the whole text a second time; keep its other fields.
+        raw = {**raw, "text": text} if isinstance(raw, dict) and "text" in raw else raw
+        if isinstance(raw, dict) and "message" in raw:
+            raw = {**raw, "message": text}
+    reply_to = post.in_reply_to_external_id
+    row = {
+        "network": post.network,
+        "external_id": post.external_id,
+        "kind": post.kind,
+        "source": post.source,
+        "author_id": author_id,
+        "text": text,
+        "lang": post.lang if post.lang and len(post.lang) <= 16 else None,
+        "is_public": post.is_public,
+        "manual_only": post.manual_only,
+        "conversation_id": _clip(post.conversation_id, 128),
+        "in_reply_to_external_id": reply_to if reply_to is None or len(reply_to) <= 128 else None,
+        "url": post.url if post.url is None or len(post.url) <= 1024 else None,
+        "created_at": post.created_at,
+        "ingested_at": now,
+        "status": "new",
+        "raw": raw,
+    }
+    return row, note
+
+
+def save_posts(session: Session, posts: Sequence[Any], *, notes: list[str] | None = None) -> StoredBatch:
+    """Insert posts not stored yet (unique by network and external id); link replies to parents.
+
+    Posts that cannot be stored (an id too long for the column) are left out and, like texts that had
+    to be cut, explained in ``notes`` for the caller to log.
+    """
     if not posts:
         return StoredBatch(0, 0)
     author_ids = _upsert_authors(session, posts)
     now = utcnow()
     unique = {(p.network, p.external_id): p for p in posts}
-    rows = [
-        {
-            "network": p.network,
-            "external_id": p.external_id,
-            "kind": p.kind,
-            "source": p.source,
-            "author_id": author_ids.get((p.author.network, p.author.external_id)) if p.author else None,
-            "text": p.text,
-            "lang": p.lang,
-            "is_public": p.is_public,
-            "manual_only": p.manual_only,
-            "conversation_id": p.conversation_id,
-            "in_reply_to_external_id": p.in_reply_to_external_id,
-            "url": p.url,
-            "created_at": p.created_at,
-            "ingested_at": now,
-            "status": "new",
-            "raw": p.raw,
-        }
-        for p in unique.values()
-    ]
-    stmt = _insert(session, POSTS).values(rows).on_conflict_do_nothing(index_elements=["network", "external_id"])
-    result = session.execute(stmt.returning(POSTS.c.id))
+    rows = []
+    for p in unique.values():
+        author_id = author_ids.get((p.author.network, p.author.external_id)) if p.author else None
+        row, note = post_row(p, author_id=author_id, now=now)
+        if note is not None and notes is not None:
+            notes.append(note)
+        if row is not None:
+            rows.append(row)
+    if not rows:
+        return StoredBatch(0, len(posts))
+    stmt = _insert(session, POSTS).on_conflict_do_nothing(index_elements=["network", "external_id"])
+    result = session.execute(stmt.returning(POSTS.c.id), rows)
     new_ids = [r[0] for r in result]
     _link_parents(session, new_ids)
     return StoredBatch(inserted=len(new_ids), duplicates=len(posts) - len(new_ids))
@@ -153,6 +232,16 @@ def _link_parents(session: Session, post_ids: list[int]) -> None:
     )
 
 
+def count_reads(cursor: SourceCursor, *, items_read: int, requests_made: int) -> None:
+    """Add a fetch's reads to the cursor's month counters (reset when a new UTC month begins)."""
+    month = utcnow().strftime("%Y-%m")
+    if cursor.budget_month != month:
+        cursor.budget_month, cursor.month_posts_read, cursor.month_requests = month, 0, 0
+    cursor.month_posts_read += items_read
+    cursor.month_requests += requests_made
+    cursor.requests_made += requests_made
+
+
 def record_fetch(
     session: Session,
     *,
@@ -162,16 +251,27 @@ def record_fetch(
     next_cursor: str | None,
     seen_ids: list[str] | None = None,
     requests_made: int = 1,
+    paging: dict[str, Any] | None = None,
+    items_read: int | None = None,
+    rate_limits: dict[str, Any] | None = None,
+    notes: list[str] | None = None,
 ) -> StoredBatch:
-    """Save a fetch's posts and advance the source's cursor in the caller's transaction."""
+    """Save a fetch's (or one page's) posts and advance the source's cursor in the caller's transaction.
+
+    ``paging`` is the resume point of an unfinished paged run ({} once it finished, None: unchanged).
+    """
     cursor = get_cursor(session, network=network, source=source)
-    stored = save_posts(session, posts)
+    stored = save_posts(session, posts, notes=notes)
     if next_cursor is not None:
         cursor.cursor = next_cursor
     if seen_ids is not None:
         cursor.seen_ids = list(seen_ids)[-MAX_SEEN_IDS:]
+    if paging is not None:
+        cursor.paging = dict(paging)
+    if rate_limits:
+        cursor.rate_limits = {**cursor.rate_limits, **rate_limits}
+    count_reads(cursor, items_read=len(posts) if items_read is None else items_read, requests_made=requests_made)
     cursor.posts_ingested += stored.inserted
-    cursor.requests_made += requests_made
     cursor.last_success_at = utcnow()
     cursor.healthy = True
     cursor.last_error = None

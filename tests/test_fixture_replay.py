@@ -125,10 +125,14 @@ def twarc_page(name: str) -> dict[str, Any]:
 def test_recorded_mentions_cassette(replay: Replay) -> None:
     body = replay.cassette("test_client_get_users_mentions.yaml")
     listener = XMentionsListener(x_client(replay), brand_user_id="783214", brand_username="Twitter", max_pages=1)
-    result = listener.fetch(None, [])
+    (result,) = list(listener.fetch_pages(None, [], {}))
     assert [p.external_id for p in result.posts] == [t["id"] for t in body["data"]]
     assert [p.text for p in result.posts] == [t["text"] for t in body["data"]]
-    assert result.next_cursor == body["meta"]["newest_id"] == "1578516295611748353"
+    # The recording has a next_token: the run is unfinished, so the cursor waits and the page state
+    # remembers the newest id to adopt and the token to resume from.
+    assert result.next_cursor is None and result.paging is not None
+    assert result.paging["newest"] == body["meta"]["newest_id"] == "1578516295611748353"
+    assert result.paging["token"] == body["meta"]["next_token"]
     first = result.posts[0]
     # Recorded without tweet.fields: no author, and the time comes from the snowflake id.
     assert first.author is None and first.kind == "mention"
@@ -143,10 +147,10 @@ def test_recorded_search_cassette_is_manual_only(replay: Replay) -> None:
     listener = XSearchListener(
         x_client(replay), query="Tweepy", brand_user_id="1072250532645998596", brand_username="TweepyDev", max_pages=1
     )
-    result = listener.fetch(None, [])
+    (result,) = list(listener.fetch_pages(None, [], {}))
     assert len(result.posts) == body["meta"]["result_count"] == 10
     assert all(p.kind == "search" and p.manual_only for p in result.posts)
-    assert result.next_cursor == "1578516068309794817"
+    assert result.paging is not None and result.paging["newest"] == "1578516068309794817"
 
 
 def test_recorded_twarc_tweets_with_expansions(replay: Replay) -> None:
