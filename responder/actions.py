@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from sqlalchemy import update
-from sqlmodel import Session
+from sqlalchemy import func, select, update
+from sqlmodel import Session, col
 
 from models.audit import audit
-from models.tables import Post, PostStatus, Reply, ReplyState, Staff, utcnow
-from responder.drafts import X_MAX_CHARS
+from models.tables import Assignment, Post, PostStatus, Reply, ReplyKind, ReplyState, Staff, utcnow
 from responder.permissions import Action, can, require
+from responder.xtext import X_MAX_WEIGHT, weighted_length
+
+X_MAX_CHARS = X_MAX_WEIGHT
+OPEN_DRAFT = (ReplyState.DRAFT, ReplyState.PENDING_APPROVAL, ReplyState.REJECTED)
+ANSWERED = (ReplyState.APPROVED, ReplyState.SENDING, ReplyState.SENT)
 
 MAX_REPLY_CHARS = 8000  # Graph comments allow 8k; X is checked separately.
 
@@ -30,10 +34,68 @@ def validate_text(text: str, *, network: str) -> str:
     cleaned = text.strip()
     if not cleaned:
         raise InvalidReply("the reply is empty")
+    # X counts by weight (URLs 23, emoji and CJK 2), the way its own composer does.
+    size = weighted_length(cleaned) if network == "x" else len(cleaned)
     limit = X_MAX_CHARS if network == "x" else MAX_REPLY_CHARS
-    if len(cleaned) > limit:
-        raise InvalidReply(f"the reply has {len(cleaned)} characters; {network} allows {limit}")
+    if size > limit:
+        raise InvalidReply(f"the reply has {size} characters; {network} allows {limit}")
     return cleaned
+
+
+def flag_duplicates(session: Session, *, post_id: int) -> list[int]:
+    """Flag every open answer of a post when there is more than one; return their ids."""
+    ids = list(
+        session.execute(
+            select(col(Reply.id)).where(
+                col(Reply.post_id) == post_id,
+                col(Reply.kind) == ReplyKind.ANSWER,
+                col(Reply.state).in_([ReplyState.DRAFT, ReplyState.PENDING_APPROVAL]),
+            )
+        ).scalars()
+    )
+    if len(ids) > 1:
+        note = "another reply to this post is pending: " + ", ".join(f"#{i}" for i in sorted(ids))
+        session.execute(
+            update(Reply)
+            .where(col(Reply.id).in_(ids))
+            .values(flag=note[:255])
+            .execution_options(synchronize_session=False)
+        )
+    return ids if len(ids) > 1 else []
+
+
+def duplicate_pending(session: Session) -> dict[int, int]:
+    """Return posts with more than one open answer waiting, and how many."""
+    rows = session.execute(
+        select(col(Reply.post_id), func.count())
+        .where(
+            col(Reply.kind) == ReplyKind.ANSWER, col(Reply.state).in_([ReplyState.DRAFT, ReplyState.PENDING_APPROVAL])
+        )
+        .group_by(col(Reply.post_id))
+        .having(func.count() > 1)
+    ).all()
+    return {int(p): int(n) for p, n in rows}
+
+
+def _lock_post(session: Session, post_id: int) -> None:
+    # On PostgreSQL the post row serialises decisions about its replies; SQLite writers are serial anyway.
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(col(Post.id)).where(col(Post.id) == post_id).with_for_update())
+
+
+def _answered_by_other(session: Session, *, post_id: int, reply_id: int) -> Reply | None:
+    return (
+        session.execute(
+            select(Reply).where(
+                col(Reply.post_id) == post_id,
+                col(Reply.id) != reply_id,
+                col(Reply.kind) == ReplyKind.ANSWER,
+                col(Reply.state).in_(ANSWERED),
+            )
+        )
+        .scalars()
+        .first()
+    )
 
 
 def _conflict(session: Session, reply_id: int, wanted: str) -> ReplyConflict:
@@ -63,6 +125,11 @@ def approve_reply(session: Session, *, reply_id: int, staff: Staff, text: str | 
     if post.manual_only:
         raise InvalidReply("this post can only be answered by hand on the network (X rule for keyword hits)")
     final = validate_text(text if text is not None else reply.text, network=post.network)
+    _lock_post(session, post.id)  # type: ignore[arg-type]
+    other = _answered_by_other(session, post_id=post.id, reply_id=reply_id)  # type: ignore[arg-type]
+    if other is not None:
+        session.rollback()
+        raise ReplyConflict(f"cannot approve: reply {other.id} to this post is already {other.state}")
     now = utcnow()
     # The state check in the WHERE clause is the lock: a second approver updates no row and is told.
     result = session.execute(
@@ -110,6 +177,8 @@ def submit_reply(session: Session, *, reply_id: int, staff: Staff, text: str) ->
         session.rollback()
         raise _conflict(session, reply_id, "submit")
     audit(session, actor=_staff_actor(staff), action="reply_submitted", post_id=post.id, reply_id=reply_id)
+    if flag_duplicates(session, post_id=post.id):  # type: ignore[arg-type]
+        audit(session, actor=_staff_actor(staff), action="duplicate_pending", post_id=post.id, reply_id=reply_id)
     session.commit()
     session.refresh(reply)
     return reply
@@ -168,6 +237,45 @@ def dismiss_post(session: Session, *, post_id: int, staff: Staff, reason: str) -
         .values(state=ReplyState.REJECTED, note="post dismissed", updated_at=now)
         .execution_options(synchronize_session=False)
     )
+    _close_open_work(session, post_id=post_id, at=now, note="post dismissed")
     audit(session, actor=_staff_actor(staff), action="post_dismissed", post_id=post_id, reason=reason)
     session.commit()
     return post
+
+
+def escalate_post(session: Session, *, post_id: int, staff: Staff, reason: str) -> Post:
+    """Hand a post over outside the desk (legal, PR, a specialist team), recording the reason and who."""
+    require(staff, Action.DISMISS_POST)
+    if not reason.strip():
+        raise InvalidReply("say why and to whom the post is escalated")
+    post = session.get(Post, post_id)
+    if post is None:
+        raise ReplyConflict(f"post {post_id} does not exist")
+    if post.status in (PostStatus.REPLIED, PostStatus.DISMISSED, PostStatus.ESCALATED):
+        raise ReplyConflict(f"post {post_id} is already {post.status}")
+    now = utcnow()
+    post.status = PostStatus.ESCALATED
+    post.escalated_at = now
+    post.resolved_at = now
+    post.resolved_by = _staff_actor(staff)
+    post.resolution_note = reason.strip()[:1024]
+    session.add(post)
+    _close_open_work(session, post_id=post_id, at=now, note="post escalated")
+    audit(session, actor=_staff_actor(staff), action="post_escalated", post_id=post_id, reason=reason)
+    session.commit()
+    return post
+
+
+def _close_open_work(session: Session, *, post_id: int, at: object, note: str) -> None:
+    session.execute(
+        update(Reply)
+        .where(col(Reply.post_id) == post_id, col(Reply.state).in_(OPEN_DRAFT))
+        .values(state=ReplyState.REJECTED, note=note, updated_at=at)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(Assignment)
+        .where(col(Assignment.post_id) == post_id, col(Assignment.ended_at).is_(None))
+        .values(ended_at=at)
+        .execution_options(synchronize_session=False)
+    )

@@ -1,33 +1,60 @@
-"""The backlog sweep: give every open post that needs an answer to someone who can take it."""
+"""The backlog sweep: give every open post that needs an answer to someone who can take it.
+
+Highest urgency first, then longest waiting; no age cut-off, so old posts are never dropped. A post nobody
+can take now waits in the holding queue (``Post.held_since``) and the managers are alerted once.
+"""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import insert, select
 from sqlmodel import Session, col
 
+from models.alerts import alert_managers
 from models.audit import audit
 from models.tables import (
     Assignment,
+    AuditEvent,
     Author,
     Post,
     PostKind,
     PostStatus,
     Reply,
+    ReplyKind,
     ReplyState,
     Score,
     Staff,
     utcnow,
 )
-from responder.drafts import DraftContext, sla_text, suggest_reply
-from responder.policy import StaffSlot, WorkItem, choose_assignee, parse_codes
-from responder.sla import sla_seconds
+from responder.clock import aware
+from responder.drafts import DraftContext, SavedReplyBook, sla_text, suggest_reply
+from responder.policy import StaffSlot, WorkItem, choose_assignee
+from responder.sla import SlaBook, lane
+from responder.team import Team, load_team
 
 AUTO_ASSIGNER = "auto:policy"
 # "Very negative" posts go to senior staff, like crisis ones.
 SENIOR_NEGATIVE_P = 0.9
+
+
+@dataclass(slots=True)
+class _Rows:
+    """Rows a sweep inserts, written with one executemany per table instead of one ORM object each."""
+
+    assignments: list[dict[str, Any]] = field(default_factory=list)
+    audits: list[dict[str, Any]] = field(default_factory=list)
+    replies: list[dict[str, Any]] = field(default_factory=list)
+
+    def write(self, session: Session) -> None:
+        """Insert the collected rows in the session's transaction and start over."""
+        for model, rows in ((Assignment, self.assignments), (AuditEvent, self.audits), (Reply, self.replies)):
+            if rows:
+                session.execute(insert(model.__table__), rows)  # type: ignore[union-attr]
+                rows.clear()
 
 
 @dataclass(slots=True)
@@ -38,36 +65,77 @@ class SweepResult:
     held: list[int] = field(default_factory=list)
 
 
-def staff_slots(session: Session, team: list[Staff]) -> dict[int, StaffSlot]:
-    """Describe each staff member to the policy, with their current load of open posts."""
-    rows = session.execute(
-        select(col(Post.assignee_id), func.count())
-        .where(col(Post.status) == PostStatus.ASSIGNED, col(Post.assignee_id).is_not(None))
-        .group_by(col(Post.assignee_id))
-    ).all()
-    loads: dict[int, int] = {int(sid): int(n) for sid, n in rows}
-    slots: dict[int, StaffSlot] = {}
-    for s in team:
-        assert s.id is not None
-        slots[s.id] = StaffSlot(
-            id=s.id,
-            languages=parse_codes(s.languages),
-            channels=parse_codes(s.channels),
-            senior=s.senior,
-            capacity=s.capacity,
-            load=loads.get(s.id, 0),
-            available=s.available,
-            last_assigned_at=s.last_assigned_at,
+def channel_of(post: Post) -> str:
+    """Name the post's channel for routing and SLA: dm or public."""
+    return "dm" if post.kind == PostKind.DM else "public"
+
+
+def work_item(post: Post, score: Score) -> WorkItem:
+    """Describe a post to the policy."""
+    assert post.id is not None
+    return WorkItem(
+        post_id=post.id,
+        channel=channel_of(post),
+        language=score.language,
+        needs_senior=score.crisis or score.p_negative >= SENIOR_NEGATIVE_P,
+    )
+
+
+def post_due(post: Post, score: Score, book: SlaBook) -> datetime:
+    """Return the post's SLA due time, computing and storing it the first time."""
+    if post.due_at is None:
+        post.due_at = book.due(post.created_at, channel_of(post), lane(crisis=score.crisis, complaint=score.complaint))
+    return aware(post.due_at)
+
+
+def give(
+    session: Session,
+    *,
+    post: Post,
+    staff: Staff,
+    performed_by: str,
+    reason: str,
+    at: datetime,
+    rows: _Rows | None = None,
+) -> None:
+    """Record that ``staff`` owns ``post`` now (post, assignment history, audit); the caller counts load."""
+    post.assignee_id = staff.id
+    post.status = PostStatus.ASSIGNED
+    post.held_since = None
+    session.add_all([staff, post])
+    if rows is not None:
+        rows.assignments.append(dict(post_id=post.id, staff_id=staff.id, assigned_at=at, ended_at=None,
+                                     performed_by=performed_by, reason=reason))  # fmt: skip
+        rows.audits.append(dict(at=at, actor=performed_by, action="assigned", post_id=post.id, reply_id=None,
+                                detail={"staff_id": staff.id, "reason": reason}))  # fmt: skip
+        return
+    session.add(
+        Assignment(
+            post_id=post.id,  # type: ignore[arg-type]
+            staff_id=staff.id,  # type: ignore[arg-type]
+            assigned_at=at,
+            performed_by=performed_by,
+            reason=reason,
         )
-    return slots
+    )
+    audit(session, actor=performed_by, action="assigned", post_id=post.id, staff_id=staff.id, reason=reason)
 
 
-def assign_pending(session: Session, *, limit: int = 500) -> SweepResult:
-    """Assign open posts, highest urgency then longest waiting first; the caller commits."""
-    result = SweepResult()
-    team = list(session.execute(select(Staff)).scalars())
-    staff_by_id = {s.id: s for s in team}
-    slots = staff_slots(session, team)
+def hold(session: Session, *, post: Post, at: datetime) -> None:
+    """Put a post in the holding queue and alert the managers once."""
+    if post.held_since is None:
+        post.held_since = at
+        session.add(post)
+    alert_managers(
+        session,
+        kind="holding",
+        post_id=post.id,
+        key=f"holding:{post.id}",
+        message=f"post {post.id} is waiting: nobody on shift with capacity, language and channel can take it",
+    )
+
+
+def _claim_page(session: Session, *, limit: int, offset: int) -> list[tuple[Post, Score, Author | None]]:
     stmt = (
         select(Post, Score, Author)
         .join(Score, col(Score.post_id) == col(Post.id))
@@ -78,40 +146,68 @@ def assign_pending(session: Session, *, limit: int = 500) -> SweepResult:
             col(Post.assignee_id).is_(None),
         )
         .order_by(col(Post.urgency).desc(), col(Post.created_at).asc(), col(Post.id).asc())
+        .offset(offset)
         .limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":
         # Several responder workers may sweep at once: each claims rows the others are not holding.
         stmt = stmt.with_for_update(skip_locked=True, of=Post)
-    now = utcnow()
-    for post, score, author in session.execute(stmt).all():
-        is_dm = post.kind == PostKind.DM
-        item = WorkItem(
-            post_id=post.id,
-            channel="dm" if is_dm else "public",
-            language=score.language,
-            needs_senior=score.crisis or score.p_negative >= SENIOR_NEGATIVE_P,
-        )
-        chosen = choose_assignee(item, list(slots.values()))
-        if chosen is None:
-            result.held.append(post.id)
-            continue
-        slots[chosen.id] = replace(chosen, load=chosen.load + 1, last_assigned_at=now)
-        staff = staff_by_id[chosen.id]
-        staff.last_assigned_at = now
-        post.assignee_id = chosen.id
-        post.status = PostStatus.ASSIGNED
-        session.add_all([staff, post])
-        session.add(Assignment(post_id=post.id, staff_id=chosen.id, performed_by=AUTO_ASSIGNER, reason="sweep"))
-        audit(session, actor=AUTO_ASSIGNER, action="assigned", post_id=post.id, staff_id=chosen.id)
-        _add_draft(session, post=post, score=score, author=author, staff=staff)
-        result.assigned += 1
+    return [(p, s, a) for p, s, a in session.execute(stmt).all()]
+
+
+def assign_pending(
+    session: Session, *, limit: int = 500, now: datetime | None = None, max_pages: int = 10
+) -> SweepResult:
+    """Assign open posts, highest urgency then longest waiting first; the caller commits.
+
+    Posts nobody can take stay open (held) and keep their place in the order; the sweep pages past them so
+    a wall of held posts at the top never starves assignable ones below it.
+    """
+    now = now or utcnow()
+    result = SweepResult()
+    team: Team | None = None
+    sla = SlaBook()
+    book = SavedReplyBook()
+    batch = _Rows()
+    for _ in range(max_pages):
+        # Assigned rows leave the filter once flushed; held ones stay, so they are the offset.
+        rows = _claim_page(session, limit=limit, offset=len(result.held))
+        if not rows:
+            break
+        if team is None:
+            team = load_team(session, now=now, lock=True)  # after the claim: see ``load_team``
+            sla = SlaBook.load(session)
+            book = SavedReplyBook.load(session)
+        for post, score, author in rows:
+            post_due(post, score, sla)
+            chosen = choose_assignee(work_item(post, score), team.all_slots())
+            if chosen is None:
+                hold(session, post=post, at=now)
+                result.held.append(post.id)  # type: ignore[arg-type]
+                continue
+            member = team.take(chosen.id, now)
+            give(session, post=post, staff=member, performed_by=AUTO_ASSIGNER, reason="sweep", at=now, rows=batch)
+            batch.replies.append(draft_row(post=post, score=score, author=author, staff=member, sla=sla, book=book,
+                                           now=now))  # fmt: skip
+            result.assigned += 1
+        batch.write(session)
+        if result.assigned >= limit or len(rows) < limit or not any(_has_room(s) for s in team.all_slots()):
+            break
+        session.flush()
     return result
 
 
-def _add_draft(session: Session, *, post: Post, score: Score, author: Author | None, staff: Staff) -> None:
-    """Create the suggested reply, waiting for approval, unless the post can only be answered by hand."""
-    ctx = DraftContext(
+def _has_room(slot: StaffSlot) -> bool:
+    return slot.available and slot.on_shift and slot.load < slot.capacity
+
+
+def draft_context(
+    *, post: Post, score: Score, author: Author | None, staff: Staff, sla: SlaBook, now: datetime
+) -> DraftContext:
+    """Gather what a suggested reply to ``post`` says: language, type, names and the time left."""
+    due = post_due(post, score, sla)
+    left = max(60.0, (due - now).total_seconds())
+    return DraftContext(
         language=score.language,
         sentiment=score.sentiment,
         complaint=score.complaint,
@@ -120,20 +216,73 @@ def _add_draft(session: Session, *, post: Post, score: Score, author: Author | N
         username=author.username if author else "",
         agent=staff.name.split()[0],
         network=post.network,
-        sla_text=sla_text(
-            sla_seconds(crisis=score.crisis, is_dm=post.kind == PostKind.DM, complaint=score.complaint),
-            score.language,
-        ),
+        sla_text=sla_text(left, score.language),
+        name=author.display_name if author else "",
+        p_negative=score.p_negative,
     )
-    text = suggest_reply(ctx)
-    session.add(
-        Reply(
-            post_id=post.id,  # type: ignore[arg-type]
-            state=ReplyState.DRAFT if post.manual_only else ReplyState.PENDING_APPROVAL,
-            text=text,
-            suggested_text=text,
-            idempotency_key=uuid.uuid4().hex,
-            author_staff_id=staff.id,
-            model_id=score.model_id,
-        )
+
+
+def draft_row(
+    *,
+    post: Post,
+    score: Score,
+    author: Author | None,
+    staff: Staff,
+    sla: SlaBook,
+    book: SavedReplyBook,
+    now: datetime,
+) -> dict[str, Any]:
+    """The suggested reply to ``post`` as a row: waiting for approval, or a draft when only a person may send."""
+    text = suggest_reply(draft_context(post=post, score=score, author=author, staff=staff, sla=sla, now=now), book)
+    return {
+        "post_id": post.id,
+        "kind": ReplyKind.ANSWER.value,
+        "state": (ReplyState.DRAFT if post.manual_only else ReplyState.PENDING_APPROVAL).value,
+        "text": text,
+        "suggested_text": text,
+        "idempotency_key": uuid.uuid4().hex,
+        "author_staff_id": staff.id,
+        "model_id": score.model_id,
+        "attempts": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def add_draft(
+    session: Session,
+    *,
+    post: Post,
+    score: Score,
+    author: Author | None,
+    staff: Staff,
+    sla: SlaBook | None = None,
+    book: SavedReplyBook | None = None,
+    now: datetime | None = None,
+) -> Reply:
+    """Create the suggested reply, waiting for approval, unless the post can only be answered by hand."""
+    now = now or utcnow()
+    ctx = draft_context(post=post, score=score, author=author, staff=staff, sla=sla or SlaBook(), now=now)
+    text = suggest_reply(ctx, book)
+    reply = Reply(
+        post_id=post.id,  # type: ignore[arg-type]
+        kind=ReplyKind.ANSWER,
+        state=ReplyState.DRAFT if post.manual_only else ReplyState.PENDING_APPROVAL,
+        text=text,
+        suggested_text=text,
+        idempotency_key=uuid.uuid4().hex,
+        author_staff_id=staff.id,
+        model_id=score.model_id,
     )
+    session.add(reply)
+    return reply
+
+
+def holding_queue(session: Session) -> list[Post]:
+    """Return the posts waiting for someone who can take them, longest waiting first."""
+    query = (
+        select(Post)
+        .where(col(Post.held_since).is_not(None), col(Post.status) == PostStatus.SCORED)
+        .order_by(col(Post.urgency).desc(), col(Post.held_since).asc(), col(Post.id).asc())
+    )
+    return list(session.execute(query).scalars())

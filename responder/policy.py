@@ -21,6 +21,8 @@ class StaffSlot:
     load: int
     available: bool = True
     last_assigned_at: datetime | None = None
+    skills: frozenset[str] = frozenset()
+    on_shift: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +33,7 @@ class WorkItem:
     channel: str  # "public" or "dm"
     language: str
     needs_senior: bool = False
+    skills: frozenset[str] = frozenset()
 
 
 def parse_codes(value: str) -> frozenset[str]:
@@ -40,7 +43,9 @@ def parse_codes(value: str) -> frozenset[str]:
 
 def eligible(item: WorkItem, slot: StaffSlot) -> bool:
     """Tell whether ``slot`` may take ``item`` now."""
-    if not slot.available or slot.load >= slot.capacity:
+    if not slot.available or not slot.on_shift or slot.load >= slot.capacity:
+        return False
+    if not item.skills <= slot.skills:
         return False
     if item.channel not in slot.channels:
         return False
@@ -49,15 +54,18 @@ def eligible(item: WorkItem, slot: StaffSlot) -> bool:
     return slot.senior or not item.needs_senior
 
 
-def choose_assignee(item: WorkItem, staff: list[StaffSlot]) -> StaffSlot | None:
+def rank(slot: StaffSlot) -> tuple[int, bool, float, int]:
+    """Order staff for the choice: least loaded, then never or least recently assigned, then id."""
+    # Never-assigned people come first among equals; the id keeps the choice deterministic.
+    ts = slot.last_assigned_at.timestamp() if slot.last_assigned_at else float("-inf")
+    return (slot.load, slot.last_assigned_at is not None, ts, slot.id)
+
+
+def choose_assignee(
+    item: WorkItem, staff: list[StaffSlot], *, exclude: frozenset[int] = frozenset()
+) -> StaffSlot | None:
     """Pick the least-loaded eligible staff member; ties go to the least recently assigned."""
-    candidates = [s for s in staff if eligible(item, s)]
+    candidates = [s for s in staff if s.id not in exclude and eligible(item, s)]
     if not candidates:
         return None
-
-    def key(s: StaffSlot) -> tuple[int, bool, float, int]:
-        # Never-assigned people come first among equals; the id keeps the choice deterministic.
-        ts = s.last_assigned_at.timestamp() if s.last_assigned_at else float("-inf")
-        return (s.load, s.last_assigned_at is not None, ts, s.id)
-
-    return min(candidates, key=key)
+    return min(candidates, key=rank)
