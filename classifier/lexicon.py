@@ -222,7 +222,8 @@ CRISIS: dict[str, str] = {
         r"exploto|intoxicacion|envenenad\w*|me corte|vidrio en|termine en el hospital)"
     ),
     "self-harm": (
-        r"(?:kill myself|killing myself|end my life|want to die|wanna die|(?<!escuadron )suicid\w*\b(?! squad)|self[- ]harm|"
+        r"(?:kill myself|killing myself|end my life|want to die|wanna die|"
+        r"(?<!escuadron )suicid\w*\b(?! squad)|self[- ]harm|"
         r"hurt myself|no reason to live|me quiero morir|quiero morirme|me voy a matar|matarme|"
         r"quitarme la vida|suicidarme|no quiero vivir|acabar con mi vida)\b"
     ),
