@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 from classifier.registry import load_scorer
 from escucha.db import make_engine, migrate
 from escucha.settings import Settings
-from escucha.worker import Worker
+from escucha.worker import Worker, care_options
 from listeners.registry import build_listeners, build_senders
 from listeners.sandbox import Sandbox
 from listeners.seed import load_seed_texts, seed_sandbox
@@ -90,6 +90,7 @@ def run_demo(base: Settings, *, headless: bool, seconds: float | None, port: int
         senders=build_senders(settings),
         scorer=load_scorer(),
         batch_size=settings.batch_size,
+        care_options=care_options(settings),
     )
     worker.start(
         intervals={"x": settings.x_poll_seconds, "facebook": settings.facebook_poll_seconds}, stage_seconds=1.0

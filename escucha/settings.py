@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     # Keep the scheduler's jobs in the database so schedules (and rate-limit pauses) survive restarts.
     persistent_jobs: bool = True
 
+    # Customer care: automatic messages, sent through the outbox like any reply.
+    ack_dms: bool = True
+    delay_updates: bool = True
+    satisfaction_survey: bool = False
+
     # Pipeline cadence.
     score_seconds: float = Field(default=2.0, gt=0)
     assign_seconds: float = Field(default=2.0, gt=0)

@@ -25,6 +25,7 @@ from sqlmodel import Session, col
 
 from classifier.base import Scorer
 from classifier.pipeline import score_pending
+from escucha.settings import Settings
 from listeners.base import AuthFailed, Listener, ListenerError, Sender
 from listeners.budget import ReadBudget
 from listeners.http import with_retries
@@ -44,6 +45,13 @@ DEFAULT_INTERVAL = 60.0
 
 # The worker whose listeners the stored jobs run with (one per process).
 _active: Worker | None = None
+
+
+def care_options(settings: Settings) -> CareOptions:
+    """Read which automatic customer messages are on from the settings."""
+    return CareOptions(
+        ack_dms=settings.ack_dms, updates=settings.delay_updates, satisfaction=settings.satisfaction_survey
+    )
 
 
 def job_id(listener: Listener) -> str:
@@ -84,6 +92,7 @@ class Worker:
         batch_size: int = 256,
         budgets: Mapping[str, ReadBudget] | None = None,
         verify_retries: int = 0,
+        care_options: CareOptions | None = None,
     ) -> None:
         self.engine = engine
         self.listeners = list(listeners)
@@ -92,6 +101,8 @@ class Worker:
         self.batch_size = batch_size
         self.budgets = {k: v for k, v in (budgets or {}).items() if v.limited}
         self.verify_retries = verify_retries
+        # Which automatic customer messages the care stage queues (DM acks, slipped-promise updates, surveys).
+        self.care_options = care_options or CareOptions()
         self.intervals: Mapping[str, float] = {}
         self.scheduler: BackgroundScheduler | None = None
         self._scheduling = threading.Lock()
@@ -200,9 +211,6 @@ class Worker:
         if result.held:
             log.warning("%d posts wait in the holding queue: nobody eligible is available", len(result.held))
         return result
-
-    # Which automatic customer messages the care stage queues (DM acks, slipped-promise updates, surveys).
-    care_options: CareOptions = CareOptions()
 
     def care(self) -> CareStageResult:
         """Run the SLA sweep (redistribution, predicted and actual breaches) and the customer-care sweep."""
