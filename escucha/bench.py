@@ -10,20 +10,17 @@ import json
 import resource
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, text
-from sqlalchemy.engine import Engine, make_url
-from sqlmodel import Session, SQLModel
+from sqlalchemy import func, select
+from sqlmodel import Session
 
 import models.tables  # noqa: F401  (registers the tables)
-from escucha.db import make_engine
+from escucha.db import scratch_database
 from escucha.settings import Settings
 from listeners.poller import poll_source
 from listeners.registry import build_listeners
@@ -73,45 +70,9 @@ def sandbox_process(mentions: int) -> Iterator[str]:
             child.kill()
 
 
-@contextmanager
-def bench_database(database_url: str | None) -> Iterator[Engine]:
-    """A fresh database: a temporary SQLite file by default, or a throw-away schema on PostgreSQL."""
-    if database_url is None:
-        with tempfile.TemporaryDirectory() as tmp:
-            engine = make_engine(f"sqlite:///{Path(tmp) / 'bench.db'}")
-            SQLModel.metadata.create_all(engine)
-            try:
-                yield engine
-            finally:
-                engine.dispose()
-        return
-    if make_url(database_url).get_backend_name() != "postgresql":
-        engine = make_engine(database_url)
-        SQLModel.metadata.create_all(engine)
-        try:
-            yield engine
-        finally:
-            engine.dispose()
-        return
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(database_url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in database_url else "?"
-    engine = make_engine(f"{database_url}{sep}options=-csearch_path%3D{schema}")
-    SQLModel.metadata.create_all(engine)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
 def bench_ingest(n: int, *, database_url: str | None = None, page_size: int = 100) -> dict[str, Any]:
     """Ingest ``n`` sandbox mentions through tweepy into the database; report throughput and memory."""
-    with sandbox_process(n) as url, bench_database(database_url) as engine:
+    with sandbox_process(n) as url, scratch_database(database_url) as engine:
         settings = Settings(
             _env_file=None,
             sandbox_url=url,

@@ -4,60 +4,20 @@ from __future__ import annotations
 
 import math
 import random
-import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, text
-from sqlalchemy.engine import Engine, make_url
-from sqlmodel import Session, SQLModel, col
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col
 
 import models.tables  # noqa: F401  (registers the tables)
-from escucha.db import make_engine, normalise_url
+from escucha.db import scratch_database
 from models.tables import Assignment, Author, Post, PostKind, PostStatus, Reply, Score, Staff, utcnow
 from responder.assign import assign_pending
 
 SEED = 7
-
-
-@contextmanager
-def _database(database_url: str | None) -> Iterator[Engine]:
-    """A fresh database: a temporary SQLite file, or a throw-away schema on the given PostgreSQL."""
-    if database_url is None:
-        with tempfile.TemporaryDirectory() as tmp:
-            engine = make_engine(f"sqlite:///{Path(tmp) / 'bench-assign.db'}")
-            SQLModel.metadata.create_all(engine)
-            try:
-                yield engine
-            finally:
-                engine.dispose()
-        return
-    url = normalise_url(database_url)
-    if make_url(url).get_backend_name() != "postgresql":
-        engine = make_engine(url)
-        SQLModel.metadata.create_all(engine)
-        yield engine
-        engine.dispose()
-        return
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in url else "?"
-    engine = make_engine(f"{url}{sep}options=-csearch_path%3D{schema}")
-    try:
-        SQLModel.metadata.create_all(engine)
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def _seed(engine: Engine, *, posts: int, staff: int, rnd: random.Random) -> int:
@@ -123,7 +83,7 @@ def bench_assign(
 ) -> dict[str, Any]:
     """Seed a backlog and a team, sweep until nothing more can be assigned; report assignments per second."""
     rnd = random.Random(SEED)
-    with _database(database_url) as engine:
+    with scratch_database(database_url) as engine:
         capacity = _seed(engine, posts=posts, staff=staff, rnd=rnd)
         assigned = held = sweeps = 0
         started = time.perf_counter()

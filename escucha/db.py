@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -10,9 +12,9 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
-from sqlmodel import Session, create_engine
+from sqlmodel import Session, SQLModel, create_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "models" / "migrations"
 
@@ -77,3 +79,37 @@ def alembic_config(engine: Engine) -> Config:
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Bring the schema up to ``revision`` with Alembic."""
     command.upgrade(alembic_config(engine), revision)
+
+
+@contextmanager
+def scratch_database(database_url: str | None = None) -> Iterator[Engine]:
+    """A throw-away database with the schema: a temporary SQLite file, or a schema dropped afterwards on PostgreSQL."""
+    import models.tables  # noqa: F401  (registers the tables)
+
+    if database_url is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            engine = make_engine(f"sqlite:///{Path(tmp) / 'scratch.db'}")
+            try:
+                SQLModel.metadata.create_all(engine)
+                yield engine
+            finally:
+                engine.dispose()
+        return
+    url = normalise_url(database_url)
+    if make_url(url).get_backend_name() != "postgresql":
+        raise ValueError("a scratch database is a temporary SQLite file or a schema on PostgreSQL")
+    schema = f"scratch_{uuid.uuid4().hex[:10]}"
+    admin = make_engine(url)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in url else "?"
+    # The search_path option keeps every table in the throw-away schema without touching the models.
+    engine = make_engine(f"{url}{sep}options=-csearch_path%3D{schema}")
+    try:
+        SQLModel.metadata.create_all(engine)
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
