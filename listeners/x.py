@@ -262,26 +262,19 @@ def _items(response: Any, source: str) -> tuple[list[Any], list[str]]:
     return data, reasons
 
 
-class _XTimelineListener:
-    """Shared paging for the since_id timelines (mentions, recent search), committed page by page.
-
-    A run starts from the stored since_id and remembers the first page's ``newest_id``; each page is
-    saved with ``paging`` = {since, newest, token, oldest}, so a crash or the page bound resumes from
-    the saved token next run, and the cursor moves to ``newest`` only once the last page is stored.
-    """
+class _XSource:
+    """What every X source shares: the client, the brand, paging bounds, credentials check and quota."""
 
     network = NETWORK
     source = ""
-    kind = ""
     endpoint = ""  # a path fragment naming this source's endpoint in the rate-limit table
-    token_param = "pagination_token"  # noqa: S105 (a parameter name, not a secret)
 
     def __init__(
         self,
         client: tweepy.Client,
         *,
         brand_user_id: str | None,
-        brand_username: str | None,
+        brand_username: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         max_pages: int = DEFAULT_MAX_PAGES,
         retries: int = 0,
@@ -303,6 +296,30 @@ class _XTimelineListener:
     def quota(self) -> dict[str, RateLimit]:
         """The last rate-limit headers of this source's endpoint(s), by path."""
         return endpoint_limits(self.client.session, self.endpoint)
+
+    def fetch_pages(self, cursor: str | None, seen_ids: list[str], paging: dict[str, Any]) -> Iterator[FetchResult]:
+        """Yield this source's pages, each with the paging state that resumes the run after it."""
+        raise NotImplementedError
+
+    def fetch(self, cursor: str | None, seen_ids: list[str]) -> FetchResult:
+        """Fetch everything newer than ``cursor`` in one result (at most ``max_pages`` pages).
+
+        When the page bound stops the run early the cursor does not move, so nothing is skipped; the
+        poller uses ``fetch_pages`` instead, which also resumes the run where it stopped.
+        """
+        return merge_pages(self.fetch_pages(cursor, seen_ids, {}), cursor)
+
+
+class _XTimelineListener(_XSource):
+    """Shared paging for the since_id timelines (mentions, recent search), committed page by page.
+
+    A run starts from the stored since_id and remembers the first page's ``newest_id``; each page is
+    saved with ``paging`` = {since, newest, token, oldest}, so a crash or the page bound resumes from
+    the saved token next run, and the cursor moves to ``newest`` only once the last page is stored.
+    """
+
+    kind = ""
+    token_param = "pagination_token"  # noqa: S105 (a parameter name, not a secret)
 
     def _call(self, **params: Any) -> Json:
         raise NotImplementedError
@@ -366,14 +383,6 @@ class _XTimelineListener:
             yield FetchResult(posts, next_cursor=None, requests_made=1, skipped=skipped, paging=state,
                               items_read=len(data))  # fmt: skip
 
-    def fetch(self, cursor: str | None, seen_ids: list[str]) -> FetchResult:
-        """Fetch everything newer than ``cursor`` in one result (newest first, at most ``max_pages`` pages).
-
-        When the page bound stops the run early the cursor does not move, so nothing is skipped; the
-        poller uses ``fetch_pages`` instead, which also resumes the run where it stopped.
-        """
-        return merge_pages(self.fetch_pages(cursor, seen_ids, {}), cursor)
-
 
 class XMentionsListener(_XTimelineListener):
     """Tweets that @-mention the brand (``GET /2/users/:id/mentions``)."""
@@ -413,37 +422,11 @@ class XSearchListener(_XTimelineListener):
         return result
 
 
-class XDMListener:
+class XDMListener(_XSource):
     """Direct messages to the brand (``GET /2/dm_events``); X has no since_id here, so seen ids dedupe."""
 
-    network = NETWORK
     source = "dms"
-
-    def __init__(
-        self,
-        client: tweepy.Client,
-        *,
-        brand_user_id: str | None,
-        brand_username: str | None = None,
-        page_size: int = DEFAULT_PAGE_SIZE,
-        max_pages: int = DEFAULT_MAX_PAGES,
-        retries: int = 0,
-    ) -> None:
-        self.client = client
-        self.tweets = XTweets(brand_user_id=brand_user_id, brand_username=brand_username)
-        self.page_size = page_size
-        self.max_pages = max_pages
-        self.retries = retries
-
-    def verify(self) -> None:
-        """Check the user-context credentials with ``GET /2/users/me``."""
-        with x_errors("verify"):
-            me = self.client.get_me(user_auth=True)
-        self.tweets.brand_user_id = self.tweets.brand_user_id or (me.get("data") or {}).get("id")
-
-    def quota(self) -> dict[str, RateLimit]:
-        """The last rate-limit headers of ``GET /2/dm_events``."""
-        return endpoint_limits(self.client.session, "/dm_events")
+    endpoint = "/dm_events"
 
     def fetch_pages(self, cursor: str | None, seen_ids: list[str], paging: dict[str, Any]) -> Iterator[FetchResult]:
         """Yield DM event pages newest first until one already seen; ``paging`` resumes a cut-off run."""
@@ -499,10 +482,6 @@ class XDMListener:
             )
             if done:
                 return
-
-    def fetch(self, cursor: str | None, seen_ids: list[str]) -> FetchResult:
-        """Fetch DM events newest first until one already seen; return the updated seen ids."""
-        return merge_pages(self.fetch_pages(cursor, seen_ids, {}), cursor)
 
 
 class XSender:
