@@ -118,6 +118,22 @@ def _load(session: Session, reply_id: int) -> tuple[Reply, Post]:
     return reply, post
 
 
+def _transition(session: Session, *, reply_id: int, wanted: str, from_states: list[str], **values: object) -> None:
+    """Move a reply out of ``from_states``; the state check in the WHERE clause makes one of two racers lose.
+
+    The loser's transaction is rolled back and told who or what got there first.
+    """
+    result = session.execute(
+        update(Reply)
+        .where(col(Reply.id) == reply_id, col(Reply.state).in_(from_states))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        session.rollback()
+        raise _conflict(session, reply_id, wanted)
+
+
 def approve_reply(session: Session, *, reply_id: int, staff: Staff, text: str | None = None) -> Reply:
     """Approve a reply (optionally edited) for sending; exactly one of two racing approvers wins."""
     require(staff, Action.APPROVE_REPLY)
@@ -131,19 +147,10 @@ def approve_reply(session: Session, *, reply_id: int, staff: Staff, text: str | 
         session.rollback()
         raise ReplyConflict(f"cannot approve: reply {other.id} to this post is already {other.state}")
     now = utcnow()
-    # The state check in the WHERE clause is the lock: a second approver updates no row and is told.
-    result = session.execute(
-        update(Reply)
-        .where(
-            Reply.id == reply_id,  # type: ignore[arg-type]
-            Reply.state.in_([ReplyState.DRAFT, ReplyState.PENDING_APPROVAL]),  # type: ignore[attr-defined]
-        )
-        .values(state=ReplyState.APPROVED, text=final, approved_by_id=staff.id, approved_at=now, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        session.rollback()
-        raise _conflict(session, reply_id, "approve")
+    _transition(
+        session, reply_id=reply_id, wanted="approve", from_states=[ReplyState.DRAFT, ReplyState.PENDING_APPROVAL],
+        state=ReplyState.APPROVED, text=final, approved_by_id=staff.id, approved_at=now, updated_at=now,
+    )  # fmt: skip
     audit(
         session,
         actor=_staff_actor(staff),
@@ -164,18 +171,11 @@ def submit_reply(session: Session, *, reply_id: int, staff: Staff, text: str) ->
         return approve_reply(session, reply_id=reply_id, staff=staff, text=text)
     reply, post = _load(session, reply_id)
     final = validate_text(text, network=post.network)
-    result = session.execute(
-        update(Reply)
-        .where(
-            Reply.id == reply_id,  # type: ignore[arg-type]
-            Reply.state.in_([ReplyState.DRAFT, ReplyState.PENDING_APPROVAL, ReplyState.REJECTED]),  # type: ignore[attr-defined]
-        )
-        .values(state=ReplyState.PENDING_APPROVAL, text=final, author_staff_id=staff.id, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        session.rollback()
-        raise _conflict(session, reply_id, "submit")
+    _transition(
+        session, reply_id=reply_id, wanted="submit",
+        from_states=[ReplyState.DRAFT, ReplyState.PENDING_APPROVAL, ReplyState.REJECTED],
+        state=ReplyState.PENDING_APPROVAL, text=final, author_staff_id=staff.id, updated_at=utcnow(),
+    )  # fmt: skip
     audit(session, actor=_staff_actor(staff), action="reply_submitted", post_id=post.id, reply_id=reply_id)
     if flag_duplicates(session, post_id=post.id):  # type: ignore[arg-type]
         audit(session, actor=_staff_actor(staff), action="duplicate_pending", post_id=post.id, reply_id=reply_id)
@@ -190,15 +190,10 @@ def reject_reply(session: Session, *, reply_id: int, staff: Staff, note: str) ->
     if not note.strip():
         raise InvalidReply("say why the reply is rejected")
     reply, post = _load(session, reply_id)
-    result = session.execute(
-        update(Reply)
-        .where(Reply.id == reply_id, Reply.state == ReplyState.PENDING_APPROVAL)  # type: ignore[arg-type]
-        .values(state=ReplyState.REJECTED, note=note.strip()[:1024], updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        session.rollback()
-        raise _conflict(session, reply_id, "reject")
+    _transition(
+        session, reply_id=reply_id, wanted="reject", from_states=[ReplyState.PENDING_APPROVAL],
+        state=ReplyState.REJECTED, note=note.strip()[:1024], updated_at=utcnow(),
+    )  # fmt: skip
     audit(
         session,
         actor=_staff_actor(staff),
