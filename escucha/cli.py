@@ -69,7 +69,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON 
 def worker() -> None:
     """Run the scheduler: listeners, classifier, responder and outbox, until stopped."""
     from classifier.registry import load_scorer
-    from escucha.worker import Worker
+    from escucha.worker import Worker, care_options
     from listeners.budget import ReadBudget
     from listeners.registry import build_listeners, build_senders
 
@@ -82,7 +82,7 @@ def worker() -> None:
     w = Worker(
         engine, listeners=listeners, senders=build_senders(settings), scorer=load_scorer(),
         batch_size=settings.batch_size, budgets={"x": ReadBudget.for_x(settings)},
-        verify_retries=settings.fetch_retries,
+        verify_retries=settings.fetch_retries, care_options=care_options(settings),
     )  # fmt: skip
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -142,6 +142,60 @@ def bench_assign(
         return
     for key, value in report.items():
         typer.echo(f"{key}: {value}")
+
+
+@bench_app.command("review")
+def bench_review(
+    n: Annotated[int, typer.Option("--n", help="Open posts in the queue.")] = 10_000,
+    runs: Annotated[int, typer.Option(help="Timed renders (the median is reported).")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Render the review queue with N open posts on a temporary SQLite; report the server time per render."""
+    from review_app.bench import bench_review as run
+
+    report = run(n, runs=runs)
+    if as_json:
+        typer.echo(json.dumps(report, sort_keys=True))
+        return
+    for key, value in report.items():
+        typer.echo(f"{key}: {value}")
+
+
+user_app = typer.Typer(help="Staff who sign in to the review app.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+
+
+@user_app.command("add")
+def user_add(
+    email: Annotated[str, typer.Option(help="Sign-in e-mail.")],
+    role: Annotated[str, typer.Option(help="admin, manager, agent or marketing.")],
+    name: Annotated[str | None, typer.Option(help="Display name (default: the e-mail's user part).")] = None,
+    languages: Annotated[str, typer.Option(help="Languages they answer in, e.g. es,en.")] = "es,en",
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="Asked for when not given.")
+    ] = "",
+) -> None:
+    """Add a staff member who signs in with a password (stored only as an argon2 hash)."""
+    from models.auth import WeakPassword, create_user
+    from models.tables import Role
+
+    if role not in set(Role):
+        raise typer.BadParameter(f"role must be one of {', '.join(Role)}", param_hint="--role")
+    engine = get_engine()
+    migrate(engine)
+    with Session(engine) as session:
+        try:
+            member = create_user(
+                session,
+                name=name or email.split("@")[0],
+                email=email,
+                role=role,
+                password=password,
+                languages=languages,
+            )
+        except WeakPassword as exc:
+            raise typer.BadParameter(str(exc), param_hint="--password") from exc
+        typer.echo(f"added {member.email} ({member.role}), id {member.id}")
 
 
 @app.command()

@@ -5,7 +5,11 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlmodel import Session
 
+from models.auth import hash_password
 from models.tables import Role, Staff
+
+# Demo accounts only: every demo person signs in with their e-mail and this password (README, "Screens").
+DEMO_PASSWORD = "escucha-demo"  # noqa: S105 - published demo credentials, hashed on insert
 
 # A bilingual team that covers both channels, with seniors for crisis and very negative posts.
 DEMO_TEAM: tuple[dict[str, object], ...] = (
@@ -88,7 +92,18 @@ def ensure_demo_team(session: Session) -> int:
     """Add the demo team when there is no staff yet; return how many were added."""
     if session.execute(select(func.count()).select_from(Staff)).scalar_one():
         return 0
-    session.add_all([Staff(**member) for member in DEMO_TEAM])  # type: ignore[arg-type]
+    # Each member gets their own salted argon2 hash; the password itself is never stored.
+    session.add_all(
+        [
+            Staff(
+                **member,  # type: ignore[arg-type]
+                password_hash=hash_password(DEMO_PASSWORD),
+                # Each person's interface starts in their first language.
+                ui_language=str(member["languages"]).split(",")[0],
+            )
+            for member in DEMO_TEAM
+        ]
+    )
     session.commit()
     return len(DEMO_TEAM)
 

@@ -162,6 +162,12 @@ class Staff(SQLModel, table=True):
     available: bool = True
     last_assigned_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
+    # Sign-in: an argon2 hash only (never the password); None means the person cannot sign in yet.
+    password_hash: str | None = Field(default=None, max_length=255)
+    failed_logins: int = 0
+    locked_until: datetime | None = None
+    # The review desk's interface language for this person ("es" or "en").
+    ui_language: str = Field(default="es", max_length=8)
 
 
 class Assignment(SQLModel, table=True):
@@ -346,3 +352,28 @@ class Satisfaction(SQLModel, table=True):
     score: int | None = Field(default=None, ge=1, le=5)
     answered_at: datetime | None = None
     answer_post_id: int | None = Field(default=None, foreign_key="post.id")
+
+
+class Presence(SQLModel, table=True):
+    """A heartbeat: who has a post open in the desk, and whether they are viewing or editing its reply."""
+
+    __table_args__ = (UniqueConstraint("staff_id", "post_id", name="uq_presence_staff_post"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    staff_id: int = Field(foreign_key="staff.id")
+    post_id: int = Field(foreign_key="post.id", index=True)
+    mode: str = Field(default="viewing", max_length=16)  # viewing or editing
+    seen_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class Correction(SQLModel, table=True):
+    """A person's correction of the classifier (sentiment, urgency, needs a reply), kept as a training label."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    post_id: int = Field(foreign_key="post.id", index=True)
+    staff_id: int = Field(foreign_key="staff.id")
+    field: str = Field(max_length=32)  # sentiment, urgency or needs_response
+    old_value: str | None = Field(default=None, max_length=64)
+    new_value: str = Field(max_length=64)
+    model_id: str | None = Field(default=None, max_length=128)
+    at: datetime = Field(default_factory=utcnow, index=True)

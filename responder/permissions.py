@@ -17,6 +17,8 @@ class Action(enum.StrEnum):
     DISMISS_POST = "dismiss_post"
     REASSIGN = "reassign"
     VIEW_QUEUE = "view_queue"
+    VIEW_INBOX = "view_inbox"
+    CORRECT_LABELS = "correct_labels"
     VIEW_TRENDS = "view_trends"
     ADMIN = "admin"
 
@@ -29,6 +31,9 @@ _ALLOWED: dict[Action, frozenset[Role]] = {
     Action.DISMISS_POST: frozenset({Role.ADMIN, Role.MANAGER, Role.AGENT}),
     Action.REASSIGN: frozenset({Role.ADMIN, Role.MANAGER}),
     Action.VIEW_QUEUE: frozenset({Role.ADMIN, Role.MANAGER, Role.AGENT}),
+    Action.VIEW_INBOX: frozenset({Role.ADMIN, Role.MANAGER, Role.AGENT}),
+    # Corrections become training labels: people who read posts all day, not marketing's trend view.
+    Action.CORRECT_LABELS: frozenset({Role.ADMIN, Role.MANAGER, Role.AGENT}),
     Action.VIEW_TRENDS: frozenset({Role.ADMIN, Role.MANAGER, Role.MARKETING}),
     Action.ADMIN: frozenset({Role.ADMIN}),
 }

@@ -1,6 +1,7 @@
 """The review desk's entry point: `streamlit run review_app/app.py`.
 
-The sidebar picks the interface language and who is acting; the pages live in ``review_app/views``.
+Who is signed in decides which pages exist; each page and every action it calls check the permission again.
+The pages live in ``review_app/views``.
 """
 
 from __future__ import annotations
@@ -8,15 +9,27 @@ from __future__ import annotations
 from pathlib import Path
 
 import streamlit as st
+from sqlalchemy import func, select
 from sqlmodel import Session
 
-from models.staff import list_staff
 from models.tables import Staff
+from responder.admin import set_ui_language
+from responder.permissions import Action, can
 from review_app import context
 from review_app.i18n import DEFAULT_LANGUAGE, LANGUAGES, label, t
+from review_app.safe import md
 
 # Not "pages/": Streamlit would list that folder as a second, automatic navigation before ours loads.
 PAGES_DIR = Path(__file__).resolve().parent / "views"
+
+
+def _save_language() -> None:
+    """Remember the chosen language for the signed-in person (a callback of the toggle)."""
+    chosen = st.session_state.get(context.LANG_KEY)
+    with Session(context.engine()) as session:
+        me = context.acting_staff(session)
+        if me is not None and isinstance(chosen, str):
+            set_ui_language(session, staff=me, language=chosen)
 
 
 def _language_picker() -> str:
@@ -31,53 +44,44 @@ def _language_picker() -> str:
         required=True,
         format_func=lambda code: LANGUAGES[code],
         key=context.LANG_KEY,
+        on_change=_save_language,
     )
     return chosen if chosen in LANGUAGES else DEFAULT_LANGUAGE
 
 
-def _staff_picker(lang: str, team: list[Staff]) -> None:
-    """Show the "Acting as" select; sign-in replaces it in a later version."""
-    by_id = {member.id: member for member in team if member.id is not None}
-    if st.session_state.get(context.STAFF_KEY) not in by_id:
-        st.session_state[context.STAFF_KEY] = next(iter(by_id))
-    st.sidebar.selectbox(
-        t(lang, "acting_as"),
-        options=list(by_id),
-        format_func=lambda sid: f"{by_id[sid].name} · {label(lang, 'role', by_id[sid].role)}",
-        key=context.STAFF_KEY,
-        help=t(lang, "acting_as_help"),
-    )
+def _pages(lang: str, me: Staff) -> list[st.Page]:
+    """Return the pages ``me``'s role may open; the first is the default."""
+    pages: list[tuple[Action | None, str, str, str]] = [
+        (Action.VIEW_QUEUE, "queue.py", "page_queue", ":material/inbox:"),
+        (Action.VIEW_INBOX, "inbox.py", "page_inbox", ":material/person:"),
+        (Action.VIEW_TRENDS, "trends.py", "page_trends", ":material/trending_up:"),
+        (None, "overview.py", "page_overview", ":material/monitoring:"),
+        (Action.ADMIN, "admin.py", "page_admin", ":material/settings:"),
+    ]
+    allowed = [p for p in pages if p[0] is None or can(me, p[0])]
+    return [
+        st.Page(PAGES_DIR / file, title=t(lang, title), icon=icon, url_path=file[:-3], default=i == 0)
+        for i, (_, file, title, icon) in enumerate(allowed)
+    ]
 
 
 def main() -> None:
-    """Lay out the sidebar and run the chosen page."""
+    """Lay out the sidebar and run the chosen page (the sign-in page until someone signs in)."""
     st.set_page_config(page_title="Escucha", page_icon=":material/forum:", layout="wide")
     lang = _language_picker()
-    with Session(context.engine()) as session:
-        team = list_staff(session)
-    if not team:
+    with Session(context.engine(), expire_on_commit=False) as session:
+        has_staff = bool(session.execute(select(func.count()).select_from(Staff)).scalar_one())
+        me = context.acting_staff(session)
+    if not has_staff:
         st.title(t(lang, "app_title"))
         st.warning(t(lang, "no_staff"))
         return
-    _staff_picker(lang, team)
-    page = st.navigation(
-        [
-            st.Page(
-                PAGES_DIR / "queue.py",
-                title=t(lang, "page_queue"),
-                icon=":material/inbox:",
-                url_path="queue",
-                default=True,
-            ),
-            st.Page(
-                PAGES_DIR / "overview.py",
-                title=t(lang, "page_overview"),
-                icon=":material/monitoring:",
-                url_path="overview",
-            ),
-        ]
-    )
-    page.run()
+    if me is None:
+        st.navigation([st.Page(PAGES_DIR / "signin.py", title=t(lang, "page_signin"), url_path="signin")]).run()
+        return
+    st.sidebar.markdown(f"**{md(me.name)}** · {label(lang, 'role', me.role)}")
+    st.sidebar.button(t(lang, "signout"), key="signout", on_click=context.sign_out, icon=":material/logout:")
+    st.navigation(_pages(lang, me)).run()
 
 
 main()

@@ -57,9 +57,23 @@ def lang() -> str:
 
 
 def acting_staff(session: Session) -> Staff | None:
-    """Return the staff member picked under "Acting as", read fresh from the database."""
+    """Return the signed-in staff member, read fresh from the database so a changed role counts at once."""
     staff_id = st.session_state.get(STAFF_KEY)
     return session.get(Staff, staff_id) if isinstance(staff_id, int) else None
+
+
+def sign_in_as(staff: Staff) -> None:
+    """Remember who signed in in this browser session (server-side state) and use their language."""
+    st.session_state[STAFF_KEY] = staff.id
+    if staff.ui_language in LANGUAGES:
+        st.session_state[LANG_KEY] = staff.ui_language
+
+
+def sign_out() -> None:
+    """Forget who is signed in, and everything they had typed."""
+    lang_now = lang()
+    st.session_state.clear()
+    st.session_state[LANG_KEY] = lang_now
 
 
 def flash(level: str, message: str) -> None:

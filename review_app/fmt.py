@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 NETWORK_LABELS = {"x": "X", "facebook": "Facebook"}
 
 
@@ -37,3 +39,8 @@ def network(code: str) -> str:
 def kind(code: str) -> str:
     """Return a post kind as words (``page_post`` → ``page post``, ``dm`` → ``DM``)."""
     return "DM" if code == "dm" else code.replace("_", " ")
+
+
+def clock(when: datetime) -> str:
+    """Return a time of day in UTC such as ``14:05 UTC``."""
+    return when.astimezone(UTC).strftime("%H:%M UTC")

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql import Select
 from sqlmodel import Session, col
@@ -65,6 +65,9 @@ class QueueItem:
     reply_state: str | None
     reply_text: str | None
     reply_note: str | None
+    author_id: int | None = None
+    author_earlier_posts: int = 0
+    author_answered: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,8 +143,9 @@ def fetch_queue(
     filters: QueueFilters,
     page: int = 1,
     page_size: int = DEFAULT_PAGE_SIZE,
+    oldest_due_first: bool = False,
 ) -> QueuePage:
-    """Return one page of open posts, most urgent first, then longest waiting."""
+    """Return one page of open posts, most urgent first (or oldest due first), then longest waiting."""
     total = count_queue(session, filters=filters)
     pages = max(1, -(-total // page_size))
     page = min(max(1, page), pages)
@@ -151,13 +155,7 @@ def fetch_queue(
         .outerjoin(Author, col(Author.id) == col(Post.author_id))
         .outerjoin(Staff, col(Staff.id) == col(Post.assignee_id))
         .outerjoin(parent, col(parent.id) == col(Post.parent_id))
-        # Posts the classifier has not ranked sink to the bottom on every backend (NULLs sort differently).
-        .order_by(
-            col(Post.urgency).is_(None),
-            col(Post.urgency).desc(),
-            col(Post.created_at).asc(),
-            col(Post.id).asc(),
-        )
+        .order_by(*_order(oldest_due_first))
         .offset((page - 1) * page_size)
         .limit(page_size)
     )
@@ -165,11 +163,32 @@ def fetch_queue(
     post_ids = [row[0].id for row in rows]
     replies = _latest_replies(session, post_ids=post_ids)
     parents = _parents_by_external_id(session, posts=[row[0] for row in rows if row[4] is None])
+    history = _author_history(session, author_ids=[row[0].author_id for row in rows if row[0].author_id])
     items = [
-        _item(post, score, author, staff, parent_text or parents.get(post.id), replies.get(post.id))
+        _item(post, score, author, staff, parent_text or parents.get(post.id), replies.get(post.id), history)
         for post, score, author, staff, parent_text in rows
     ]
     return QueuePage(items=items, total=total, page=page, page_size=page_size)
+
+
+def _order(oldest_due_first: bool) -> list[Any]:
+    # Posts the classifier has not ranked (or not yet timed) sink to the bottom on every backend.
+    if oldest_due_first:
+        return [col(Post.due_at).is_(None), col(Post.due_at).asc(), col(Post.created_at).asc(), col(Post.id).asc()]
+    return [col(Post.urgency).is_(None), col(Post.urgency).desc(), col(Post.created_at).asc(), col(Post.id).asc()]
+
+
+def _author_history(session: Session, *, author_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+    """Return, per author, how many posts we have from them and how many we answered (one query per page)."""
+    if not author_ids:
+        return {}
+    answered = func.sum(case((col(Post.status) == PostStatus.REPLIED, 1), else_=0))
+    stmt = (
+        select(col(Post.author_id), func.count(), answered)
+        .where(col(Post.author_id).in_(set(author_ids)))
+        .group_by(col(Post.author_id))
+    )
+    return {int(a): (int(n), int(r or 0)) for a, n, r in session.execute(stmt).all()}
 
 
 def _latest_replies(session: Session, *, post_ids: Sequence[int]) -> dict[int, Reply]:
@@ -205,6 +224,7 @@ def _item(
     staff: Staff | None,
     parent_text: str | None,
     reply: Reply | None,
+    history: dict[int, tuple[int, int]] | None = None,
 ) -> QueueItem:
     assert post.id is not None
     seconds = sla_seconds(
@@ -213,6 +233,8 @@ def _item(
         complaint=score.complaint if score else 0.0,
     )
     created = post.created_at if post.created_at.tzinfo else post.created_at.replace(tzinfo=UTC)
+    stored_due = post.due_at if post.due_at is None or post.due_at.tzinfo else post.due_at.replace(tzinfo=UTC)
+    total, answered = (history or {}).get(post.author_id or -1, (1, 0))
     return QueueItem(
         post_id=post.id,
         network=post.network,
@@ -222,7 +244,8 @@ def _item(
         url=post.url,
         manual_only=post.manual_only,
         created_at=created,
-        due_at=due_at(created, seconds),
+        # The responder's own clock (policies, business hours) wins over the default targets.
+        due_at=stored_due or due_at(created, seconds),
         urgency=post.urgency if post.urgency is not None else (score.urgency if score else None),
         author_username=author.username if author else "",
         author_display_name=author.display_name if author else "",
@@ -242,6 +265,10 @@ def _item(
         reply_state=reply.state if reply else None,
         reply_text=reply.text if reply else None,
         reply_note=reply.note if reply else None,
+        author_id=post.author_id,
+        # This post itself is one of the author's posts; "earlier" leaves it out.
+        author_earlier_posts=max(total - 1, 0),
+        author_answered=answered,
     )
 
 

@@ -204,6 +204,11 @@ class FakeSender:
 @pytest.fixture
 def app_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
     """The app's own engine on a fresh SQLite file, with no sender registry unless a test adds one."""
+    yield from desk_engine(tmp_path, monkeypatch)
+
+
+def desk_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    """Point the app at a fresh SQLite file with the tables made (shared by the desk's test modules)."""
     monkeypatch.setenv("ESCUCHA_DATABASE_URL", f"sqlite:///{tmp_path / 'desk.db'}")
     get_settings.cache_clear()
     get_engine.cache_clear()
@@ -269,6 +274,18 @@ def open_app(as_staff: Staff, lang: str = "en") -> AppTest:
     return at
 
 
+def approve(at: AppTest, reply_id: int) -> AppTest:
+    """Approve from the queue in its two clicks: "Approve and send", then "Confirm and send"."""
+    at.button(key=f"approve_{reply_id}").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at.button(key=f"confirm_{reply_id}").click().run()
+
+
+def open_tools(at: AppTest, post_id: int | None) -> AppTest:
+    """Open one card's extra tools (reject, dismiss, reassign, correct)."""
+    return at.button(key=f"more_{post_id}").click().run()
+
+
 def reply_row(engine: Engine, reply_id: int) -> Reply:
     with Session(engine) as s:
         reply = s.get(Reply, reply_id)
@@ -299,15 +316,18 @@ def test_queue_lists_posts_by_urgency_and_shows_hostile_text_literally(app_engin
 def test_manager_approves_exactly_once_and_the_second_approver_is_told(app_engine: Engine) -> None:
     desk = seed(app_engine)
     rid = desk.replies["medium"]
-    loser = open_app(desk.manager2)  # loaded before the approval, so its button is still there
+    loser = open_app(desk.manager2)
+    loser.button(key=f"approve_{rid}").click().run()  # first click: the confirmation is on screen
+    assert f"confirm_{rid}" in [b.key for b in loser.button] and not loser.success
+    assert reply_row(app_engine, rid).state == ReplyState.PENDING_APPROVAL  # one click sends nothing
     winner = open_app(desk.manager)
     winner.text_area(key=reply_key(rid)).set_value("We are on it, sorry!")
-    winner.button(key=f"approve_{rid}").click().run()
+    approve(winner, rid)
     assert [s.value for s in winner.success] == [t("en", "msg_approved_later", reply=rid)]
     row = reply_row(app_engine, rid)
     assert row.state == ReplyState.APPROVED
     assert row.approved_by_id == desk.manager.id and row.text == "We are on it, sorry!"
-    loser.button(key=f"approve_{rid}").click().run()
+    loser.button(key=f"confirm_{rid}").click().run()
     assert any("already approved by Mara Manager" in w.value for w in loser.warning)
     assert reply_row(app_engine, rid).approved_by_id == desk.manager.id
     assert audits(app_engine, "reply_approved") == 1
@@ -323,7 +343,7 @@ def test_approve_and_send_uses_the_sender_registry(app_engine: Engine, monkeypat
     desk = seed(app_engine)
     rid = desk.replies["high"]
     at = open_app(desk.manager)
-    at.button(key=f"approve_{rid}").click().run()
+    approve(at, rid)
     row = reply_row(app_engine, rid)
     assert row.state == ReplyState.SENT and row.external_id == f"r-{desk.posts['high'].external_id}"
     assert sender.sent == [row.text]
@@ -344,7 +364,7 @@ def test_a_sender_crash_is_reported_and_the_reply_held_in_sending(
     desk = seed(app_engine)
     rid = desk.replies["low"]
     at = open_app(desk.manager)
-    at.button(key=f"approve_{rid}").click().run()
+    approve(at, rid)
     assert not at.exception and not at.success
     assert [w.value for w in at.warning] == [t("en", "msg_send_crashed", reply=rid, detail="RuntimeError")]
     assert reply_row(app_engine, rid).state == ReplyState.SENDING
@@ -353,9 +373,18 @@ def test_a_sender_crash_is_reported_and_the_reply_held_in_sending(
 def test_agent_cannot_approve_and_nothing_changes(app_engine: Engine) -> None:
     desk = seed(app_engine)
     rid = desk.replies["medium"]
-    at = open_app(desk.agent)
-    assert t("en", "agent_hint") in [c.value for c in at.caption]
+    assert f"approve_{rid}" not in [b.key for b in open_app(desk.agent).button]
+    # The button is not the guard: a manager demoted while the confirmation is open is refused on the server.
+    at = open_app(desk.manager)
     at.button(key=f"approve_{rid}").click().run()
+    with Session(app_engine) as s:
+        demoted = s.get(Staff, desk.manager.id)
+        assert demoted is not None
+        demoted.role = "agent"
+        s.add(demoted)
+        s.commit()
+    at.button(key=f"confirm_{rid}").click().run()
+    assert t("en", "agent_hint") in [c.value for c in at.caption]
     assert len(at.error) == 1 and "may not approve reply" in at.error[0].value
     assert at.error[0].value.startswith(t("en", "msg_not_allowed", detail=""))
     row = reply_row(app_engine, rid)
@@ -378,7 +407,7 @@ def test_agent_submits_an_edited_reply_for_approval(app_engine: Engine) -> None:
 def test_manager_rejects_with_a_note_and_needs_one(app_engine: Engine) -> None:
     desk = seed(app_engine)
     rid = desk.replies["medium"]
-    at = open_app(desk.manager)
+    at = open_tools(open_app(desk.manager), desk.posts["medium"].id)
     at.button(key=f"reject_{rid}").click().run()
     assert len(at.error) == 1 and "say why the reply is rejected" in at.error[0].value
     assert reply_row(app_engine, rid).state == ReplyState.PENDING_APPROVAL
@@ -392,7 +421,7 @@ def test_manager_rejects_with_a_note_and_needs_one(app_engine: Engine) -> None:
 def test_dismiss_with_reason_closes_the_post(app_engine: Engine) -> None:
     desk = seed(app_engine)
     post = desk.posts["low"]
-    at = open_app(desk.agent)
+    at = open_tools(open_app(desk.agent), post.id)
     at.text_input(key=reason_key(post.id or 0)).set_value("spam")
     at.button(key=f"dismiss_{post.id}").click().run()
     assert [s.value for s in at.success] == [t("en", "msg_dismissed", post=post.id)]
@@ -423,8 +452,15 @@ def test_marketing_cannot_view_the_queue(app_engine: Engine) -> None:
         noa = staff(s, "Noa Marketing", role="marketing")
         scored_post(s, text="secret customer post")
     at = open_app(noa)
-    assert [i.value for i in at.info] == [t("en", "queue_not_allowed")]
-    assert not at.text
+    assert at.title[0].value == t("en", "trends_title")  # marketing lands on trends; the queue is not listed
+    assert "secret customer post" not in [el.value for el in at.text]
+    # The page itself refuses too, whatever the navigation shows.
+    direct = AppTest.from_file(str(APP.parent / "views" / "queue.py"), default_timeout=TIMEOUT)
+    direct.session_state["staff_id"] = noa.id
+    direct.session_state["lang"] = "en"
+    direct.run()
+    assert [i.value for i in direct.info] == [t("en", "queue_not_allowed")]
+    assert not direct.text
 
 
 def test_overview_renders_the_status_counts(app_engine: Engine) -> None:

@@ -14,9 +14,11 @@ from datetime import datetime
 import streamlit as st
 from sqlmodel import Session
 
+from models.presence import EDITING, Watcher, heartbeat, watchers
 from models.staff import list_staff
-from models.tables import ReplyState, Staff, utcnow
+from models.tables import ReplyState, Role, Staff, utcnow
 from responder.actions import InvalidReply, ReplyConflict, approve_reply, dismiss_post, reject_reply, submit_reply
+from responder.corrections import SENTIMENTS, correct_post, reassign_post
 from responder.outbox import send_one
 from responder.permissions import Action, NotAllowed, can
 from review_app import context, fmt
@@ -35,6 +37,9 @@ from review_app.safe import md, plain
 log = logging.getLogger(__name__)
 
 PAGE_KEY = "queue_page"
+CONFIRM_KEY = "confirm_reply"
+# Only one card at a time shows its extra tools: every keyed widget costs render time for the whole page.
+TOOLS_KEY = "tools_post"
 FILTER_SIG_KEY = "queue_filter_sig"
 EDITABLE_STATES = (ReplyState.DRAFT, ReplyState.PENDING_APPROVAL, ReplyState.REJECTED)
 ASSIGNEE_ALL = 0
@@ -55,6 +60,21 @@ def note_key(reply_id: int) -> str:
 def reason_key(post_id: int) -> str:
     """Return the session key of a post's dismissal reason."""
     return f"dismiss_reason_{post_id}"
+
+
+def reassign_key(post_id: int) -> str:
+    """Return the session key of a post's reassignment target."""
+    return f"reassign_to_{post_id}"
+
+
+def sentiment_key(post_id: int) -> str:
+    """Return the session key of a post's sentiment correction."""
+    return f"correct_sentiment_{post_id}"
+
+
+def urgency_key(post_id: int) -> str:
+    """Return the session key of a post's urgency correction."""
+    return f"correct_urgency_{post_id}"
 
 
 # --- actions (button callbacks: they run before the rerun renders, so the queue shows their effect) ---
@@ -78,7 +98,31 @@ def _act(work: Callable[[Session, Staff], str]) -> None:
             context.flash("error", t(lang, "msg_invalid", detail=md(str(exc))))
 
 
+def _ask_confirm(reply_id: int) -> None:
+    """First click: show the exact text and where it goes; nothing is sent yet."""
+    st.session_state[CONFIRM_KEY] = reply_id
+
+
+def _toggle_tools(post_id: int) -> None:
+    """Open the reject/dismiss/reassign/correct tools of one card, or close them."""
+    st.session_state[TOOLS_KEY] = None if st.session_state.get(TOOLS_KEY) == post_id else post_id
+
+
+def _cancel_confirm() -> None:
+    st.session_state.pop(CONFIRM_KEY, None)
+
+
+def _editing(post_id: int) -> None:
+    """Tell the others that this person is typing in the post's reply."""
+    with Session(context.engine()) as session:
+        me = context.acting_staff(session)
+        if me is not None and me.id is not None:
+            heartbeat(session, staff_id=me.id, post_ids=[post_id], mode=EDITING)
+
+
 def _approve(reply_id: int) -> None:
+    """Second click: approve and send; the outbox's state machine makes a repeated click a no-op."""
+    st.session_state.pop(CONFIRM_KEY, None)
     lang = context.lang()
     text = st.session_state.get(reply_key(reply_id))
     outcome: list[str] = []
@@ -137,6 +181,50 @@ def _dismiss(post_id: int) -> None:
     def work(session: Session, me: Staff) -> str:
         dismiss_post(session, post_id=post_id, staff=me, reason=reason)
         return t(lang, "msg_dismissed", post=post_id)
+
+    _act(work)
+
+
+def _reassign(post_id: int) -> None:
+    lang = context.lang()
+    target = st.session_state.get(reassign_key(post_id))
+
+    def work(session: Session, me: Staff) -> str:
+        if not isinstance(target, int):
+            raise InvalidReply("choose someone to reassign to")
+        reassign_post(session, post_id=post_id, staff=me, to_staff_id=target, reason="reassigned from the desk")
+        who = session.get(Staff, target)
+        return t(lang, "msg_reassigned", post=post_id, name=md(who.name if who else str(target)))
+
+    _act(work)
+
+
+def _correct(post_id: int) -> None:
+    lang = context.lang()
+    sentiment = st.session_state.get(sentiment_key(post_id))
+    urgency = st.session_state.get(urgency_key(post_id))
+
+    def work(session: Session, me: Staff) -> str:
+        changed = correct_post(
+            session,
+            post_id=post_id,
+            staff=me,
+            sentiment=sentiment if isinstance(sentiment, str) else None,
+            urgency=int(urgency) if isinstance(urgency, int | float) else None,
+        )
+        return (
+            t(lang, "msg_corrected", post=post_id, fields=", ".join(changed)) if changed else t(lang, "msg_no_change")
+        )
+
+    _act(work)
+
+
+def _no_reply_needed(post_id: int) -> None:
+    lang = context.lang()
+
+    def work(session: Session, me: Staff) -> str:
+        correct_post(session, post_id=post_id, staff=me, needs_response=False)
+        return t(lang, "msg_corrected", post=post_id, fields="needs_response")
 
     _act(work)
 
@@ -203,6 +291,7 @@ def _header(lang: str, item: QueueItem) -> str:
     parts.append(f"{fmt.count(item.author_followers)} {t(lang, 'followers')}")
     if item.author_verified:
         parts.append(f":blue[:material/verified: {t(lang, 'verified')}]")
+    parts.append(t(lang, "author_history", posts=item.author_earlier_posts, replied=item.author_answered))
     return " · ".join(parts)
 
 
@@ -222,6 +311,25 @@ def _score_line(lang: str, item: QueueItem) -> str:
     return " · ".join(parts)
 
 
+def _confirm(lang: str, item: QueueItem) -> None:
+    """The second click: the exact text, where it goes, and the button that sends it."""
+    assert item.reply_id is not None
+    text = str(st.session_state.get(reply_key(item.reply_id), item.reply_text or ""))
+    to = f"@{item.author_username}" if item.author_username else t(lang, "nobody")
+    with st.container(border=True, key=f"confirm_box_{item.reply_id}"):
+        st.markdown(t(lang, "confirm_send", to=md(to), network=md(fmt.network(item.network))))
+        st.text(plain(text))
+        left, right, _ = st.columns([1, 1, 3])
+        left.button(
+            t(lang, "confirm_button"),
+            key=f"confirm_{item.reply_id}",
+            type="primary",
+            on_click=_approve,
+            args=(item.reply_id,),
+        )
+        right.button(t(lang, "cancel"), key=f"cancel_{item.reply_id}", on_click=_cancel_confirm)
+
+
 def _actions(lang: str, item: QueueItem, me: Staff) -> None:
     """Show the reply editor and the buttons for one post."""
     if item.reply_id is None:
@@ -234,29 +342,48 @@ def _actions(lang: str, item: QueueItem, me: Staff) -> None:
             key=reply_key(item.reply_id),
             disabled=not editable,
             height=90,
+            on_change=_editing,
+            args=(item.post_id,),
         )
         st.caption(t(lang, "reply_state", state=md(label(lang, "state", item.reply_state or ""))))
         if item.reply_note:
             st.caption(t(lang, "reply_note", note=md(item.reply_note)))
         if editable:
+            if st.session_state.get(CONFIRM_KEY) == item.reply_id and can(me, Action.APPROVE_REPLY):
+                _confirm(lang, item)
             left, right, hint = st.columns([1, 1, 3])
-            left.button(
-                t(lang, "approve_send"),
-                key=f"approve_{item.reply_id}",
-                type="primary",
-                on_click=_approve,
-                args=(item.reply_id,),
-            )
+            # Approving is for managers; agents only see what they may do (approve_reply checks it anyway).
+            if can(me, Action.APPROVE_REPLY):
+                left.button(
+                    t(lang, "approve_send"),
+                    key=f"approve_{item.reply_id}",
+                    type="primary",
+                    on_click=_ask_confirm,
+                    args=(item.reply_id,),
+                )
+            else:
+                hint.caption(t(lang, "agent_hint"))
             right.button(
                 t(lang, "submit"),
                 key=f"submit_{item.reply_id}",
                 on_click=_submit,
                 args=(item.reply_id,),
             )
-            if not can(me, Action.APPROVE_REPLY):
-                hint.caption(t(lang, "agent_hint"))
-    with st.expander(t(lang, "more_actions")):
-        if item.reply_id is not None and item.reply_state == ReplyState.PENDING_APPROVAL:
+    st.button(
+        t(lang, "more_actions"),
+        key=f"more_{item.post_id}",
+        on_click=_toggle_tools,
+        args=(item.post_id,),
+        icon=":material/more_horiz:",
+    )
+    if st.session_state.get(TOOLS_KEY) != item.post_id:
+        return
+    with st.container(border=True, key=f"tools_{item.post_id}"):
+        if (
+            item.reply_id is not None
+            and item.reply_state == ReplyState.PENDING_APPROVAL
+            and can(me, Action.REJECT_REPLY)
+        ):
             st.text_input(t(lang, "reject_note"), key=note_key(item.reply_id))
             st.button(
                 t(lang, "reject"),
@@ -268,11 +395,56 @@ def _actions(lang: str, item: QueueItem, me: Staff) -> None:
         st.button(t(lang, "dismiss"), key=f"dismiss_{item.post_id}", on_click=_dismiss, args=(item.post_id,))
 
 
-def _card(lang: str, item: QueueItem, me: Staff, now: datetime) -> None:
+def _tools(lang: str, item: QueueItem, me: Staff, team: list[Staff]) -> None:
+    """Reassign (managers) and correct the classifier (anyone who answers posts)."""
+    may_reassign = can(me, Action.REASSIGN)
+    if st.session_state.get(TOOLS_KEY) != item.post_id or not (may_reassign or can(me, Action.CORRECT_LABELS)):
+        return
+    with st.container(border=True, key=f"more_tools_{item.post_id}"):
+        st.caption(t(lang, "more_tools"))
+        if may_reassign:
+            names = {m.id: m.name for m in team if m.id is not None and m.role != Role.MARKETING}
+            options = [sid for sid in names if sid != item.assignee_id]
+            left, right = st.columns([3, 1])
+            left.selectbox(
+                t(lang, "reassign_to"),
+                options,
+                format_func=lambda sid: names.get(sid, str(sid)),
+                key=reassign_key(item.post_id),
+            )
+            right.button(t(lang, "reassign"), key=f"reassign_{item.post_id}", on_click=_reassign, args=(item.post_id,))
+        a, b, c = st.columns([2, 2, 2])
+        current = item.sentiment if item.sentiment in SENTIMENTS else "neutral"
+        a.selectbox(
+            t(lang, "correct_sentiment"), SENTIMENTS, index=SENTIMENTS.index(current), key=sentiment_key(item.post_id)
+        )
+        b.number_input(
+            t(lang, "correct_urgency"),
+            min_value=0,
+            max_value=100,
+            value=item.urgency if item.urgency is not None else 0,
+            step=5,
+            key=urgency_key(item.post_id),
+        )
+        c.button(t(lang, "correct_save"), key=f"correct_{item.post_id}", on_click=_correct, args=(item.post_id,))
+        st.button(
+            t(lang, "no_reply_needed"), key=f"no_reply_{item.post_id}", on_click=_no_reply_needed, args=(item.post_id,)
+        )
+
+
+def _presence_line(lang: str, others: list[Watcher]) -> str:
+    names = ", ".join(f"{md(w.name)} ({t(lang, 'mode_' + w.mode) if w.mode in ('viewing', 'editing') else md(w.mode)})"
+                      for w in others)  # fmt: skip
+    return f":violet[:material/visibility: {t(lang, 'watching', names=names)}]"
+
+
+def _card(lang: str, item: QueueItem, me: Staff, now: datetime, team: list[Staff], others: list[Watcher]) -> None:
     with st.container(border=True, key=f"post_{item.post_id}"):
         top, clock = st.columns([3, 2])
         top.markdown(_header(lang, item))
         clock.markdown(_sla_line(lang, item, now))
+        if others:
+            st.markdown(_presence_line(lang, others))
         st.markdown(_score_line(lang, item))
         if item.reasons:
             st.caption(f"{t(lang, 'reasons')}: " + " · ".join(md(r) for r in item.reasons))
@@ -287,6 +459,19 @@ def _card(lang: str, item: QueueItem, me: Staff, now: datetime) -> None:
         if item.url and item.url.startswith(("https://", "http://")):
             st.link_button(t(lang, "open_on_network"), item.url)
         _actions(lang, item, me)
+        _tools(lang, item, me, team)
+
+
+def render_items(lang: str, session: Session, me: Staff, items: list[QueueItem]) -> None:
+    """Show post cards, record that ``me`` is looking at them, and say who else is."""
+    ids = [i.post_id for i in items]
+    assert me.id is not None
+    heartbeat(session, staff_id=me.id, post_ids=ids)
+    others = watchers(session, post_ids=ids, except_staff_id=me.id)
+    team = list_staff(session)
+    now = utcnow()
+    for item in items:
+        _card(lang, item, me, now, team, others.get(item.post_id, []))
 
 
 def render() -> None:
@@ -309,19 +494,17 @@ def render() -> None:
             page=int(st.session_state.get(PAGE_KEY, 1)),
             page_size=DEFAULT_PAGE_SIZE,
         )
-    if not context.senders():
-        st.caption(t(lang, "no_senders"))
-    # The page number may have shrunk (posts answered elsewhere); clamp it before the widget is drawn.
-    st.session_state[PAGE_KEY] = result.page
-    count_col, page_col = st.columns([4, 1])
-    count_col.markdown(t(lang, "queue_count", total=result.total, page=result.page, pages=result.pages))
-    page_col.number_input(t(lang, "page_number"), min_value=1, max_value=result.pages, step=1, key=PAGE_KEY)
-    if not result.items:
-        st.info(t(lang, "queue_empty"))
-        return
-    now = utcnow()
-    for item in result.items:
-        _card(lang, item, me, now)
+        if not context.senders():
+            st.caption(t(lang, "no_senders"))
+        # The page number may have shrunk (posts answered elsewhere); clamp it before the widget is drawn.
+        st.session_state[PAGE_KEY] = result.page
+        count_col, page_col = st.columns([4, 1])
+        count_col.markdown(t(lang, "queue_count", total=result.total, page=result.page, pages=result.pages))
+        page_col.number_input(t(lang, "page_number"), min_value=1, max_value=result.pages, step=1, key=PAGE_KEY)
+        if not result.items:
+            st.info(t(lang, "queue_empty"))
+            return
+        render_items(lang, session, me, result.items)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,231 @@
+"""The numbers behind the trends page: sentiment share, volume spikes, complaint topics, response times."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+from sqlalchemy import func, select
+from sqlmodel import Session, col
+
+from models.tables import Post, PostKind, Reply, ReplyKind, ReplyState, Satisfaction, Score, utcnow
+from review_app.safe import plain
+
+BASELINE_HOURS = 24
+SPIKE_SIGMAS = 3.0
+SPIKE_MIN_POSTS = 5
+COMPLAINT_AT = 0.5
+_WORD = re.compile(r"[^\W\d_]{4,}", re.UNICODE)
+# Function words of both languages and words every complaint shares; what is left says what hurts.
+STOPWORDS = frozenset(
+    [
+        "this",
+        "that",
+        "with",
+        "have",
+        "what",
+        "when",
+        "where",
+        "your",
+        "from",
+        "they",
+        "them",
+        "their",
+        "there",
+        "been",
+        "were",
+        "will",
+        "would",
+        "could",
+        "just",
+        "about",
+        "still",
+        "please",
+        "thanks",
+        "thank",
+        "again",
+        "very",
+        "more",
+        "than",
+        "like",
+        "after",
+        "before",
+        "into",
+        "over",
+        "only",
+        "even",
+        "esto",
+        "esta",
+        "este",
+        "estos",
+        "estas",
+        "para",
+        "pero",
+        "como",
+        "cuando",
+        "donde",
+        "porque",
+        "desde",
+        "hasta",
+        "sobre",
+        "tengo",
+        "tiene",
+        "tienen",
+        "hace",
+        "hacer",
+        "nada",
+        "todo",
+        "todos",
+        "todas",
+        "otra",
+        "otro",
+        "ayer",
+        "mucho",
+        "muy",
+        "sigue",
+        "siguen",
+        "nunca",
+        "ahora",
+        "gracias",
+        "hola",
+        "favor",
+        "mismo",
+        "misma",
+        "cual",
+        "aqui",
+        "aquí",
+        "también",
+        "tambien",
+    ]
+)
+# Spreadsheets run a cell that starts with these as a formula (CSV injection); post text is data.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def posts_frame(session: Session, *, days: int, now: datetime | None = None) -> pd.DataFrame:
+    """Return one row per post of the last ``days``: time, network, language, sentiment, complaint, text, due."""
+    since = (now or utcnow()) - timedelta(days=days)
+    first_answer = (
+        select(col(Reply.post_id), func.min(col(Reply.sent_at)).label("answered_at"))
+        .where(col(Reply.kind) == ReplyKind.ANSWER, col(Reply.state) == ReplyState.SENT)
+        .group_by(col(Reply.post_id))
+        .subquery()
+    )
+    stmt = (
+        select(
+            col(Post.created_at),
+            col(Post.network),
+            col(Post.kind),
+            func.coalesce(col(Score.language), col(Post.lang), "und"),
+            func.coalesce(col(Score.sentiment), "unscored"),
+            func.coalesce(col(Score.complaint), 0.0),
+            col(Post.text),
+            col(Post.due_at),
+            col(Post.needs_response),
+            first_answer.c.answered_at,
+        )
+        .outerjoin(Score, col(Score.post_id) == col(Post.id))
+        .outerjoin(first_answer, first_answer.c.post_id == col(Post.id))
+        .where(col(Post.created_at) >= since, col(Post.kind) != PostKind.OWN)
+    )
+    columns = ["created_at", "network", "kind", "language", "sentiment", "complaint", "text", "due_at",
+               "needs_response", "answered_at"]  # fmt: skip
+    frame = pd.DataFrame(session.execute(stmt).all(), columns=columns)
+    for name in ("created_at", "due_at", "answered_at"):
+        frame[name] = pd.to_datetime(frame[name], utc=True)
+    return frame
+
+
+def keyword_groups(frame: pd.DataFrame, keywords: list[str]) -> pd.DataFrame:
+    """Return the rows that mention each keyword, one copy per keyword, with a ``group`` column."""
+    parts = []
+    for word in keywords:
+        hit = frame[frame["text"].str.contains(word, case=False, regex=False, na=False)]
+        parts.append(hit.assign(group=word))
+    return pd.concat(parts) if parts else frame.iloc[0:0].assign(group=[])
+
+
+def sentiment_share(frame: pd.DataFrame, *, by: str) -> pd.DataFrame:
+    """Return, per day and group, each sentiment's share of the posts (0..1) and the count."""
+    if frame.empty:
+        return pd.DataFrame(columns=["day", "group", "sentiment", "posts", "share"])
+    data = frame.assign(day=frame["created_at"].dt.floor("D"), group=frame[by] if by != "group" else frame["group"])
+    counts = data.groupby(["day", "group", "sentiment"]).size().rename("posts").reset_index()
+    totals = counts.groupby(["day", "group"])["posts"].transform("sum")
+    return counts.assign(share=counts["posts"] / totals)
+
+
+def volume_with_spikes(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return posts per hour, the rolling baseline of the previous hours, and whether each hour is a spike."""
+    if frame.empty:
+        return pd.DataFrame(columns=["hour", "posts", "baseline", "spike"])
+    hourly = frame.set_index("created_at").resample("h").size().rename("posts").to_frame()
+    # The baseline leaves the hour itself out, so a spike cannot raise its own bar.
+    previous = hourly["posts"].shift(1).rolling(BASELINE_HOURS, min_periods=3)
+    mean, std = previous.mean(), previous.std().fillna(0.0)
+    threshold = mean + SPIKE_SIGMAS * std.clip(lower=1.0)
+    hourly["baseline"] = mean.round(2)
+    hourly["spike"] = (hourly["posts"] >= SPIKE_MIN_POSTS) & (hourly["posts"] > threshold.fillna(float("inf")))
+    return hourly.reset_index(names="hour")
+
+
+def complaint_topics(frame: pd.DataFrame, *, top: int = 12) -> pd.DataFrame:
+    """Return the words that come up most in complaints (complaint score ≥ 0.5), one count per post."""
+    counter: Counter[str] = Counter()
+    for text in frame.loc[frame["complaint"] >= COMPLAINT_AT, "text"]:
+        words = {w.lower() for w in _WORD.findall(plain(text))}
+        counter.update(w for w in words if w not in STOPWORDS and not w.startswith("http"))
+    # Ties in alphabetical order, so the table and its CSV are the same on every run.
+    rows = sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+    return pd.DataFrame({"topic": [w for w, _ in rows], "posts": [n for _, n in rows]})
+
+
+def response_times(frame: pd.DataFrame, *, now: datetime | None = None) -> dict[str, float | int | None]:
+    """Return first-response median and p90 (seconds), how many were answered, and SLA attainment (0..1)."""
+    now = now or utcnow()
+    wanted = frame[frame["needs_response"].fillna(False).astype(bool)]
+    answered = wanted.dropna(subset=["answered_at"])
+    waits = (answered["answered_at"] - answered["created_at"]).dt.total_seconds()
+    timed = wanted.dropna(subset=["due_at"])
+    # A post counts once its clock ran out or it was answered; one still inside its window is not judged yet.
+    judged = timed[(timed["due_at"] <= pd.Timestamp(now)) | timed["answered_at"].notna()]
+    met = judged["answered_at"].notna() & (judged["answered_at"] <= judged["due_at"])
+    return {
+        "answered": len(answered),
+        "median_s": float(waits.median()) if len(waits) else None,
+        "p90_s": float(waits.quantile(0.9)) if len(waits) else None,
+        "sla_attainment": float(met.mean()) if len(judged) else None,
+        "judged": len(judged),
+    }
+
+
+def satisfaction(session: Session, *, days: int, now: datetime | None = None) -> pd.DataFrame:
+    """Return how many customers answered each rating 1..5 in the last ``days``."""
+    since = (now or utcnow()) - timedelta(days=days)
+    rows = session.execute(
+        select(col(Satisfaction.score), func.count())
+        .where(col(Satisfaction.score).is_not(None), col(Satisfaction.answered_at) >= since)
+        .group_by(col(Satisfaction.score))
+    ).all()
+    found = {int(s): int(n) for s, n in rows}
+    return pd.DataFrame({"score": list(range(1, 6)), "answers": [found.get(s, 0) for s in range(1, 6)]})
+
+
+def to_csv(frame: pd.DataFrame) -> bytes:
+    """Return the frame as UTF-8 CSV with text cells defused against spreadsheet formulas."""
+
+    def defuse(value: object) -> object:
+        if isinstance(value, str):
+            value = plain(value)
+            return "'" + value if value.startswith(_FORMULA_START) else value
+        return value
+
+    out = frame.copy()
+    for name in out.columns:
+        if pd.api.types.is_object_dtype(out[name]) or pd.api.types.is_string_dtype(out[name]):
+            out[name] = out[name].map(defuse)
+    for name in out.select_dtypes(include=["datetimetz", "datetime"]).columns:
+        out[name] = out[name].map(lambda v: v.astimezone(UTC).isoformat() if pd.notna(v) else "")
+    return out.to_csv(index=False).encode("utf-8")

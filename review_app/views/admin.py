@@ -1,0 +1,211 @@
+"""Admin: staff (role, capacity, languages, channels, availability, shifts), SLA policies, saved replies,
+brand keywords and each source's health and API budget. Every change is a call into ``responder.admin``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import streamlit as st
+from sqlalchemy import select
+from sqlmodel import Session, col
+
+from escucha.settings import get_settings
+from escucha.status import collect_status
+from models.staff import list_staff
+from models.tables import Role, SavedReply, Shift, SlaPolicy, Staff
+from responder.admin import CHANNELS, LANES, add_shift, remove_shift, save_reply_text, set_sla_policy, update_staff
+from responder.permissions import Action, NotAllowed, can
+from review_app import context
+from review_app.i18n import label, t
+from review_app.safe import md, plain
+from review_app.views.overview import sources_frame
+
+
+def _do(work: Callable[[Session, Staff], object]) -> None:
+    """Run one admin change as the signed-in person and say how it went."""
+    lang = context.lang()
+    with Session(context.engine(), expire_on_commit=False) as session:
+        me = context.acting_staff(session)
+        if me is None:
+            return
+        try:
+            work(session, me)
+        except NotAllowed as exc:
+            context.flash("error", t(lang, "msg_not_allowed", detail=md(str(exc))))
+        except (ValueError, LookupError) as exc:
+            context.flash("error", t(lang, "msg_error", detail=md(str(exc))))
+        else:
+            context.flash("success", t(lang, "msg_saved"))
+
+
+def _save_staff(staff_id: int) -> None:
+    s = st.session_state
+    _do(
+        lambda session, me: update_staff(
+            session,
+            actor=me,
+            staff_id=staff_id,
+            role=str(s[f"role_{staff_id}"]),
+            capacity=int(s[f"capacity_{staff_id}"]),
+            languages=str(s[f"languages_{staff_id}"]),
+            channels=str(s[f"channels_{staff_id}"]),
+            available=bool(s[f"available_{staff_id}"]),
+        )
+    )
+
+
+def _add_shift(staff_id: int) -> None:
+    s = st.session_state
+    _do(
+        lambda session, me: add_shift(
+            session,
+            actor=me,
+            staff_id=staff_id,
+            weekday=int(s[f"shift_day_{staff_id}"]),
+            start_minute=int(s[f"shift_start_{staff_id}"]),
+            end_minute=int(s[f"shift_end_{staff_id}"]),
+            timezone=str(s[f"shift_tz_{staff_id}"]),
+        )
+    )
+
+
+def _remove_shift(shift_id: int) -> None:
+    _do(lambda session, me: remove_shift(session, actor=me, shift_id=shift_id))
+
+
+def _save_sla() -> None:
+    s = st.session_state
+    _do(
+        lambda session, me: set_sla_policy(
+            session,
+            actor=me,
+            channel=str(s["sla_channel"]),
+            lane=str(s["sla_lane"]),
+            seconds=int(s["sla_seconds"]),
+            business_hours=bool(s["sla_business"]),
+        )
+    )
+
+
+def _save_saved_reply() -> None:
+    s = st.session_state
+    rid = int(s["saved_pick"])
+    _do(lambda session, me: save_reply_text(session, actor=me, saved_reply_id=rid, text=str(s[f"saved_text_{rid}"])))
+
+
+def _staff_section(lang: str, session: Session) -> None:
+    st.subheader(t(lang, "admin_staff"))
+    roles = [r.value for r in Role]
+    shifts: dict[int, list[Shift]] = {}
+    for shift in session.execute(select(Shift).order_by(col(Shift.weekday), col(Shift.start_minute))).scalars():
+        shifts.setdefault(shift.staff_id, []).append(shift)
+    for member in list_staff(session):
+        sid = member.id
+        assert sid is not None
+        title = f"{md(member.name)} · {label(lang, 'role', member.role)} · {md(member.email)}"
+        with st.expander(title):
+            a, b, c, d, e = st.columns([2, 1, 2, 2, 1])
+            a.selectbox(t(lang, "admin_role"), roles, index=roles.index(member.role), key=f"role_{sid}")
+            b.number_input(
+                t(lang, "admin_capacity"), min_value=0, max_value=500, value=member.capacity, key=f"capacity_{sid}"
+            )
+            c.text_input(t(lang, "admin_languages"), value=member.languages, key=f"languages_{sid}")
+            d.text_input(t(lang, "admin_channels"), value=member.channels, key=f"channels_{sid}")
+            e.checkbox(t(lang, "admin_available"), value=member.available, key=f"available_{sid}")
+            st.button(t(lang, "admin_save"), key=f"save_staff_{sid}", on_click=_save_staff, args=(sid,))
+            st.caption(t(lang, "admin_shifts"))
+            for shift in shifts.get(sid, []):
+                line, drop = st.columns([4, 1])
+                line.text(
+                    f"{shift.weekday} · {shift.start_minute // 60:02d}:{shift.start_minute % 60:02d}"
+                    f"–{shift.end_minute // 60:02d}:{shift.end_minute % 60:02d} {plain(shift.timezone)}"
+                )
+                drop.button("✕", key=f"drop_shift_{shift.id}", on_click=_remove_shift, args=(shift.id,))
+            if not shifts.get(sid):
+                st.caption(t(lang, "admin_no_shifts"))
+            f, g, h, i = st.columns(4)
+            f.number_input(t(lang, "admin_weekday"), 0, 6, 0, key=f"shift_day_{sid}")
+            g.number_input(t(lang, "admin_start"), 0, 1440, 9 * 60, step=30, key=f"shift_start_{sid}")
+            h.number_input(t(lang, "admin_end"), 0, 1440, 17 * 60, step=30, key=f"shift_end_{sid}")
+            i.text_input(t(lang, "admin_timezone"), value="UTC", key=f"shift_tz_{sid}")
+            st.button(t(lang, "admin_add_shift"), key=f"add_shift_{sid}", on_click=_add_shift, args=(sid,))
+
+
+def _sla_section(lang: str, session: Session) -> None:
+    st.subheader(t(lang, "admin_sla"))
+    policies = list(session.execute(select(SlaPolicy).order_by(col(SlaPolicy.channel), col(SlaPolicy.lane))).scalars())
+    if policies:
+        st.dataframe(
+            [{"channel": p.channel, "lane": p.lane, "seconds": p.seconds, "business_hours": p.business_hours}
+             for p in policies],
+            hide_index=True,
+        )  # fmt: skip
+    a, b, c, d = st.columns(4)
+    a.selectbox(t(lang, "admin_channel"), CHANNELS, key="sla_channel")
+    b.selectbox(t(lang, "admin_lane"), LANES, key="sla_lane")
+    c.number_input(t(lang, "admin_seconds"), min_value=60, max_value=7 * 86400, value=3600, step=300, key="sla_seconds")
+    d.checkbox(t(lang, "admin_business_hours"), key="sla_business")
+    st.button(t(lang, "admin_sla_save"), key="save_sla", on_click=_save_sla)
+
+
+def _saved_section(lang: str, session: Session) -> None:
+    st.subheader(t(lang, "admin_saved"))
+    rows = {r.id: r for r in session.execute(select(SavedReply).order_by(col(SavedReply.id))).scalars()}
+    if not rows:
+        return
+    pick = st.selectbox(
+        t(lang, "admin_saved_pick"),
+        list(rows),
+        format_func=lambda rid: (
+            f"{rows[rid].language} · {rows[rid].reply_type} · {rows[rid].tone} · {rows[rid].network}"
+        ),
+        key="saved_pick",
+    )
+    chosen = rows[pick]
+    st.text_area(t(lang, "admin_saved_text"), value=chosen.text, key=f"saved_text_{pick}")
+    st.button(t(lang, "admin_saved_save"), key="save_saved", on_click=_save_saved_reply)
+
+
+def _sources_section(lang: str, session: Session) -> None:
+    settings = get_settings()
+    st.subheader(t(lang, "admin_keywords"))
+    st.dataframe(
+        [
+            {"setting": "x_brand_username", "value": plain(settings.x_brand_username or "")},
+            {"setting": "x_search_query", "value": plain(settings.x_search_query or "")},
+            {"setting": "facebook_page_id", "value": plain(settings.facebook_page_id or "")},
+        ],
+        hide_index=True,
+    )
+    st.caption(t(lang, "admin_keywords_help"))
+    st.subheader(t(lang, "admin_sources"))
+    status = collect_status(session, settings)
+    if status["sources"]:
+        st.dataframe(sources_frame(status["sources"]), hide_index=True, width="stretch")
+    else:
+        st.caption(t(lang, "no_sources"))
+    if status.get("read_budget"):
+        st.json(status["read_budget"])
+
+
+def render() -> None:
+    """Render the admin page."""
+    lang = context.lang()
+    st.title(t(lang, "admin_title"))
+    context.show_flashes()
+    with Session(context.engine(), expire_on_commit=False) as session:
+        me = context.acting_staff(session)
+        if me is None:
+            st.warning(t(lang, "no_staff"))
+            return
+        if not can(me, Action.ADMIN):
+            st.info(t(lang, "admin_not_allowed"))
+            return
+        _staff_section(lang, session)
+        _sla_section(lang, session)
+        _saved_section(lang, session)
+        _sources_section(lang, session)
+
+
+if __name__ == "__main__":
+    render()

@@ -1,0 +1,41 @@
+"""My inbox: the DMs and posts assigned to the signed-in person, the one due soonest first."""
+
+from __future__ import annotations
+
+import streamlit as st
+from sqlmodel import Session
+
+from responder.permissions import Action, can
+from review_app import context
+from review_app.i18n import t
+from review_app.queries import QueueFilters, fetch_queue
+from review_app.views.queue import render_items
+
+INBOX_PAGE_SIZE = 50
+
+
+def render() -> None:
+    """Render the inbox page."""
+    lang = context.lang()
+    st.title(t(lang, "inbox_title"))
+    context.show_flashes()
+    with Session(context.engine(), expire_on_commit=False) as session:
+        me = context.acting_staff(session)
+        if me is None or me.id is None:
+            st.warning(t(lang, "no_staff"))
+            return
+        if not can(me, Action.VIEW_INBOX):
+            st.info(t(lang, "inbox_not_allowed"))
+            return
+        result = fetch_queue(
+            session, filters=QueueFilters(assignee_id=me.id), page_size=INBOX_PAGE_SIZE, oldest_due_first=True
+        )
+        st.markdown(t(lang, "inbox_count", total=result.total))
+        if not result.items:
+            st.info(t(lang, "inbox_empty"))
+            return
+        render_items(lang, session, me, result.items)
+
+
+if __name__ == "__main__":
+    render()
