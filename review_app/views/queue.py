@@ -255,7 +255,8 @@ def _filters(lang: str, session: Session, me: Staff) -> QueueFilters:
         t(lang, "filter_assignee"),
         assignees,
         format_func=lambda v: labels.get(v) or names.get(v, str(v)),
-        key="queue_assignee",
+        # The key carries the language: with a fixed key the browser keeps the old language's labels.
+        key=f"queue_assignee_{lang}",
     )
     chosen = QueueFilters(
         networks=tuple(networks),
