@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -24,8 +25,10 @@ from listeners.base import (
     RateLimited,
     SentReply,
     TemporaryFailure,
+    merge_pages,
     same_reply_text,
 )
+from listeners.http import GraphUsage, RateLimit, endpoint_limits
 
 NETWORK = "facebook"
 POST_FIELDS = "id,message,story,created_time,updated_time,from,permalink_url"
@@ -220,9 +223,34 @@ def _ts(value: Any) -> int | None:
         return None
 
 
+def _graph_code(exc: BaseException) -> tuple[int | None, int | None]:
+    """Graph's (code, error_subcode) behind a listener error, when facebook-sdk raised it."""
+    cause = exc.__cause__
+    if not isinstance(cause, facebook.GraphAPIError):
+        return None, None
+    error = cause.result.get("error") if isinstance(cause.result, dict) else None
+    subcode = error.get("error_subcode") if isinstance(error, dict) else None
+    return (cause.code if isinstance(cause.code, int) else None), (subcode if isinstance(subcode, int) else None)
+
+
+def _object_gone(exc: BaseException) -> bool:
+    # (#100) subcode 33: the post or conversation was deleted (or hidden from the page) since it was listed.
+    return _graph_code(exc) == (100, 33)
+
+
+def _cursor_refused(exc: BaseException) -> bool:
+    code, subcode = _graph_code(exc)
+    return code == 100 and subcode != 33
+
+
+# Messenger ids seen are saved with the source; the store keeps the same number.
+SEEN_IDS_KEPT = 5000
+
+
 class _GraphListener:
     network = NETWORK
     source = ""
+    endpoints: tuple[str, ...] = ()  # path fragments of this source's edges in the session's quota table
 
     def __init__(self, graph: Any, *, page_id: str, page_size: int = 25, max_pages: int = 3) -> None:
         self.graph = graph
@@ -239,124 +267,321 @@ class _GraphListener:
         if str(me.get("id")) != self.page_id:
             raise AuthFailed(f"Facebook token belongs to {me.get('id')}, not page {self.page_id}")
 
+    def quota(self) -> dict[str, RateLimit]:
+        """Graph's last usage headers on this source's edges, by edge."""
+        session = getattr(self.graph, "session", None)
+        return {path: q for fragment in self.endpoints for path, q in endpoint_limits(session, fragment).items()}
+
+    def _check_usage(self) -> None:
+        """Stop before a request while Graph reports 95 % or more of a quota used: a rate limit, not a crash."""
+        now = time.time()
+        for path, limit in self.quota().items():
+            if isinstance(limit, GraphUsage) and limit.exhausted:
+                raise RateLimited(
+                    f"Facebook {self.source}: {limit.header} at {limit.used}% on {path}",
+                    retry_after=max(1.0, limit.reset - now),
+                )
+
     def _get(self, node: str, edge: str, **args: Any) -> Json:
+        self._check_usage()
         with graph_errors(f"{self.source} fetch"):
             self.requests_made += 1
             result: Json = self.graph.get_connections(node, edge, **{k: v for k, v in args.items() if v is not None})
         return result
 
-    def _pages(self, node: str, edge: str, **args: Any) -> Iterator[list[Json]]:
-        after = None
-        for _ in range(self.max_pages):
-            response = self._get(node, edge, limit=self.page_size, after=after, **args)
-            yield [i for i in response.get("data") or [] if isinstance(i, dict)]
-            after = _after(response)
-            if after is None:
-                return
+    def _edge_page(self, node: str, edge: str, args: Json, run: Json, *, resuming: bool) -> Json:
+        """One page of ``node/edge`` from the run's ``after``/``until``; a refused saved cursor pages on by time.
+
+        Only a cursor saved by an earlier poll can have expired; then the edge restarts from ``until`` = the
+        oldest time it already stored (or from its newest item): items come again, none are skipped.
+        """
+        params = {**args, "limit": self.page_size, "after": run.get("after"), "until": run.get("until")}
+        try:
+            return self._get(node, edge, **params)
+        except TemporaryFailure as exc:
+            if not (resuming and run.get("after") and _cursor_refused(exc)):
+                raise
+        run["after"] = None
+        run["until"] = run.get("oldest") if "until" in args else None
+        run["refused"] = True
+        return self._get(node, edge, **{**params, "after": None, "until": run["until"]})
+
+    @staticmethod
+    def _data(response: Json) -> list[Json]:
+        return [i for i in response.get("data") or [] if isinstance(i, dict)]
 
 
 class FacebookFeedListener(_GraphListener):
-    """Posts on the page (its own and visitors') and the comments on its recent posts.
+    """Posts on the page (its own and visitors') and the comments on its recent posts, committed page by page.
 
-    The cursor is the newest ``created_time`` seen (unix seconds), passed as ``since`` to the comments
-    edge. Comments on older posts are found through the post's ``updated_time``, which Graph bumps on
-    every new comment, so only recent posts (the first ``max_pages`` feed pages) are watched.
+    The cursor is a time (unix seconds), passed as ``since`` to the comments edge. A run lists the feed
+    newest first while posts are new, watching every post whose ``updated_time`` (Graph bumps it on each
+    comment) reaches ``since``, then reads each watched post's comments. Each page is saved with its
+    resume point in ``paging``; ``max_pages`` bounds the pages of one edge per poll and the next poll
+    goes on from there. The cursor moves, when the run is done, to the newest created/updated time on
+    the run's first feed page: anything that arrives later is newer than that, so nothing falls in a gap.
+    The first run (no cursor) backfills one feed page and at most ``max_pages`` pages of each post's comments.
     """
 
     source = "feed"
+    endpoints = ("/feed", "/comments")
 
-    def fetch(self, cursor: str | None, seen_ids: list[str]) -> FetchResult:
-        """Fetch new posts and comments since ``cursor``."""
-        self.requests_made = 0
+    def fetch_pages(self, cursor: str | None, seen_ids: list[str], paging: dict[str, Any]) -> Iterator[FetchResult]:
+        """Yield each feed or comments page of the run (new, or resumed from ``paging``) with its resume state."""
+        resuming = paging.get("phase") in ("feed", "comments")
         since = int(cursor) if cursor and cursor.isdigit() else None
-        posts: list[IncomingPost] = []
-        skipped: list[str] = []
-        watched: list[str] = []
-        for page in self._pages(self.page_id, "feed", fields=POST_FIELDS):
-            for item in page:
-                created, updated = _ts(item.get("created_time")), _ts(item.get("updated_time"))
-                if since is None or (created is not None and created >= since):
-                    try:
-                        posts.append(self.items.post(item))
-                    except ValueError as exc:
-                        skipped.append(f"feed: {exc}")
-                        continue
-                latest = max(filter(None, (created, updated)), default=None)
-                if isinstance(item.get("id"), str) and (since is None or (latest is not None and latest >= since)):
-                    watched.append(item["id"])
-            oldest = _ts(page[-1].get("created_time")) if page else None
-            # The first run backfills one page; later runs page on while posts are still new.
-            if since is None or oldest is None or oldest < since:
-                break
-        for post_id in dict.fromkeys(watched):
-            for page in self._pages(
-                post_id,
-                "comments",
-                fields=COMMENT_FIELDS,
-                filter="stream",
-                order="reverse_chronological",
-                since=since,
-            ):
-                for item in page:
+        run: Json = dict(paging) if resuming else {"since": since, "newest": None, "phase": "feed", "watched": []}
+        since = run.get("since")
+        pages = 0
+        while True:
+            self.requests_made = 0
+            posts: list[IncomingPost] = []
+            skipped: list[str] = []
+            if run["phase"] == "feed":
+                response = self._edge_page(self.page_id, "feed", {"fields": POST_FIELDS, "until": None}, run,
+                                           resuming=resuming)  # fmt: skip
+                data = self._data(response)
+                done = self._feed_page(data, since, run, posts, skipped, first=not run.get("listed"))
+                run["listed"] = True
+                run["after"] = _after(response)
+                if done or run["after"] is None:
+                    self._next_walk(run, phase="comments")
+            else:
+                post_id = str(run["watched"][0])
+                try:
+                    response = self._edge_page(
+                        post_id,
+                        "comments",
+                        {"fields": COMMENT_FIELDS, "filter": "stream", "order": "reverse_chronological",
+                         "since": since, "until": None},
+                        run,
+                        resuming=resuming,
+                    )  # fmt: skip
+                except TemporaryFailure as exc:
+                    if not _object_gone(exc):
+                        raise
+                    skipped.append(f"comments: post {post_id} is gone ({exc})")
+                    response = {}
+                data = self._data(response)
+                for item in data:
                     try:
                         posts.append(self.items.comment(item, post_id=post_id))
                     except ValueError as exc:
                         skipped.append(f"comments: {exc}")
-        newest = max((int(p.created_at.timestamp()) for p in posts), default=None)
-        next_cursor = str(max(newest, since or 0)) if newest is not None else cursor
-        return FetchResult(posts=posts, next_cursor=next_cursor, requests_made=self.requests_made, skipped=skipped)
+                if run.get("by_comments"):
+                    times = [int(p.created_at.timestamp()) for p in posts]
+                    run["newest"] = max([*times, run.get("newest") or 0]) or None
+                run["oldest"] = min(filter(None, [run.get("oldest"), *(_ts(i.get("created_time")) for i in data)]),
+                                    default=None)  # fmt: skip
+                # The first run backfills at most ``max_pages`` pages of each post; later runs read all new ones.
+                backfilled = since is None and pages + 1 >= self.max_pages
+                run["after"] = None if backfilled else _after(response)
+                if run["after"] is None:
+                    run["watched"] = run["watched"][1:]
+                    self._next_walk(run, phase="comments")
+            resuming = False
+            run.pop("refused", None)
+            pages += 1
+            finished = run["phase"] == "comments" and not run["watched"]
+            walk_ended = run.get("after") is None
+            if finished:
+                newest = run.get("newest")
+                next_cursor = str(max(newest, since or 0)) if newest is not None else cursor
+                yield FetchResult(posts, next_cursor=next_cursor, requests_made=self.requests_made,
+                                  skipped=skipped, paging={}, items_read=len(data))  # fmt: skip
+                return
+            yield FetchResult(posts, next_cursor=None, requests_made=self.requests_made, skipped=skipped,
+                              paging=dict(run), items_read=len(data))  # fmt: skip
+            if walk_ended:
+                pages = 0
+            elif pages >= self.max_pages:
+                return  # the page bound: the next poll resumes this edge from the saved ``after``
+
+    def _feed_page(
+        self, data: list[Json], since: int | None, run: Json, posts: list[IncomingPost], skipped: list[str], *,
+        first: bool,
+    ) -> bool:  # fmt: skip
+        """Take one feed page into ``posts`` and the watch list; True when the feed walk is done."""
+        watched: list[str] = run["watched"]
+        for item in data:
+            created, updated = _ts(item.get("created_time")), _ts(item.get("updated_time"))
+            if since is None or (created is not None and created >= since):
+                try:
+                    posts.append(self.items.post(item))
+                except ValueError as exc:
+                    skipped.append(f"feed: {exc}")
+                    continue
+            latest = max(filter(None, (created, updated)), default=None)
+            if first and latest is not None:
+                run["newest"] = max(latest, run.get("newest") or 0)
+            if first and updated is None:
+                # Without updated_time (not asked for, as in some recordings) only the comments' own
+                # times can say how far this run reached: the cursor follows them, as before paging.
+                run["by_comments"] = True
+            new_activity = since is None or (latest is not None and latest >= since)
+            if isinstance(item.get("id"), str) and new_activity and item["id"] not in watched:
+                watched.append(item["id"])
+        created_times = [t for t in (_ts(i.get("created_time")) for i in data) if t is not None]
+        if created_times:
+            run["oldest"] = min([*created_times, *([run["oldest"]] if run.get("oldest") else [])])
+        oldest = _ts(data[-1].get("created_time")) if data else None
+        # The first run backfills one page; later runs page on while posts are still new.
+        return since is None or oldest is None or oldest < since
+
+    @staticmethod
+    def _next_walk(run: Json, *, phase: str) -> None:
+        """Start the next edge walk: no cursor, no time bound, nothing seen on it yet."""
+        run.update(phase=phase, after=None, until=None, oldest=None)
+        run.pop("refused", None)
+
+    def fetch(self, cursor: str | None, seen_ids: list[str]) -> FetchResult:
+        """Fetch new posts and comments since ``cursor`` in one result (an unfinished run keeps the cursor)."""
+        return merge_pages(self.fetch_pages(cursor, seen_ids, {}), cursor)
 
 
 class FacebookMessagesListener(_GraphListener):
-    """Messenger conversations with the page; message ids already seen are skipped."""
+    """Messenger conversations with the page, committed page by page; message ids already seen are skipped.
+
+    A run lists the conversations updated since the cursor (Graph sorts them by ``updated_time``, newest
+    first), then reads each one's messages, newest first, down to a message already seen or older than
+    the cursor, oldest change first. ``paging`` keeps the conversations still to read and the ``after``
+    cursor of the one in progress; the cursor moves, when the run is done, to the newest ``updated_time``
+    of the run's first conversations page. The first run backfills one page of conversations and at most
+    ``max_pages`` pages of each one's messages.
+    """
 
     source = "messages"
+    endpoints = ("/conversations", "/messages")
 
-    def fetch(self, cursor: str | None, seen_ids: list[str]) -> FetchResult:
-        """Fetch new messages in conversations updated since ``cursor`` (unix seconds)."""
-        self.requests_made = 0
+    def fetch_pages(self, cursor: str | None, seen_ids: list[str], paging: dict[str, Any]) -> Iterator[FetchResult]:
+        """Yield each conversations or messages page of the run (new, or resumed from ``paging``)."""
+        resuming = paging.get("phase") in ("conversations", "messages")
         since = int(cursor) if cursor and cursor.isdigit() else None
-        seen = set(seen_ids)
-        posts: list[IncomingPost] = []
-        skipped: list[str] = []
-        new_ids: list[str] = []
-        newest = since
-        changed: list[Json] = []
-        for page in self._pages(self.page_id, "conversations", platform="messenger", fields=CONVERSATION_FIELDS):
-            for conv in page:
-                updated = _ts(conv.get("updated_time"))
-                if since is None or (updated is not None and updated >= since):
-                    changed.append(conv)
-                    newest = max(newest or 0, updated or 0)
-            last = _ts(page[-1].get("updated_time")) if page else None
-            if since is None or last is None or last < since:
-                break
-        for conv in changed:
+        run: Json = (
+            dict(paging) if resuming else {"since": since, "newest": None, "phase": "conversations", "pending": []}
+        )
+        since = run.get("since")
+        seen_list = list(seen_ids)
+        seen = set(seen_list)
+        pages = 0
+        while True:
+            self.requests_made = 0
+            posts: list[IncomingPost] = []
+            skipped: list[str] = []
+            if run["phase"] == "conversations":
+                response = self._edge_page(self.page_id, "conversations",
+                                           {"platform": "messenger", "fields": CONVERSATION_FIELDS}, run,
+                                           resuming=resuming)  # fmt: skip
+                if run.pop("refused", None):
+                    run["listed"] = False  # listing again from the top: its first page sets ``newest`` again
+                data = self._data(response)
+                done = self._conversations_page(data, since, run, skipped, first=not run.get("listed"))
+                run["listed"] = True
+                run["after"] = _after(response)
+                if done or run["after"] is None or since is None:
+                    # Oldest change first: the longest-waiting customers are read first when a run is cut off.
+                    run["pending"] = sorted(run["pending"], key=lambda c: (c.get("updated") or 0, c["id"]))
+                    self._next_conversation(run, phase="messages")
+            else:
+                conv = run["pending"][0]
+                try:
+                    response = self._edge_page(conv["id"], "messages", {"fields": MESSAGE_FIELDS}, run,
+                                               resuming=resuming)  # fmt: skip
+                except TemporaryFailure as exc:
+                    if not _object_gone(exc):
+                        raise
+                    skipped.append(f"messages: conversation {conv['id']} is gone ({exc})")
+                    response = {}
+                if run.pop("refused", None):
+                    # Restarted from the newest message: ids stored earlier in this walk are no stop sign.
+                    run["stop_at_seen"] = False
+                data = self._data(response)
+                stop = self._messages_page(data, conv, since, run, seen, seen_list, posts, skipped)
+                backfilled = since is None and pages + 1 >= self.max_pages
+                run["after"] = None if stop or backfilled else _after(response)
+                if run["after"] is None:
+                    run["pending"] = run["pending"][1:]
+                    self._next_conversation(run, phase="messages")
+            resuming = False
+            pages += 1
+            seen_list = seen_list[-SEEN_IDS_KEPT:]
+            finished = run["phase"] == "messages" and not run["pending"]
+            walk_ended = run.get("after") is None
+            if finished:
+                newest = run.get("newest")
+                next_cursor = str(max(newest, since or 0)) if newest is not None else cursor
+                yield FetchResult(posts, next_cursor=next_cursor, seen_ids=list(seen_list),
+                                  requests_made=self.requests_made, skipped=skipped, paging={},
+                                  items_read=len(data))  # fmt: skip
+                return
+            yield FetchResult(posts, next_cursor=None, seen_ids=list(seen_list), requests_made=self.requests_made,
+                              skipped=skipped, paging=dict(run), items_read=len(data))  # fmt: skip
+            if walk_ended:
+                pages = 0
+            elif pages >= self.max_pages:
+                return  # the page bound: the next poll resumes this edge from the saved ``after``
+
+    @staticmethod
+    def _next_conversation(run: Json, *, phase: str) -> None:
+        run.update(phase=phase, after=None, until=None, oldest=None, stop_at_seen=True)
+
+    @staticmethod
+    def _conversations_page(data: list[Json], since: int | None, run: Json, skipped: list[str], *, first: bool) -> bool:
+        """Add the page's changed conversations to ``pending``; True when older ones begin."""
+        pending: list[Json] = run["pending"]
+        known = {c["id"] for c in pending}
+        for conv in data:
+            updated = _ts(conv.get("updated_time"))
+            if first and updated is not None:
+                run["newest"] = max(updated, run.get("newest") or 0)
+            if since is not None and (updated is None or updated < since):
+                continue
             if not isinstance(conv.get("id"), str):
                 skipped.append("messages: conversation without an id")
                 continue
-            for page in self._pages(conv["id"], "messages", fields=MESSAGE_FIELDS):
-                reached_seen = False
-                for item in page:
-                    message_id = str(item.get("id"))
-                    if message_id in seen:
-                        reached_seen = True
-                        continue
-                    seen.add(message_id)
-                    new_ids.append(message_id)
-                    try:
-                        posts.append(self.items.message(item, conversation=conv))
-                    except ValueError as exc:
-                        skipped.append(f"messages: {exc}")
-                if reached_seen:
-                    break
-        return FetchResult(
-            posts=posts,
-            next_cursor=str(newest) if newest is not None else cursor,
-            seen_ids=[*seen_ids, *reversed(new_ids)],
-            requests_made=self.requests_made,
-            skipped=skipped,
-        )
+            if conv["id"] not in known:
+                known.add(conv["id"])
+                pending.append({"id": conv["id"], "link": conv.get("link"), "updated": updated})
+        last = _ts(data[-1].get("updated_time")) if data else None
+        return last is None or (since is not None and last < since)
+
+    def _messages_page(
+        self,
+        data: list[Json],
+        conv: Json,
+        since: int | None,
+        run: Json,
+        seen: set[str],
+        seen_list: list[str],
+        posts: list[IncomingPost],
+        skipped: list[str],
+    ) -> bool:
+        """Take one page of a conversation's messages; True when the walk reached what earlier runs stored."""
+        stop = False
+        new: list[str] = []
+        for item in data:
+            message_id = str(item.get("id"))
+            created = _ts(item.get("created_time"))
+            if since is not None and created is not None and created < since:
+                stop = True  # older than the cursor: the run that set it read this conversation down to here
+                break
+            if message_id in seen:
+                if run.get("stop_at_seen", True):
+                    stop = True
+                continue
+            seen.add(message_id)
+            new.append(message_id)
+            try:
+                posts.append(self.items.message(item, conversation=conv))
+            except ValueError as exc:
+                skipped.append(f"messages: {exc}")
+        # Pages come newest first; seen ids are kept oldest first so trimming drops the oldest.
+        seen_list.extend(reversed(new))
+        return stop
+
+    def fetch(self, cursor: str | None, seen_ids: list[str]) -> FetchResult:
+        """Fetch new messages in conversations updated since ``cursor`` in one result, with the seen ids."""
+        return merge_pages(self.fetch_pages(cursor, seen_ids, {}), cursor)
 
 
 class FacebookSender:

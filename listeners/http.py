@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
@@ -18,6 +21,13 @@ T = TypeVar("T")
 # The hosts tweepy and facebook-sdk hard-code; only these are redirected to the sandbox.
 REAL_BASES = ("https://api.twitter.com", "https://graph.facebook.com")
 DEFAULT_TIMEOUT = 10.0
+# Graph's usage headers: JSON percentages of the app's, the page's and the business use case's quota.
+GRAPH_USAGE_HEADERS = ("x-app-usage", "x-page-usage", "x-business-use-case-usage")
+# Graph throttles at 100 % of a rolling hour; stopping at 95 % leaves room for replies and verify calls.
+GRAPH_USAGE_STOP = 95
+# Graph gives no reset time unless it names one (estimated_time_to_regain_access): look again after this.
+GRAPH_USAGE_WAIT = 300
+_GRAPH_VERSION = re.compile(r"^/v\d+\.\d+(?=/)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,9 +38,75 @@ class RateLimit:
     remaining: int
     reset: int  # unix seconds
 
-    def as_json(self) -> dict[str, int]:
+    def as_json(self) -> dict[str, Any]:
         """The three numbers as a JSON-ready dict."""
         return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class GraphUsage(RateLimit):
+    """Graph's last usage headers on an endpoint, as a quota of 100 percentage points (the busiest one)."""
+
+    used: int = 0  # the highest of call_count, total_time and total_cputime, in percent
+    call_count: int = 0
+    total_time: int = 0
+    total_cputime: int = 0
+    header: str = ""
+
+    @property
+    def exhausted(self) -> bool:
+        """Whether usage reached the stop line and its wait has not yet passed."""
+        return self.used >= GRAPH_USAGE_STOP and self.reset > time.time()
+
+    def as_json(self) -> dict[str, Any]:
+        """The quota in X's shape (limit/remaining/reset) plus Graph's own percentages."""
+        return asdict(self)
+
+
+def graph_usage(headers: Any, *, now: float | None = None) -> GraphUsage | None:
+    """Read Graph's usage headers into one ``GraphUsage`` (None when there are none or none parse)."""
+    found: list[tuple[int, str, dict[str, int], int]] = []
+    for name in GRAPH_USAGE_HEADERS:
+        try:
+            payload = json.loads(headers[name])
+        except (KeyError, TypeError, ValueError):
+            continue
+        # The business header nests its numbers per business id and use-case type; the others are flat.
+        entries = [payload] if isinstance(payload, dict) and "call_count" in payload else []
+        if isinstance(payload, dict) and not entries:
+            entries = [e for v in payload.values() if isinstance(v, list) for e in v if isinstance(e, dict)]
+        for entry in entries:
+            try:
+                numbers = {k: int(entry.get(k) or 0) for k in ("call_count", "total_time", "total_cputime")}
+                regain = int(entry.get("estimated_time_to_regain_access") or 0) * 60
+            except (TypeError, ValueError):
+                continue
+            found.append((max(numbers.values()), name, numbers, regain))
+    if not found:
+        return None
+    used, name, numbers, _ = max(found, key=lambda f: f[0])
+    wait = max((f[3] for f in found), default=0) or GRAPH_USAGE_WAIT
+    # At the stop line the quota reads as used up, so the worker holds the source back like X's.
+    remaining = 0 if used >= GRAPH_USAGE_STOP else max(0, 100 - used)
+    return GraphUsage(
+        limit=100,
+        remaining=remaining,
+        reset=int((time.time() if now is None else now) + wait),
+        used=used,
+        header=name,
+        **numbers,
+    )
+
+
+def graph_endpoint(path: str) -> str:
+    """Graph path without version and with object ids generalised: ``/v21.0/123_4/comments`` → ``/{id}/comments``.
+
+    One key per edge keeps the recorded quotas bounded however many posts the listeners visit.
+    """
+    segments = [s for s in _GRAPH_VERSION.sub("", path).split("/") if s]
+    if segments and segments[0] != "me":
+        segments[0] = "{id}"
+    return "/" + "/".join(segments)
 
 
 class RewritingSession(requests.Session):
@@ -63,6 +139,11 @@ class RewritingSession(requests.Session):
 
     def _record_rate_limit(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         headers = response.headers
+        usage = graph_usage(headers)
+        if usage is not None:
+            with self._lock:
+                self.rate_limits[graph_endpoint(urlsplit(response.url).path)] = usage
+            return
         try:
             limit = RateLimit(
                 limit=int(headers["x-rate-limit-limit"]),

@@ -23,11 +23,30 @@ from listeners.sandbox_core import (
     pick,
     unb64,
     unix_or_iso,
+    with_headers,
 )
+
+# Calls per rolling hour that the sandbox app's X-App-Usage counts against (Graph's is 200 × users).
+SANDBOX_APP_CALLS_PER_HOUR = 10_000
 
 
 class GraphSandbox(SandboxCore):
     """Facebook's half of the sandbox."""
+
+    # Percentages to report in X-App-Usage instead of the counted ones (tests script a busy app).
+    fb_usage_override: dict[str, int] | None = None
+    _fb_calls: list[float]  # when each Graph request came (sandbox clock), set on the first one
+
+    def fb_app_usage(self) -> dict[str, int]:
+        """The X-App-Usage percentages the next Graph response carries (calls in the last sandbox hour)."""
+        with self._lock:
+            if self.fb_usage_override is not None:
+                return dict(self.fb_usage_override)
+            now = self.now().timestamp()
+            calls = [t for t in getattr(self, "_fb_calls", []) if t > now - 3600]
+            self._fb_calls = calls
+            pct = min(100, -(-len(calls) * 100 // SANDBOX_APP_CALLS_PER_HOUR))
+            return {"call_count": pct, "total_time": pct, "total_cputime": pct}
 
     def _fb_user(self, name: str) -> Json:
         for user in self._fb_users.values():
@@ -166,6 +185,15 @@ class GraphSandbox(SandboxCore):
             return str(self._new_message(user, self._fb_users[self.page_id], text, at, conv)["id"])
 
     def _graph(self, method: str, path: str, params: dict[str, str], fault: Fault | None) -> Reply:
+        with self._lock:
+            if not hasattr(self, "_fb_calls"):
+                self._fb_calls = []
+            self._fb_calls.append(self.now().timestamp())
+        # Every Graph answer, errors included, says how much of the app's hourly quota is used.
+        usage = json.dumps(self.fb_app_usage(), separators=(",", ":"))
+        return with_headers(self._graph_reply(method, path, params, fault), {"x-app-usage": usage})
+
+    def _graph_reply(self, method: str, path: str, params: dict[str, str], fault: Fault | None) -> Reply:
         token = params.get("access_token", "")
         if token not in self.fb_tokens:
             return _graph_error(400, "Invalid OAuth access token - Cannot parse access token", 190)
@@ -185,7 +213,10 @@ class GraphSandbox(SandboxCore):
         with self._lock:
             if method == "POST":
                 return self._graph_post(segments, params)
-            return self._graph_get(segments, params)
+            try:
+                return self._graph_get(segments, params)
+            except _CursorRefused as exc:
+                return _graph_error(400, f"(#100) The after cursor {exc} is invalid or has expired", 100)
 
     def _graph_get(self, segments: list[str], params: dict[str, str]) -> Reply:
         node = self.page_id if segments[0] == "me" else segments[0]
@@ -236,10 +267,13 @@ class GraphSandbox(SandboxCore):
         limit = int(params["limit"]) if params.get("limit", "").isdigit() else 25
         limit = max(1, min(limit, 100))
         start = 0
-        after = unb64(params.get("after", ""))
-        if after:
+        after = unb64(params.get("after", "")) if params.get("after") else ""
+        if params.get("after"):
             ids = [i["id"] for i in items]
-            start = ids.index(after) + 1 if after in ids else len(items)
+            if after not in ids:
+                # An expired or foreign cursor is refused, never silently an empty (and final) page.
+                raise _CursorRefused(params["after"])
+            start = ids.index(after) + 1
         page, more = items[start : start + limit], len(items) > start + limit
         names = fields(params.get("fields"), default)
         out: Json = {"data": [pick(i, names) for i in page]}
@@ -293,6 +327,10 @@ class GraphSandbox(SandboxCore):
         message = self._new_message(self._fb_users[self.page_id], user, text, self.now(), conv)
         self._sent.append(SentRecord("facebook", "message", text, message["id"], recipient=user["id"]))
         return json_reply(200, {"recipient_id": user["id"], "message_id": message["id"]})
+
+
+class _CursorRefused(Exception):
+    """An ``after`` cursor that names no item of the listing (expired, or from another listing)."""
 
 
 def _since_until(items: list[Json], params: dict[str, str]) -> list[Json]:
