@@ -66,3 +66,57 @@ def score_pending(session: Session, scorer: Scorer, *, limit: int = 256) -> int:
         post.status = PostStatus.SCORED if needs else PostStatus.NO_ACTION
         session.add(post)
     return len(rows)
+
+
+# Posts still waiting for a person: a new model re-ranks them; answered or closed posts keep their history.
+OPEN = frozenset({PostStatus.SCORED, PostStatus.ASSIGNED})
+
+
+def rescore_open(session: Session, scorer: Scorer, *, limit: int = 256) -> int:
+    """Re-score up to ``limit`` open posts whose score came from another model; the caller commits.
+
+    Call it after the scorer changes (a new model id): the queue is re-ranked without touching status or
+    assignment. Returns how many were re-scored (0 once every open post carries ``scorer.model_id``).
+    """
+    stmt = (
+        select(Post, Author, Score)
+        .join(Score, col(Score.post_id) == col(Post.id))
+        .outerjoin(Author, col(Author.id) == col(Post.author_id))
+        .where(col(Post.status).in_(list(OPEN)), col(Score.model_id) != scorer.model_id)
+        .order_by(col(Post.id))
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True, of=Post)
+    rows = session.execute(stmt).all()
+    if not rows:
+        return 0
+    now = utcnow()
+    facts = [
+        PostFacts(
+            text=post.text[:MAX_TEXT_CHARS],
+            is_dm=post.kind == PostKind.DM,
+            followers_count=author.followers_count if author else 0,
+            waiting_s=max(0.0, (now - post.created_at).total_seconds()),
+        )
+        for post, author, _score in rows
+    ]
+    scores = scorer.score(facts)
+    if len(scores) != len(rows):
+        raise RuntimeError(f"scorer {scorer.model_id} returned {len(scores)} scores for {len(rows)} posts")
+    for (post, _author, row), s in zip(rows, scores, strict=True):
+        row.sentiment = s.sentiment
+        row.p_negative = s.probabilities.get("negative", 0.0)
+        row.p_neutral = s.probabilities.get("neutral", 0.0)
+        row.p_positive = s.probabilities.get("positive", 0.0)
+        row.complaint = s.complaint
+        row.urgency = s.urgency
+        row.crisis = s.crisis
+        row.language = s.language
+        row.reasons = s.reasons
+        row.model_id = s.model_id
+        row.scored_at = now
+        post.urgency = s.urgency
+        session.add(row)
+        session.add(post)
+    return len(rows)

@@ -218,5 +218,11 @@ def demo(
     raise typer.Exit(run_demo(get_settings(), headless=headless, seconds=seconds, port=port))
 
 
+# The classifier's commands (train, evaluate, score, bench classifier) live with the classifier.
+from classifier.commands import register as register_classifier  # noqa: E402
+
+register_classifier(app, bench_app)
+
+
 if __name__ == "__main__":
     app()

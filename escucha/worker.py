@@ -24,7 +24,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
 from classifier.base import Scorer
-from classifier.pipeline import score_pending
+from classifier.pipeline import rescore_open, score_pending
 from escucha.settings import Settings
 from listeners.base import AuthFailed, Listener, ListenerError, Sender
 from listeners.budget import ReadBudget
@@ -192,7 +192,7 @@ class Worker:
             log.info("%s/%s: polling at its normal pace again", listener.network, listener.source)
 
     def score(self) -> int:
-        """Score new posts until none are left (bounded per call)."""
+        """Score new posts until none are left (bounded per call), then re-score open posts of an older model."""
         total = 0
         for _ in range(20):
             with Session(self.engine) as session:
@@ -201,6 +201,12 @@ class Worker:
             total += n
             if n < self.batch_size:
                 break
+        else:
+            return total  # new posts still waiting: they come before re-ranking old ones
+        # After a model change the open queue is re-ranked by the new model, one batch per tick.
+        with Session(self.engine) as session:
+            total += rescore_open(session, self.scorer, limit=self.batch_size)
+            session.commit()
         return total
 
     def assign(self) -> SweepResult:

@@ -1,0 +1,48 @@
+"""A model change re-scores open posts (and only those), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from classifier.base import PostFacts, PostScore
+from classifier.baseline import LexiconScorer
+from classifier.pipeline import rescore_open, score_pending
+from models.store import save_posts
+from models.tables import Post, PostStatus, Score
+from tests.test_store_and_pipeline import incoming
+
+
+class ShoutingScorer:
+    """Another model: same scores, urgency pinned to 99, its own id."""
+
+    model_id = "other-model-2"
+
+    def score(self, posts: list[PostFacts]) -> list[PostScore]:
+        return [replace(s, urgency=99, model_id=self.model_id) for s in LexiconScorer().score(posts)]
+
+
+def test_model_change_rescores_open_posts_only(session: Session) -> None:
+    save_posts(session, [
+        incoming("1", "@Escucha my order never arrived", kind="mention"),
+        incoming("2", "@Escucha thanks!", kind="mention"),
+        incoming("3", "nice weather today", kind="search"),
+    ])  # fmt: skip
+    session.commit()
+    assert score_pending(session, LexiconScorer()) == 3
+    session.commit()
+    closed = session.execute(select(Post).where(Post.external_id == "2")).scalar_one()
+    closed.status = PostStatus.REPLIED
+    session.commit()
+
+    scorer = ShoutingScorer()
+    assert rescore_open(session, scorer) == 1  # post 1 only: 2 is answered, 3 needed no action
+    session.commit()
+    assert rescore_open(session, scorer) == 0
+    by_id = {p.external_id: p for p in session.execute(select(Post)).scalars()}
+    assert by_id["1"].urgency == 99 and by_id["1"].status == PostStatus.SCORED
+    models = {s.post_id: s.model_id for s in session.execute(select(Score)).scalars()}
+    assert models[by_id["1"].id] == "other-model-2"
+    assert models[by_id["2"].id].startswith("lexicon")
