@@ -28,8 +28,10 @@ def test_headless_demo_ingests_scores_and_assigns_everything(tmp_path: Path) -> 
                          cwd=tmp_path)  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
     status = json.loads(out.stdout)
-    assert status["posts_by_network"].get("x", 0) > 50 and status["posts_by_network"].get("facebook", 0) > 50
-    assert {"mention", "dm", "comment"} <= set(status["posts_by_kind"])
+    # On failure, say what each source did: the demo's own log and the sources' health tell why.
+    why = json.dumps(status["sources"], indent=1) + run.stderr[-2000:]
+    assert status["posts_by_network"].get("x", 0) > 50 and status["posts_by_network"].get("facebook", 0) > 50, why
+    assert {"mention", "dm", "comment"} <= set(status["posts_by_kind"]), why
     assert status["scored"] == status["posts"] and status["unscored"] == 0
     assert status["needing_response"] > 0 and status["assigned"] > 0
     assert status["unassigned_public"] == 0
