@@ -21,7 +21,7 @@ def test_headless_demo_ingests_scores_and_assigns_everything(tmp_path: Path) -> 
         "ESCUCHA_SHARED_DATA_DIR": str(SHARED / "data"),
     }
     escucha = [sys.executable, "-m", "escucha.cli"]
-    run = subprocess.run([*escucha, "demo", "--headless", "--seconds", "25"], env=env, capture_output=True,
+    run = subprocess.run([*escucha, "demo", "--headless", "--seconds", "40"], env=env, capture_output=True,
                          text=True, timeout=240, cwd=tmp_path)  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
     out = subprocess.run([*escucha, "status", "--json"], env=env, capture_output=True, text=True, timeout=60,
