@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from classifier.base import PostFacts, Scorer
+from classifier.base import PostFacts, PostScore, Scorer
 from models.tables import Author, Post, PostKind, PostStatus, Score, utcnow
 
 # The brand's own page posts, our own replies and plain retweets are context, never work.
@@ -15,6 +15,24 @@ NEVER_WORK = frozenset({PostKind.PAGE_POST, PostKind.OWN, PostKind.SHARE})
 ADDRESSED = frozenset({PostKind.MENTION, PostKind.COMMENT, PostKind.VISITOR_POST, PostKind.DM})
 # Scorers look at a bounded prefix: a 100k-character post must not stall the batch.
 MAX_TEXT_CHARS = 5000
+
+
+def _score_batch(scorer: Scorer, rows: list[tuple[Post, Author | None]]) -> list[PostScore]:
+    """Score posts with what the scorer may know besides the text; one score per post, in order."""
+    now = utcnow()
+    facts = [
+        PostFacts(
+            text=post.text[:MAX_TEXT_CHARS],
+            is_dm=post.kind == PostKind.DM,
+            followers_count=author.followers_count if author else 0,
+            waiting_s=max(0.0, (now - post.created_at).total_seconds()),
+        )
+        for post, author in rows
+    ]
+    scores = scorer.score(facts)
+    if len(scores) != len(rows):
+        raise RuntimeError(f"scorer {scorer.model_id} returned {len(scores)} scores for {len(rows)} posts")
+    return scores
 
 
 def score_pending(session: Session, scorer: Scorer, *, limit: int = 256) -> int:
@@ -31,19 +49,7 @@ def score_pending(session: Session, scorer: Scorer, *, limit: int = 256) -> int:
     rows = session.execute(stmt).all()
     if not rows:
         return 0
-    now = utcnow()
-    facts = [
-        PostFacts(
-            text=post.text[:MAX_TEXT_CHARS],
-            is_dm=post.kind == PostKind.DM,
-            followers_count=author.followers_count if author else 0,
-            waiting_s=max(0.0, (now - post.created_at).total_seconds()),
-        )
-        for post, author in rows
-    ]
-    scores = scorer.score(facts)
-    if len(scores) != len(rows):
-        raise RuntimeError(f"scorer {scorer.model_id} returned {len(scores)} scores for {len(rows)} posts")
+    scores = _score_batch(scorer, [(post, author) for post, author in rows])
     for (post, _author), s in zip(rows, scores, strict=True):
         session.add(
             Score(
@@ -91,19 +97,7 @@ def rescore_open(session: Session, scorer: Scorer, *, limit: int = 256) -> int:
     rows = session.execute(stmt).all()
     if not rows:
         return 0
-    now = utcnow()
-    facts = [
-        PostFacts(
-            text=post.text[:MAX_TEXT_CHARS],
-            is_dm=post.kind == PostKind.DM,
-            followers_count=author.followers_count if author else 0,
-            waiting_s=max(0.0, (now - post.created_at).total_seconds()),
-        )
-        for post, author, _score in rows
-    ]
-    scores = scorer.score(facts)
-    if len(scores) != len(rows):
-        raise RuntimeError(f"scorer {scorer.model_id} returned {len(scores)} scores for {len(rows)} posts")
+    scores = _score_batch(scorer, [(post, author) for post, author, _score in rows])
     for (post, _author, row), s in zip(rows, scores, strict=True):
         row.sentiment = s.sentiment
         row.p_negative = s.probabilities.get("negative", 0.0)
@@ -115,7 +109,7 @@ def rescore_open(session: Session, scorer: Scorer, *, limit: int = 256) -> int:
         row.language = s.language
         row.reasons = s.reasons
         row.model_id = s.model_id
-        row.scored_at = now
+        row.scored_at = utcnow()
         post.urgency = s.urgency
         session.add(row)
         session.add(post)
