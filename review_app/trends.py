@@ -18,9 +18,16 @@ SPIKE_SIGMAS = 3.0
 SPIKE_MIN_POSTS = 5
 COMPLAINT_AT = 0.5
 _WORD = re.compile(r"[^\W\d_]{4,}", re.UNICODE)
+# Handles (ours above all) and links say who and where, not what went wrong.
+_NOT_TOPICS = re.compile(r"@\w+|https?://\S+|www\.\S+")
 # Function words of both languages and words every complaint shares; what is left says what hurts.
 STOPWORDS = frozenset(
     [
+        "casi",
+        "cosas",
+        "estoy",
+        "siempre",
+        "solo",
         "this",
         "that",
         "with",
@@ -175,8 +182,8 @@ def complaint_topics(frame: pd.DataFrame, *, top: int = 12) -> pd.DataFrame:
     """Return the words that come up most in complaints (complaint score ≥ 0.5), one count per post."""
     counter: Counter[str] = Counter()
     for text in frame.loc[frame["complaint"] >= COMPLAINT_AT, "text"]:
-        words = {w.lower() for w in _WORD.findall(plain(text))}
-        counter.update(w for w in words if w not in STOPWORDS and not w.startswith("http"))
+        words = {w.lower() for w in _WORD.findall(_NOT_TOPICS.sub(" ", plain(text)))}
+        counter.update(w for w in words if w not in STOPWORDS)
     # Ties in alphabetical order, so the table and its CSV are the same on every run.
     rows = sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
     return pd.DataFrame({"topic": [w for w, _ in rows], "posts": [n for _, n in rows]})

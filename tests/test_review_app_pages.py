@@ -339,6 +339,18 @@ def test_complaint_topics_count_each_post_once_and_skip_non_complaints() -> None
 # --- admin ---
 
 
+def test_complaint_topics_leave_out_handles_and_links() -> None:
+    frame = pd.DataFrame(
+        {
+            "text": ["@EscuchaHelp estoy harto, refund refund https://x.co/abc", "@EscuchaHelp refund please"],
+            "complaint": [0.9, 0.8],
+        }
+    )
+    topics = complaint_topics(frame).to_dict("list")
+    assert topics["topic"][0] == "refund" and topics["posts"][0] == 2
+    assert not {"escuchahelp", "estoy", "https"} & set(topics["topic"])
+
+
 def test_admin_changes_staff_and_sla_and_others_are_refused_by_the_functions(app_engine: Engine) -> None:
     with Session(app_engine, expire_on_commit=False) as s:
         boss = staff(s, "Ada Admin", role="admin")
