@@ -66,10 +66,22 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON 
 
 
 @app.command()
-def worker() -> None:
+def worker(
+    role: Annotated[
+        str,
+        typer.Option(
+            help="Which jobs this process runs: listeners (poll jobs), classifier (score), "
+            "responder (assign, care/SLA, send) or all. Run several processes on PostgreSQL to scale out.",
+        ),
+    ] = "all",
+) -> None:
     """Run the scheduler: listeners, classifier, responder and outbox, until stopped."""
+    from classifier.baseline import LexiconScorer
     from classifier.registry import load_scorer
-    from escucha.worker import Worker, care_options
+    from escucha.worker import ROLES, Worker, care_options
+
+    if role not in ROLES:
+        raise typer.BadParameter(f"expected one of {', '.join(ROLES)}", param_hint="--role")
     from listeners.budget import ReadBudget
     from listeners.registry import build_listeners, build_senders
 
@@ -77,10 +89,12 @@ def worker() -> None:
     engine = get_engine()
     migrate(engine)
     listeners = build_listeners(settings)
-    if not listeners:
-        log.warning("no network credentials configured: nothing to poll (see README, 'Real accounts')")
+    if not listeners and role in ("listeners", "all"):
+        log.warning("no network credentials configured: nothing to poll (see README, 'Configuration')")
+    # Only a process that scores loads the transformer (over 1 GB); the others never call the scorer.
+    scorer = load_scorer() if role in ("classifier", "all") else LexiconScorer()
     w = Worker(
-        engine, listeners=listeners, senders=build_senders(settings), scorer=load_scorer(),
+        engine, listeners=listeners, senders=build_senders(settings), scorer=scorer,
         batch_size=settings.batch_size, budgets={"x": ReadBudget.for_x(settings)},
         verify_retries=settings.fetch_retries, care_options=care_options(settings),
     )  # fmt: skip
@@ -91,8 +105,9 @@ def worker() -> None:
         intervals={f"{x.network}:{x.source}": settings.poll_seconds(x.network, x.source) for x in listeners},
         stage_seconds=settings.score_seconds,
         persistent=settings.persistent_jobs,
+        role=role,
     )
-    log.info("worker running with %d sources; Ctrl-C stops it", len(listeners))
+    log.info("worker (%s) running with %d sources; Ctrl-C stops it", role, len(listeners))
     done.wait()
     w.stop()
 

@@ -29,6 +29,7 @@ from escucha.settings import Settings
 from listeners.base import AuthFailed, Listener, ListenerError, Sender
 from listeners.budget import ReadBudget
 from listeners.http import with_retries
+from listeners.lease import source_lease
 from listeners.poller import PollOutcome, poll_source
 from models.store import get_cursor
 from models.tables import SourceCursor, utcnow
@@ -42,6 +43,10 @@ log = logging.getLogger(__name__)
 JOB_TABLE = "apscheduler_jobs"
 POLL_PREFIX = "poll:"
 DEFAULT_INTERVAL = 60.0
+
+# What each ``escucha worker --role`` schedules: the listeners' poll jobs, or these stage jobs.
+ROLES = ("listeners", "classifier", "responder", "all")
+ROLE_STAGES: dict[str, tuple[str, ...]] = {"classifier": ("score",), "responder": ("assign", "care", "send")}
 
 # The worker whose listeners the stored jobs run with (one per process).
 _active: Worker | None = None
@@ -70,7 +75,19 @@ def run_poll(network: str, source: str) -> None:
         log.warning("%s/%s is no longer configured; its job is removed", network, source)
         worker.remove_job(f"{POLL_PREFIX}{network}:{source}")
         return
-    worker.poll(listener)
+    # Across processes on PostgreSQL one poller per source: skip this tick while another one holds it.
+    with source_lease(worker.engine, network, source) as held:
+        if not held:
+            log.debug("%s/%s is being polled by another worker; skipping this tick", network, source)
+            return
+        worker.poll(listener)
+
+
+def role_parts(role: str) -> set[str]:
+    """The parts a role runs: ``listeners``, ``classifier`` and/or ``responder`` (``all`` is every one)."""
+    if role not in ROLES:
+        raise ValueError(f"unknown worker role {role!r}; expected one of {', '.join(ROLES)}")
+    return {"listeners", *ROLE_STAGES} if role == "all" else {role}
 
 
 def interval_for(intervals: Mapping[str, float], listener: Listener) -> float:
@@ -259,17 +276,23 @@ class Worker:
         stage_seconds: float = 2.0,
         persistent: bool = False,
         paused: bool = False,
+        role: str = "all",
     ) -> BackgroundScheduler:
         """Start the scheduler with one job per verified source and one per stage.
 
         ``intervals`` is keyed by ``network:source`` or ``network``. With ``persistent`` the poll jobs are
         kept in the database: a source's pending run time (e.g. a rate-limit pause) survives a restart.
-        With ``paused`` nothing runs until ``scheduler.resume()``.
+        With ``paused`` nothing runs until ``scheduler.resume()``. ``role`` (see ``ROLES``) picks which
+        jobs this process runs: the poll jobs (``listeners``), ``score`` (``classifier``), ``assign``,
+        ``care`` and ``send`` (``responder``), or all of them.
         """
         global _active
+        parts = role_parts(role)
+        polls = "listeners" in parts
         stores: dict[str, Any] = {"stages": MemoryJobStore()}
+        # Only a listeners process opens the stored poll jobs: another role must neither run nor remove them.
         stores["default"] = (
-            SQLAlchemyJobStore(engine=self.engine, tablename=JOB_TABLE) if persistent else MemoryJobStore()
+            SQLAlchemyJobStore(engine=self.engine, tablename=JOB_TABLE) if persistent and polls else MemoryJobStore()
         )
         scheduler = BackgroundScheduler(timezone="UTC", jobstores=stores)
         self._stopping = False
@@ -277,7 +300,7 @@ class Worker:
         # Paused first, so stored jobs can be read and replaced before anything runs.
         scheduler.start(paused=True)
         now = utcnow()
-        wanted = {job_id(x): x for x in self.verified_listeners()}
+        wanted = {job_id(x): x for x in self.verified_listeners()} if polls else {}
         for job in scheduler.get_jobs(jobstore="default"):
             if job.id.startswith(POLL_PREFIX) and job.id not in wanted:
                 log.info("%s is not configured or not verified: its stored job is removed", job.id)
@@ -301,7 +324,10 @@ class Worker:
                 jitter=max(0.0, every / 10),
                 next_run_time=first,
             )
+        wanted_stages = {name for part in parts for name in ROLE_STAGES.get(part, ())}
         for name, func in (("score", self.score), ("assign", self.assign), ("care", self.care), ("send", self.send)):
+            if name not in wanted_stages:
+                continue
             scheduler.add_job(
                 func,
                 "interval",
