@@ -1,7 +1,8 @@
 """A manager signs in in a real browser, approves a suggested reply in two clicks, and the sandbox gets it once.
 
-Drives Debian's chromium through Playwright for Python (never a downloaded browser) and writes a screenshot of
-every page to ``docs/``.
+Drives Debian's chromium through Playwright for Python (never a downloaded browser) and takes a screenshot of
+every page: into the test's temporary folder, or into ``docs/`` when ``ESCUCHA_SCREENSHOTS=docs`` asks for the
+README's pictures (a plain test run must not rewrite committed files).
 """
 
 from __future__ import annotations
@@ -40,6 +41,13 @@ CHROMIUM = os.environ.get("ESCUCHA_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
 DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def shots_dir(tmp_path: Path) -> Path:
+    """Where the screenshots go: docs/ only on request."""
+    return DOCS if os.environ.get("ESCUCHA_SCREENSHOTS") == "docs" else tmp_path
+
+
 MANAGER = "lucia@demo.escucha"
 ADMIN = "alex@demo.escucha"
 WAIT_MS = 30_000
@@ -127,7 +135,8 @@ def test_manager_approves_in_the_browser_and_the_network_gets_exactly_that_reply
         streamlit_command(port=port, headless=True), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     base = f"http://127.0.0.1:{port}"
-    DOCS.mkdir(exist_ok=True)
+    shots = shots_dir(tmp_path)
+    shots.mkdir(exist_ok=True)
     try:
         _wait_healthy(base, app)
         with sync_playwright() as pw:
@@ -136,7 +145,7 @@ def test_manager_approves_in_the_browser_and_the_network_gets_exactly_that_reply
             page.goto(f"{base}/?lang=en")
             expect(page.get_by_role("textbox", name="E-mail")).to_be_visible(timeout=WAIT_MS)
             _settle(page)
-            page.screenshot(path=str(DOCS / "review-signin.png"))
+            page.screenshot(path=str(shots / "review-signin.png"))
             page.get_by_role("textbox", name="E-mail").fill(MANAGER)
             page.get_by_role("textbox", name="Password").fill(DEMO_PASSWORD)
             page.get_by_role("button", name="Sign in").click()
@@ -147,7 +156,7 @@ def test_manager_approves_in_the_browser_and_the_network_gets_exactly_that_reply
             page.get_by_text("English", exact=True).click()
             expect(page.get_by_role("heading", name="Response queue")).to_be_visible(timeout=WAIT_MS)
             _settle(page)
-            page.screenshot(path=str(DOCS / "review-queue.png"), full_page=False)
+            page.screenshot(path=str(shots / "review-queue.png"), full_page=False)
 
             card.get_by_role("button", name="Approve and send").click()  # click 1
             confirm = page.locator(f".st-key-confirm_box_{reply_id}")
@@ -160,12 +169,12 @@ def test_manager_approves_in_the_browser_and_the_network_gets_exactly_that_reply
             page.get_by_role("link", name="My inbox").click()
             expect(page.get_by_role("heading", name="My inbox")).to_be_visible(timeout=WAIT_MS)
             _settle(page)
-            page.screenshot(path=str(DOCS / "review-inbox.png"))
+            page.screenshot(path=str(shots / "review-inbox.png"))
             page.get_by_role("link", name="Trends").click()
             expect(page.get_by_role("heading", name="Brand trends")).to_be_visible(timeout=WAIT_MS)
             page.wait_for_selector("canvas, svg.marks", timeout=WAIT_MS)
             _settle(page)
-            page.screenshot(path=str(DOCS / "review-trends.png"), full_page=True)
+            page.screenshot(path=str(shots / "review-trends.png"), full_page=True)
             page.get_by_role("button", name="Sign out").click()
             expect(page.get_by_role("textbox", name="E-mail")).to_be_visible(timeout=WAIT_MS)
             page.get_by_role("textbox", name="E-mail").fill(ADMIN)
@@ -175,7 +184,7 @@ def test_manager_approves_in_the_browser_and_the_network_gets_exactly_that_reply
             expect(page.get_by_role("heading", name="Admin", exact=True)).to_be_visible(timeout=WAIT_MS)
             page.get_by_text("Lucía Romero").first.click()
             _settle(page)
-            page.screenshot(path=str(DOCS / "review-admin.png"), full_page=True)
+            page.screenshot(path=str(shots / "review-admin.png"), full_page=True)
             browser.close()
     finally:
         app.terminate()
@@ -187,3 +196,5 @@ def test_manager_approves_in_the_browser_and_the_network_gets_exactly_that_reply
         stored = s.get(Reply, reply_id)
         assert stored is not None and stored.state == ReplyState.SENT and stored.external_id == answers[0].external_id
     engine.dispose()
+    pages = ("signin", "queue", "inbox", "trends", "admin")
+    assert all((shots / f"review-{name}.png").stat().st_size > 10_000 for name in pages)
