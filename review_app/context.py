@@ -13,7 +13,8 @@ from sqlmodel import Session
 from escucha.db import get_engine
 from escucha.settings import get_settings
 from models.tables import Staff
-from review_app.i18n import DEFAULT_LANGUAGE, LANGUAGES
+from responder.permissions import Action, can
+from review_app.i18n import DEFAULT_LANGUAGE, LANGUAGES, t
 
 if TYPE_CHECKING:
     from listeners.base import Sender
@@ -85,3 +86,15 @@ def show_flashes() -> None:
     """Show and forget the queued messages; they are already markdown-escaped by their authors."""
     for level, message in st.session_state.pop(FLASH_KEY, []):
         getattr(st, level if level in ("success", "info", "warning", "error") else "info")(message)
+
+
+def allowed_staff(session: Session, lang: str, *, action: Action, refused: str) -> Staff | None:
+    """The signed-in person if they may open this page; otherwise say why (no staff, or not for their role)."""
+    me = acting_staff(session)
+    if me is None:
+        st.warning(t(lang, "no_staff"))
+        return None
+    if not can(me, action):
+        st.info(t(lang, refused))
+        return None
+    return me

@@ -14,7 +14,7 @@ from escucha.status import collect_status
 from models.staff import list_staff
 from models.tables import Role, SavedReply, Shift, SlaPolicy, Staff
 from responder.admin import CHANNELS, LANES, add_shift, remove_shift, save_reply_text, set_sla_policy, update_staff
-from responder.permissions import Action, NotAllowed, can
+from responder.permissions import Action, NotAllowed
 from review_app import context
 from review_app.i18n import label, t
 from review_app.safe import md, plain
@@ -194,12 +194,8 @@ def render() -> None:
     st.title(t(lang, "admin_title"))
     context.show_flashes()
     with Session(context.engine(), expire_on_commit=False) as session:
-        me = context.acting_staff(session)
+        me = context.allowed_staff(session, lang, action=Action.ADMIN, refused="admin_not_allowed")
         if me is None:
-            st.warning(t(lang, "no_staff"))
-            return
-        if not can(me, Action.ADMIN):
-            st.info(t(lang, "admin_not_allowed"))
             return
         _staff_section(lang, session)
         _sla_section(lang, session)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 from sqlmodel import Session
 
-from responder.permissions import Action, can
+from responder.permissions import Action
 from review_app import context
 from review_app.i18n import t
 from review_app.queries import QueueFilters, fetch_queue
@@ -20,12 +20,8 @@ def render() -> None:
     st.title(t(lang, "inbox_title"))
     context.show_flashes()
     with Session(context.engine(), expire_on_commit=False) as session:
-        me = context.acting_staff(session)
-        if me is None or me.id is None:
-            st.warning(t(lang, "no_staff"))
-            return
-        if not can(me, Action.VIEW_INBOX):
-            st.info(t(lang, "inbox_not_allowed"))
+        me = context.allowed_staff(session, lang, action=Action.VIEW_INBOX, refused="inbox_not_allowed")
+        if me is None:
             return
         result = fetch_queue(
             session, filters=QueueFilters(assignee_id=me.id), page_size=INBOX_PAGE_SIZE, oldest_due_first=True

@@ -481,12 +481,8 @@ def render() -> None:
     st.title(t(lang, "queue_title"))
     context.show_flashes()
     with Session(context.engine(), expire_on_commit=False) as session:
-        me = context.acting_staff(session)
+        me = context.allowed_staff(session, lang, action=Action.VIEW_QUEUE, refused="queue_not_allowed")
         if me is None:
-            st.warning(t(lang, "no_staff"))
-            return
-        if not can(me, Action.VIEW_QUEUE):
-            st.info(t(lang, "queue_not_allowed"))
             return
         filters = _filters(lang, session, me)
         result = fetch_queue(

@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 from sqlmodel import Session
 
-from responder.permissions import Action, can
+from responder.permissions import Action
 from review_app import context, fmt
 from review_app.i18n import t
 from review_app.trends import (
@@ -71,12 +71,8 @@ def render() -> None:
     lang = context.lang()
     st.title(t(lang, "trends_title"))
     with Session(context.engine()) as session:
-        me = context.acting_staff(session)
+        me = context.allowed_staff(session, lang, action=Action.VIEW_TRENDS, refused="trends_not_allowed")
         if me is None:
-            st.warning(t(lang, "no_staff"))
-            return
-        if not can(me, Action.VIEW_TRENDS):
-            st.info(t(lang, "trends_not_allowed"))
             return
         left, mid, right = st.columns([1, 1, 2])
         days = int(left.number_input(t(lang, "trends_days"), min_value=1, max_value=90, value=14, key="trends_days"))
