@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC
 
 from hypothesis import given
@@ -72,3 +73,18 @@ def test_excluded_people_are_never_chosen(item: WorkItem, staff: list[StaffSlot]
     excluded = frozenset(s.id for s in staff[::2])
     chosen = choose_assignee(item, staff, exclude=excluded)
     assert chosen is None or chosen.id not in excluded
+
+
+@given(
+    st.lists(items, min_size=1, max_size=40),
+    st.lists(slots, min_size=1, max_size=8, unique_by=lambda s: s.id),
+)
+def test_repeated_assignment_never_exceeds_capacity(work: list[WorkItem], staff: list[StaffSlot]) -> None:
+    team = {s.id: s for s in staff}
+    start = {s.id: s.load for s in staff}
+    for item in work:
+        chosen = choose_assignee(item, list(team.values()))
+        if chosen is not None:
+            team[chosen.id] = replace(chosen, load=chosen.load + 1)
+    for sid, s in team.items():
+        assert s.load <= max(s.capacity, start[sid])
