@@ -41,7 +41,7 @@ def parse_line(line: str) -> tuple[Any, dict[str, Any] | None, str | None]:
         return post_id, None, "'text' must be a string"
     try:
         _facts(obj)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: followers_count Infinity, a 400-digit float
         return post_id, None, f"bad field: {exc}"
     return post_id, obj, None
 
@@ -172,6 +172,9 @@ def register(app: typer.Typer, bench_app: typer.Typer | None) -> None:
         freeze_layers: Annotated[int, typer.Option(help="Bottom layers kept frozen.")] = 2,
         time_budget: Annotated[float | None, typer.Option(help="Stop training after this many seconds.")] = None,
         card: Annotated[Path | None, typer.Option(help="Model card path (default classifier/MODEL_CARD.md).")] = None,
+        refit_only: Annotated[
+            bool, typer.Option(help="Keep OUT's fine-tuned encoder; only refit the complaint head and recalibrate.")
+        ] = False,
     ) -> None:
         """Fine-tune the multi-task model (seeded), calibrate it, and write the weights and the model card."""
         import torch
@@ -199,8 +202,16 @@ def register(app: typer.Typer, bench_app: typer.Typer | None) -> None:
             seed=seed,
             time_budget_s=time_budget,
         )
-        report = run_train(cfg, extra=extra, progress=lambda it, total: iter(tqdm(it, total=total, desc="training")))
+        if refit_only:
+            from classifier.refit import refit_model_dir
+
+            report = refit_model_dir(cfg.out_dir, cfg.data_dir, seed=seed, english_sample=english_sample, extra=extra)
+        else:
+            report = run_train(
+                cfg, extra=extra, progress=lambda it, total: iter(tqdm(it, total=total, desc="training"))
+            )
         command = "escucha train" + (" --with-feedback" if with_feedback else "") + f" --seed {seed}"
+        command += " --refit-only" if refit_only else ""
         card_path = card or Path(__file__).resolve().parent / "MODEL_CARD.md"
         write_model_card(card_path, ModelSpec.read(cfg.out_dir), report, command)
         typer.echo(json.dumps({k: report[k] for k in ("sentiment_en", "sentiment_es", "complaint", "anger")}))
@@ -211,7 +222,7 @@ def register(app: typer.Typer, bench_app: typer.Typer | None) -> None:
     @bench_app.command("classifier")
     def bench_classifier(
         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-        n: Annotated[int, typer.Option(help="Real tweets to score per batch size.")] = 512,
+        n: Annotated[int, typer.Option(help="Real tweets to score per batch size.")] = 1024,
         pipeline_n: Annotated[int, typer.Option(help="Tweets for the plain-pipeline comparison.")] = 128,
         model: Annotated[str | None, typer.Option(help="Model directory (default: $ESCUCHA_MODEL or shipped).")] = None,
     ) -> None:

@@ -127,6 +127,14 @@ def load_encoder(source: str, num_layers: int | None = None) -> tuple[nn.Module,
     return encoder, tokenizer, int(config.hidden_size)
 
 
+def load_spec_and_tokenizer(directory: Path) -> tuple[ModelSpec, Any]:
+    """The manifest and the base encoder's tokenizer, without loading any weights."""
+    from transformers import AutoTokenizer
+
+    spec = ModelSpec.read(directory)
+    return spec, AutoTokenizer.from_pretrained(resolve_base(spec, directory), local_files_only=not hub_allowed())
+
+
 def load_model(directory: Path) -> tuple[MultiHead, Any, ModelSpec]:
     """Load a model directory: base encoder, then the delta (heads + changed encoder tensors)."""
     from safetensors.torch import load_file

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 from classifier.base import Scorer
 
@@ -26,7 +27,7 @@ def model_location() -> str:
     return os.environ.get("ESCUCHA_MODEL") or str(default_model_dir())
 
 
-def load_transformer(location: str | None = None, **kwargs: object) -> Scorer:
+def load_transformer(location: str | None = None, **kwargs: Any) -> Scorer:
     """Load a TransformerScorer; raises with a readable reason when it cannot."""
     from classifier.model import MANIFEST, ModelSpec, hub_allowed
     from classifier.scorer import TransformerScorer

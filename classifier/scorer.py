@@ -12,7 +12,7 @@ import math
 import os
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ import torch
 from classifier.base import SENTIMENTS, PostFacts, PostScore
 from classifier.baseline import MAX_CHARS, extract_evidence
 from classifier.language import detect_language
-from classifier.model import ModelSpec, MultiHead, load_model
+from classifier.model import ModelSpec, MultiHead, load_model, load_spec_and_tokenizer
 from classifier.urgency import urgency
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,21 @@ def normalise(text: str) -> str:
     return _WS.sub(" ", text).strip()
 
 
+BACKENDS = ("onnx", "torch", "torch-int8")
+
+
+def default_backend() -> str:
+    """``$ESCUCHA_BACKEND`` if set, else ONNX Runtime int8 when it is installed, else PyTorch fp32."""
+    from classifier import onnx_backend
+
+    chosen = os.environ.get("ESCUCHA_BACKEND", "").strip().lower()
+    if chosen:
+        if chosen not in BACKENDS:
+            raise ValueError(f"ESCUCHA_BACKEND={chosen!r}: expected one of {', '.join(BACKENDS)}")
+        return chosen
+    return "onnx" if onnx_backend.available() else "torch"
+
+
 def quantise_int8(model: MultiHead) -> MultiHead:
     """Dynamic int8 quantisation of the encoder's Linear layers (weights int8, activations quantised per batch)."""
     with warnings.catch_warnings():
@@ -45,41 +60,57 @@ def quantise_int8(model: MultiHead) -> MultiHead:
     return model
 
 
+Forward = Callable[[torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]
+
+
 class TransformerScorer:
-    """Scores posts in length-bucketed batches with one forward pass per batch."""
+    """Scores posts in length-bucketed batches with one forward pass per batch.
+
+    ``forward`` is the model itself (PyTorch backends) or an ONNX Runtime session over the same weights;
+    ``model_id`` names the weights, not the backend, so switching backends does not re-score open posts.
+    """
 
     source_dir: Path | None = None
 
     def __init__(
         self,
-        model: MultiHead,
+        forward: Forward,
         tokenizer: Any,
         spec: ModelSpec,
         *,
-        batch_size: int = 64,
+        backend: str = "torch",
+        batch_size: int = 32,
         threads: int | None = None,
-        int8: bool | None = None,
     ) -> None:
-        if int8 is None:
-            int8 = os.environ.get("ESCUCHA_INT8", "0") == "1"
-        self.int8 = int8
-        if int8:
-            model = quantise_int8(model)
-        self.model = model.eval()
+        if isinstance(forward, torch.nn.Module):
+            forward = forward.eval()
+        self.forward = forward
+        self.backend = backend
         self.tokenizer = tokenizer
         self.spec = spec
         self.model_id = spec.model_id if spec.trained else f"{spec.model_id} (untrained heads)"
-        if int8:
-            self.model_id += "+int8"
         self.batch_size = batch_size
         self.pad_id = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
         if threads:
             torch.set_num_threads(threads)
 
     @classmethod
-    def from_dir(cls, directory: Path, **kwargs: Any) -> TransformerScorer:
-        model, tokenizer, spec = load_model(directory)
-        scorer = cls(model, tokenizer, spec, **kwargs)
+    def from_dir(cls, directory: Path, *, backend: str | None = None, **kwargs: Any) -> TransformerScorer:
+        """Load the model directory with ``backend`` (default: ``default_backend()``)."""
+        backend = backend or default_backend()
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}: expected one of {', '.join(BACKENDS)}")
+        forward: Forward
+        if backend == "onnx":
+            from classifier import onnx_backend
+
+            spec, tokenizer = load_spec_and_tokenizer(directory)
+            # Only the int8 file is read here; a missing one is exported by a child process first.
+            forward = onnx_backend.load_runner(directory, threads=kwargs.get("threads"))
+        else:
+            model, tokenizer, spec = load_model(directory)
+            forward = quantise_int8(model) if backend == "torch-int8" else model
+        scorer = cls(forward, tokenizer, spec, backend=backend, **kwargs)
         scorer.source_dir = directory
         return scorer
 
@@ -104,7 +135,7 @@ class TransformerScorer:
             for row, i in enumerate(idx):
                 input_ids[row, : len(ids[i])] = torch.tensor(ids[i])
                 mask[row, : len(ids[i])] = 1
-            out = self.model(input_ids, mask)
+            out = self.forward(input_ids, mask)
             where = torch.tensor(idx)
             sent[where] = torch.softmax(out["sentiment"].float() / temps.get("sentiment", 1.0), dim=-1)
             comp[where] = torch.sigmoid(out["complaint"].float() / temps.get("complaint", 1.0))

@@ -52,8 +52,13 @@ def read_tsv(path: Path) -> list[dict[str, str]]:
     """Read a header-row TSV; every field is text (quotes are literal tweet characters, ``\\u002c`` is decoded)."""
     with path.open(encoding="utf-8", newline="") as fh:
         reader = csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
-        header = next(reader)
-        rows = [dict(zip(header, row, strict=False)) for row in reader if len(row) >= len(header)]
+        try:
+            header = next(reader)
+            rows = [dict(zip(header, row, strict=False)) for row in reader if len(row) >= len(header)]
+        except StopIteration:
+            raise ValueError(f"{path}: empty file, no header row") from None
+        except csv.Error as exc:  # e.g. a field over csv's size limit
+            raise ValueError(f"{path}: {exc}") from exc
     for row in rows:
         if "text" in row and "\\u" in row["text"]:
             row["text"] = _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), row["text"])
@@ -346,8 +351,12 @@ def train(
             log.warning("time budget reached after %d/%d steps", step, total)
             break
     model.eval()
+    from classifier.refit import refit_heads
+
+    refit = refit_heads(model, tokenizer, spec, splits.train, seed=cfg.seed)
     report = calibrate_and_evaluate(model, tokenizer, spec, splits)
     report["training"] = {
+        **refit,
         "steps": step,
         "planned_steps": total,
         "examples": len(texts),
@@ -408,13 +417,21 @@ def calibrate_and_evaluate(model: MultiHead, tokenizer: Any, spec: ModelSpec, sp
     scorer = TransformerScorer(model, tokenizer, spec)
     scores = scorer.score([PostFacts(text=e.text) for e in splits.val["complaint"]])
     report["complaint"]["auc_urgency"] = round(
-        roc_auc([e.label for e in splits.val["complaint"]], [s.urgency + s.complaint for s in scores]), 4
+        roc_auc([e.label for e in splits.val["complaint"]], [s.urgency for s in scores]), 4
     )
     return report
 
 
+CARD_KEEP = "<!-- Hand-written from here on: escucha train keeps it. -->"
+
+
 def write_model_card(path: Path, spec: ModelSpec, report: dict[str, Any], command: str) -> None:
-    """The model card: data, figures, limits, licences, how to reproduce."""
+    """The model card: data, figures, limits, licences, how to reproduce; keeps the hand-written tail."""
+    kept = ""
+    if path.is_file() and CARD_KEEP in (old := path.read_text()):
+        kept = "\n" + CARD_KEEP + old.split(CARD_KEEP, 1)[1]
+    refit = report.get("training", {}).get("complaint_refit", {})
+    sref = report.get("training", {}).get("sentiment_refit", {})
     en, es = report.get("sentiment_en", {}), report.get("sentiment_es", {})
     comp, anger = report.get("complaint", {}), report.get("anger", {})
     tr = report.get("training", {})
@@ -447,6 +464,15 @@ the lexicon crisis lane and the post's facts combined into urgency 0–100 with 
 - Delta in the repo (`classifier/weights/{spec.model_id}/delta.safetensors`, fp16,
   {report.get("delta_bytes", 0) / 1e6:.1f} MB): the fine-tuned layers and the heads.
 - Input: `"query: " + text`, truncated to {spec.max_length} tokens; mean pooling.
+- Heads: after fine-tuning, the complaint and sentiment heads are refitted as L2 logistic regressions
+  on the pooled features the product computes ({tr.get("heads_fitted_on", "torch-fp32")}), `classifier/refit.py`:
+  complaint on the {refit.get("n")} training complaints (L2 {refit.get("l2")} by 5-fold cross-validation on them,
+  fold ROC-AUCs {json.dumps(refit.get("cv_auc", {}))}); sentiment multinomial on the {sref.get("n")} training
+  tweets, classes balanced within each language (L2 {sref.get("l2")}, fold macro-recalls
+  {json.dumps(sref.get("cv_macro_recall", {}))}). Nothing is chosen on the reported validation sets.
+- Runtime: by default the model is exported once to ONNX with int8 weights and run by ONNX Runtime
+  (`classifier/onnx_backend.py`, cached beside the base weights); `ESCUCHA_BACKEND=torch` runs the
+  same weights in PyTorch fp32. The figures below are PyTorch fp32's; the int8 ones follow the Reproduce section.
 - Calibration: one temperature per head fitted on a calibration slice held out of the training pools
   (not on the reported validation sets): {json.dumps(report.get("temperatures", {}))}; NLL before/after:
   {json.dumps(report.get("calibration_nll", {}))}.
@@ -488,4 +514,4 @@ escucha evaluate ../shared/data/sentiment/xlmt_es_val.tsv --json
 escucha bench classifier --json
 ```
 """
-    path.write_text(card)
+    path.write_text(card + kept)

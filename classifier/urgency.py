@@ -9,9 +9,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-# Points per signal. Complaint and negativity carry most of the score; the facts about the
-# post (DM, reach, waiting) then order posts of similar content.
-_COMPLAINT_POINTS = 40.0
+# Points per signal. The complaint probability ("needs a response") carries the content score;
+# negativity and anger words add to it in proportion to that probability, because a furious post
+# about a football match needs nothing from the brand while a furious customer goes first. (Added
+# ungated, negativity lowered the held-out complaints ROC-AUC of urgency from 0.91 to 0.89.) The facts
+# about the post (DM, reach, waiting) then order posts of similar content.
+_COMPLAINT_POINTS = 50.0
 _NEGATIVE_POINTS = 20.0
 _ANGER_POINTS_EACH = 5.0
 _ANGER_POINTS_MAX = 12.0
@@ -57,13 +60,13 @@ def urgency(
     waiting_s = max(0.0, _finite(waiting_s))
     reasons: list[str] = []
 
-    score = _COMPLAINT_POINTS * complaint + _NEGATIVE_POINTS * negative
+    score = _COMPLAINT_POINTS * complaint + _NEGATIVE_POINTS * negative * complaint
     if complaint >= 0.5:
         reasons.append(f"complaint {complaint:.2f}")
     if negative >= 0.5:
         reasons.append(f"negative {negative:.2f}")
     if anger:
-        score += min(_ANGER_POINTS_MAX, _ANGER_POINTS_EACH * len(anger))
+        score += min(_ANGER_POINTS_MAX, _ANGER_POINTS_EACH * len(anger)) * complaint
         reasons.append("anger words: " + ", ".join(anger[:5]))
     if crisis:
         # Added rather than replaced, so the other signals still order crisis posts among themselves.

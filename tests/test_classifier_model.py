@@ -126,10 +126,12 @@ def test_edge_cases(tiny_scorer, text: str) -> None:
 def test_batch_keeps_order_and_matches_single(tiny_scorer) -> None:
     texts = ["gracias genial", "awful " * 50, "help", "el pedido nunca llegó", ""]
     batch = tiny_scorer.score([PostFacts(text=t) for t in texts])
+    # int8 with dynamic quantisation scales activations per batch, so batch-mates move a score slightly.
+    tolerance = 0.03 if tiny_scorer.backend == "onnx" else 1e-4
     for text, s in zip(texts, batch, strict=True):
         [one] = tiny_scorer.score([PostFacts(text=text)])
         for k in SENTIMENTS:
-            assert one.probabilities[k] == pytest.approx(s.probabilities[k], abs=1e-4)
+            assert one.probabilities[k] == pytest.approx(s.probabilities[k], abs=tolerance)
 
 
 def test_long_text_reason(tiny_scorer) -> None:
