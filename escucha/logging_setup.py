@@ -7,9 +7,12 @@ import sys
 
 from rich.logging import RichHandler
 
+from escucha.redact import install as install_redaction
+
 
 def setup_logging(level: str = "INFO") -> None:
-    """Configure the root logger once for a CLI process."""
+    """Configure the root logger once for a CLI process; secrets are masked in every record it logs."""
+    install_redaction()
     handler: logging.Handler
     if sys.stderr.isatty():
         handler = RichHandler(rich_tracebacks=False, show_path=False)

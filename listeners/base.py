@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -18,12 +19,18 @@ class AuthFailed(ListenerError):
     """Credentials were refused: stop the source and tell an admin."""
 
 
+# The longest pause a network's word can impose on a source: a junk reset header must neither stop a source
+# for years nor overflow the scheduler's clock (``now + timedelta(seconds=retry_after)``).
+MAX_RETRY_AFTER = 86_400.0
+
+
 class RateLimited(ListenerError):
     """The network asked us to wait ``retry_after`` seconds: reschedule, never sleep in a job."""
 
     def __init__(self, message: str, retry_after: float) -> None:
         super().__init__(message)
-        self.retry_after = retry_after
+        finite = math.isfinite(retry_after)
+        self.retry_after = min(max(retry_after, 1.0), MAX_RETRY_AFTER) if finite else MAX_RETRY_AFTER
 
 
 class TemporaryFailure(ListenerError):

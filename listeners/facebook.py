@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import facebook
 import requests
 
+from escucha.redact import redact, reveal
 from escucha.settings import Settings
 from listeners.base import (
     AuthFailed,
@@ -73,8 +74,8 @@ class _GraphAPI(facebook.GraphAPI):
 
 def make_graph(settings: Settings, session: requests.Session) -> Any:
     """Build the one facebook-sdk client for the page from settings, talking through ``session``."""
-    token = settings.facebook_page_token.get_secret_value() if settings.facebook_page_token else None
-    secret = settings.facebook_app_secret.get_secret_value() if settings.facebook_app_secret else None
+    token = reveal(settings.facebook_page_token)
+    secret = reveal(settings.facebook_app_secret)
     graph = _GraphAPI(access_token=token, session=session, app_secret=secret)
     # facebook-sdk 3.1.0 only accepts versions up to 3.1 in its constructor; set the real one afterwards.
     graph.version = settings.facebook_graph_version
@@ -89,27 +90,42 @@ def graph_errors(action: str, *, sending: bool = False) -> Iterator[None]:
     except facebook.GraphAPIError as exc:
         code = exc.code if isinstance(exc.code, int) else None
         if code in AUTH_CODES:
-            raise AuthFailed(f"Facebook {action}: token refused ({exc.message})") from exc
+            raise AuthFailed(f"Facebook {action}: token refused ({redact(str(exc.message))})") from exc
         if code in RATE_LIMIT_CODES:
             raise RateLimited(f"Facebook {action}: rate limited", retry_after=RATE_LIMIT_RETRY_AFTER) from exc
         if sending and code in SEND_PERMANENT_CODES:
-            raise PermanentFailure(f"Facebook {action}: refused ({exc.message})") from exc
-        raise TemporaryFailure(f"Facebook {action}: {exc.message}") from exc
+            raise PermanentFailure(f"Facebook {action}: refused ({redact(str(exc.message))})") from exc
+        raise TemporaryFailure(f"Facebook {action}: {redact(str(exc.message))}") from exc
     except (requests.RequestException, ValueError, KeyError) as exc:  # timeouts, bad JSON, no content-type
-        raise TemporaryFailure(f"Facebook {action}: {type(exc).__name__}: {exc}") from exc
+        # facebook-sdk puts access_token in the query string, and a connection error's text quotes the URL.
+        raise TemporaryFailure(redact(f"Facebook {action}: {type(exc).__name__}: {exc}")) from exc
 
 
 def parse_graph_time(value: Any) -> datetime:
-    """Parse Graph's ``2021-07-04T19:50:58+0000`` into an aware UTC datetime."""
+    """Parse Graph's ``2021-07-04T19:50:58+0000`` into an aware UTC datetime (``ValueError`` when it is not one)."""
     if not isinstance(value, str):
-        raise ValueError(f"created_time missing or not a string: {value!r}")
-    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S%z").astimezone(UTC)
+        raise ValueError(f"created_time missing or not a string: {value!r:.80}")
+    try:
+        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S%z").astimezone(UTC)
+    except OverflowError as exc:  # e.g. 0001-01-01T00:00:00+1400 falls before year 1 in UTC
+        raise ValueError(f"created_time out of range: {value[:40]!r}") from exc
+
+
+def _id(value: Any) -> str | None:
+    """An object id Graph sends as a string (a number is accepted); anything else is no id."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value if isinstance(value, str) and value else None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _author(who: Any) -> IncomingAuthor | None:
-    if not isinstance(who, dict) or not who.get("id"):
+    if not isinstance(who, dict) or (author_id := _id(who.get("id"))) is None:
         return None
-    return IncomingAuthor(network=NETWORK, external_id=str(who["id"]), display_name=str(who.get("name") or ""))
+    return IncomingAuthor(network=NETWORK, external_id=author_id, display_name=_text(who.get("name")) or "")
 
 
 def ids_from_permalink(permalink: Any) -> tuple[str, str | None] | None:
@@ -123,7 +139,7 @@ def ids_from_permalink(permalink: Any) -> tuple[str, str | None] | None:
     parts = urlsplit(permalink)
     segments = [s for s in parts.path.split("/") if s]
     query = parse_qs(parts.query)
-    if "posts" not in segments or "comment_id" not in query:
+    if "posts" not in segments or "comment_id" not in query or segments[-1] == "posts":
         return None
     post_number = segments[segments.index("posts") + 1]
     comment = query["comment_id"][0]
@@ -146,7 +162,7 @@ class GraphItems:
         """Normalise a feed post (the page's own or a visitor's); raise ``ValueError`` when malformed."""
         post_id = item.get("id")
         if not isinstance(post_id, str) or not post_id:
-            raise ValueError(f"post without an id: {item.get('created_time')!r}")
+            raise ValueError(f"post without an id: {item.get('created_time')!r:.80}")
         created = parse_graph_time(item.get("created_time"))
         who = item.get("from")
         by_page = self._is_page(who) if who else post_id.startswith(f"{self.page_id}_")
@@ -155,11 +171,11 @@ class GraphItems:
             external_id=post_id,
             kind="page_post" if by_page else "visitor_post",
             source="feed",
-            text=str(item.get("message") or item.get("story") or ""),
+            text=_text(item.get("message")) or _text(item.get("story")) or "",
             created_at=created,
             author=_author(who),
             conversation_id=post_id,
-            url=item.get("permalink_url") or f"https://www.facebook.com/{post_id}",
+            url=_text(item.get("permalink_url")) or f"https://www.facebook.com/{post_id}",
             raw=item,
         )
 
@@ -172,7 +188,7 @@ class GraphItems:
         if not isinstance(item.get("message"), str):
             raise ValueError(f"comment {comment_id} has no message")
         parent = item.get("parent")
-        parent_id = parent.get("id") if isinstance(parent, dict) else (derived[1] if derived else None)
+        parent_id = _id(parent.get("id")) if isinstance(parent, dict) else (derived[1] if derived else None)
         return IncomingPost(
             network=NETWORK,
             external_id=comment_id,
@@ -183,7 +199,7 @@ class GraphItems:
             author=_author(item.get("from")),
             conversation_id=post_id,
             in_reply_to_external_id=parent_id or post_id,
-            url=item.get("permalink_url") or f"https://www.facebook.com/{comment_id}",
+            url=_text(item.get("permalink_url")) or f"https://www.facebook.com/{comment_id}",
             raw=item,
         )
 
@@ -198,7 +214,7 @@ class GraphItems:
             external_id=message_id,
             kind="own" if self._is_page(item.get("from")) else "dm",
             source="messages",
-            text=str(item.get("message") or ""),
+            text=_text(item.get("message")) or "",
             created_at=parse_graph_time(item.get("created_time")),
             author=_author(item.get("from")),
             is_public=False,
@@ -208,12 +224,14 @@ class GraphItems:
         )
 
 
-def _after(response: Json) -> str | None:
-    paging = response.get("paging") or {}
-    if not paging.get("next"):
+def _after(response: Any) -> str | None:
+    paging = response.get("paging") if isinstance(response, dict) else None
+    if not isinstance(paging, dict) or not paging.get("next"):
         return None
-    after = (paging.get("cursors") or {}).get("after")
-    return str(after) if after else None
+    cursors = paging.get("cursors")
+    after = _id(cursors.get("after")) if isinstance(cursors, dict) else None
+    # A cursor that is not text (or absurdly long) cannot be sent back: the walk ends here instead.
+    return after if after is not None and len(after) <= 1024 else None
 
 
 def _ts(value: Any) -> int | None:
@@ -307,8 +325,9 @@ class _GraphListener:
         return self._get(node, edge, **{**params, "after": None, "until": run["until"]})
 
     @staticmethod
-    def _data(response: Json) -> list[Json]:
-        return [i for i in response.get("data") or [] if isinstance(i, dict)]
+    def _data(response: Any) -> list[Json]:
+        data = response.get("data") if isinstance(response, dict) else None
+        return [i for i in data if isinstance(i, dict)] if isinstance(data, list) else []
 
 
 class FacebookFeedListener(_GraphListener):

@@ -77,9 +77,10 @@ def graph_usage(headers: Any, *, now: float | None = None) -> GraphUsage | None:
             entries = [e for v in payload.values() if isinstance(v, list) for e in v if isinstance(e, dict)]
         for entry in entries:
             try:
-                numbers = {k: int(entry.get(k) or 0) for k in ("call_count", "total_time", "total_cputime")}
-                regain = int(entry.get("estimated_time_to_regain_access") or 0) * 60
-            except (TypeError, ValueError):
+                numbers = {k: _bounded(entry.get(k), 10_000) for k in ("call_count", "total_time", "total_cputime")}
+                # Minutes until the app may call again; more than a day is a junk header, not a plan.
+                regain = _bounded(entry.get("estimated_time_to_regain_access"), 24 * 60) * 60
+            except (TypeError, ValueError, OverflowError):
                 continue
             found.append((max(numbers.values()), name, numbers, regain))
     if not found:
@@ -96,6 +97,30 @@ def graph_usage(headers: Any, *, now: float | None = None) -> GraphUsage | None:
         header=name,
         **numbers,
     )
+
+
+def _bounded(value: Any, top: int) -> int:
+    """An integer from a header field, clamped to ``0..top`` (``TypeError``/``ValueError``/``OverflowError``
+    when it is no number at all, e.g. a list or ``Infinity``)."""
+    return min(max(int(value or 0), 0), top)
+
+
+def x_rate_limit(headers: Any, *, now: float | None = None) -> RateLimit | None:
+    """Read X's ``x-rate-limit-*`` headers; None when absent or when they make no sense.
+
+    A negative count or a reset more than a day away cannot be planned with (the worker turns the reset
+    into a time), so such headers are ignored rather than stored.
+    """
+    try:
+        limit = int(headers["x-rate-limit-limit"])
+        remaining = int(headers["x-rate-limit-remaining"])
+        reset = int(headers["x-rate-limit-reset"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    horizon = (time.time() if now is None else now) + 86_400
+    if not (0 <= remaining <= limit < 2**31 and 0 <= reset <= horizon):
+        return None
+    return RateLimit(limit=limit, remaining=remaining, reset=reset)
 
 
 def graph_endpoint(path: str) -> str:
@@ -144,13 +169,8 @@ class RewritingSession(requests.Session):
             with self._lock:
                 self.rate_limits[graph_endpoint(urlsplit(response.url).path)] = usage
             return
-        try:
-            limit = RateLimit(
-                limit=int(headers["x-rate-limit-limit"]),
-                remaining=int(headers["x-rate-limit-remaining"]),
-                reset=int(headers["x-rate-limit-reset"]),
-            )
-        except (KeyError, ValueError):
+        limit = x_rate_limit(headers)
+        if limit is None:
             return
         with self._lock:
             self.rate_limits[urlsplit(response.url).path] = limit

@@ -15,7 +15,9 @@ from listeners.x import XDMListener, XMentionsListener, XSearchListener, XSender
 
 
 def _session(settings: Settings, session: requests.Session | None) -> requests.Session:
-    return session if session is not None else RewritingSession(settings.sandbox_url)
+    if session is not None:
+        return session
+    return RewritingSession(settings.sandbox_url, timeout=settings.http_timeout_seconds)
 
 
 def x_configured(settings: Settings) -> bool:

@@ -12,6 +12,7 @@ import json
 import re
 import threading
 import time
+from dataclasses import asdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -160,7 +161,7 @@ class Sandbox(XSandbox, GraphSandbox):
 
     def _admin(self, method: str, name: str, body: bytes) -> Reply:
         if method == "GET" and name == "sent":
-            return json_reply(200, {"sent": [{**r.__dict__, "at": r.at.isoformat()} for r in self.sent]})
+            return json_reply(200, {"sent": [{**asdict(r), "at": r.at.isoformat()} for r in self.sent]})
         allowed = {
             "add_mention",
             "add_search_hit",
@@ -171,10 +172,12 @@ class Sandbox(XSandbox, GraphSandbox):
             "add_brand_tweet",
         }
         if method == "POST" and name in allowed:
-            kwargs = json.loads(body or b"{}")
             try:
+                kwargs = json.loads(body or b"{}")
+                if not isinstance(kwargs, dict):
+                    raise TypeError("the body must be a JSON object of keyword arguments")
                 return json_reply(201, {"id": getattr(self, name)(**kwargs)})
-            except (TypeError, KeyError) as exc:
+            except (TypeError, KeyError, ValueError, AttributeError) as exc:
                 return json_reply(400, {"error": str(exc)})
         return json_reply(404, {"error": "unknown admin route"})
 

@@ -317,11 +317,13 @@ class XSandbox(SandboxCore):
                 reply = self._x_timeline(name, params, match)
             elif name == "dm_events":
                 reply = self._x_dm_events(params)
+            elif (payload := _json_object(body)) is None:
+                reply = _x_invalid("body", body[:40].decode("utf-8", "replace"), "must be a JSON object")
             elif name == "tweet":
-                reply = self._x_post_tweet(json.loads(body or b"{}"))
+                reply = self._x_post_tweet(payload)
             else:
                 assert match is not None
-                reply = self._x_post_dm(match.group(1), json.loads(body or b"{}"))
+                reply = self._x_post_dm(match.group(1), payload)
         return with_headers(reply, limit_headers)
 
     def _x_search_matches(self, tweet: Json, query: str) -> bool:
@@ -474,7 +476,8 @@ class XSandbox(SandboxCore):
         text = body.get("text")
         if not isinstance(text, str) or not text.strip():
             return _x_invalid("text", str(text), "must not be empty")
-        reply_to_id = (body.get("reply") or {}).get("in_reply_to_tweet_id")
+        reply = body.get("reply")
+        reply_to_id = reply.get("in_reply_to_tweet_id") if isinstance(reply, dict) else None
         target = self._tweet(str(reply_to_id)) if reply_to_id else None
         if reply_to_id and target is None:
             return _x_invalid("reply.in_reply_to_tweet_id", str(reply_to_id), "does not exist")
@@ -514,6 +517,15 @@ class XSandbox(SandboxCore):
 
 def _x_problem(status: int, title: str, detail: str) -> Reply:
     return json_reply(status, {"title": title, "type": "about:blank", "status": status, "detail": detail})
+
+
+def _json_object(body: bytes) -> Json | None:
+    """A request body parsed as a JSON object, or None when it is not one (X answers 400 then)."""
+    try:
+        value = json.loads(body or b"{}")
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _x_invalid(parameter: str, value: str, problem: str) -> Reply:

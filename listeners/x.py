@@ -12,6 +12,7 @@ from typing import Any
 import requests
 import tweepy
 
+from escucha.redact import redact, reveal
 from escucha.settings import Settings
 from listeners.base import (
     AuthFailed,
@@ -47,18 +48,14 @@ DEFAULT_MAX_PAGES = 5
 Json = dict[str, Any]
 
 
-def _secret(value: Any) -> str | None:
-    return value.get_secret_value() if value is not None else None
-
-
 def make_x_client(settings: Settings, session: requests.Session) -> tweepy.Client:
     """Build the one tweepy client for X from settings, talking through ``session``."""
     client = tweepy.Client(
-        bearer_token=_secret(settings.x_bearer_token),
-        consumer_key=_secret(settings.x_consumer_key),
-        consumer_secret=_secret(settings.x_consumer_secret),
-        access_token=_secret(settings.x_access_token),
-        access_token_secret=_secret(settings.x_access_token_secret),
+        bearer_token=reveal(settings.x_bearer_token),
+        consumer_key=reveal(settings.x_consumer_key),
+        consumer_secret=reveal(settings.x_consumer_secret),
+        access_token=reveal(settings.x_access_token),
+        access_token_secret=reveal(settings.x_access_token_secret),
         # Plain dicts keep the payload exactly as X sent it, for ``IncomingPost.raw``.
         return_type=dict,
         # Never sleep inside a job: a 429 becomes RateLimited and the poller reschedules.
@@ -75,7 +72,10 @@ def _retry_after(exc: tweepy.TooManyRequests) -> float:
             reset = int(exc.response.headers["x-rate-limit-reset"])
         except (AttributeError, KeyError, ValueError):
             return 60.0
-    return max(1.0, reset - time.time())
+    try:
+        return max(1.0, reset - time.time())  # RateLimited bounds it: a reset years away is a junk header
+    except (TypeError, OverflowError):
+        return 60.0
 
 
 @contextmanager
@@ -86,20 +86,24 @@ def x_errors(action: str, *, sending: bool = False) -> Iterator[None]:
     except tweepy.TooManyRequests as exc:
         raise RateLimited(f"X {action}: rate limited", retry_after=_retry_after(exc)) from exc
     except tweepy.Unauthorized as exc:
-        raise AuthFailed(f"X {action}: credentials refused ({exc})") from exc
+        raise AuthFailed(f"X {action}: credentials refused ({redact(str(exc))})") from exc
     except tweepy.Forbidden as exc:
         # On a send, 403 means this reply is not allowed (e.g. the 2026 mention rule); auth still works.
         if sending:
-            raise PermanentFailure(f"X {action}: refused ({exc})") from exc
-        raise AuthFailed(f"X {action}: forbidden ({exc})") from exc
+            raise PermanentFailure(f"X {action}: refused ({redact(str(exc))})") from exc
+        raise AuthFailed(f"X {action}: forbidden ({redact(str(exc))})") from exc
     except tweepy.BadRequest as exc:
         if sending:
-            raise PermanentFailure(f"X {action}: bad request ({exc})") from exc
-        raise TemporaryFailure(f"X {action}: bad request ({exc})") from exc
+            raise PermanentFailure(f"X {action}: bad request ({redact(str(exc))})") from exc
+        raise TemporaryFailure(f"X {action}: bad request ({redact(str(exc))})") from exc
     except tweepy.HTTPException as exc:  # 5xx and anything else unexpected from the server
-        raise TemporaryFailure(f"X {action}: {exc}") from exc
+        raise TemporaryFailure(f"X {action}: {redact(str(exc))}") from exc
     except (requests.RequestException, ValueError) as exc:  # timeouts, connection errors, bad JSON
-        raise TemporaryFailure(f"X {action}: {type(exc).__name__}: {exc}") from exc
+        # A connection error's text carries the URL it failed on: mask credentials before it is stored or shown.
+        raise TemporaryFailure(redact(f"X {action}: {type(exc).__name__}: {exc}")) from exc
+    except (TypeError, KeyError, AttributeError) as exc:
+        # tweepy reading an error body that is JSON but not an object (e.g. ``[]``): a malformed answer.
+        raise TemporaryFailure(f"X {action}: malformed response ({type(exc).__name__}: {exc})") from exc
 
 
 def call_with_retries(call: Callable[[], Any], action: str, retries: int) -> Any:
@@ -113,8 +117,11 @@ def call_with_retries(call: Callable[[], Any], action: str, retries: int) -> Any
 
 
 def snowflake_time(tweet_id: str) -> datetime:
-    """The creation time X encodes in a tweet or event id."""
-    return datetime.fromtimestamp(((int(tweet_id) >> 22) + TWITTER_EPOCH_MS) / 1000, UTC)
+    """The creation time X encodes in a tweet or event id; ``ValueError`` when the id holds no time."""
+    try:
+        return datetime.fromtimestamp(((int(tweet_id) >> 22) + TWITTER_EPOCH_MS) / 1000, UTC)
+    except (OverflowError, OSError) as exc:
+        raise ValueError(f"id {tweet_id[:40]!r} holds no representable time") from exc
 
 
 def parse_x_time(value: Any, external_id: str) -> datetime:
@@ -122,22 +129,66 @@ def parse_x_time(value: Any, external_id: str) -> datetime:
     if value is None:
         return snowflake_time(external_id)
     if not isinstance(value, str):
-        raise ValueError(f"created_at is not a string: {value!r}")
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+        raise ValueError(f"created_at is not a string: {value!r:.80}")
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    try:
+        # X always sends UTC; a time without an offset is read as UTC, not as this machine's zone.
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError as exc:  # e.g. 0001-01-01T00:00:00+14:00 falls before year 1 in UTC
+        raise ValueError(f"created_at out of range: {value[:40]!r}") from exc
+
+
+# Followers are stored in a 32-bit integer column; a larger or junk count is clamped, never a crash.
+MAX_COUNT = 2**31 - 1
+
+
+def _text(value: Any) -> str | None:
+    """An optional text field: the value when it is a string, else None (junk is dropped, not kept)."""
+    return value if isinstance(value, str) else None
+
+
+def _id(value: Any) -> str | None:
+    """An object id X sends as a string (a number is accepted); anything else is no id."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value if isinstance(value, str) and value else None
+
+
+def _snowflake(value: Any) -> str | None:
+    """An id usable as ``since_id``/``until_id`` (ASCII digits of a sane length), else None."""
+    text = _id(value)
+    return text if text is not None and text.isascii() and text.isdigit() and len(text) <= 32 else None
+
+
+def _count(value: Any) -> int:
+    """A non-negative count that fits its column; junk counts as 0."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
+        return 0
+    return min(max(number, 0), MAX_COUNT)
+
+
+def _dict(value: Any) -> Json:
+    return value if isinstance(value, dict) else {}
+
+
+def _dicts(value: Any) -> list[Json]:
+    """The objects of a list field; a missing or junk field is an empty list."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
 def _author(user_id: str | None, users: dict[str, Json]) -> IncomingAuthor | None:
     if not user_id:
         return None
-    user = users.get(user_id, {})
-    metrics = user.get("public_metrics") or {}
+    user = _dict(users.get(user_id))
     return IncomingAuthor(
         network=NETWORK,
-        external_id=str(user_id),
-        username=str(user.get("username") or ""),
-        display_name=str(user.get("name") or ""),
-        followers_count=int(metrics.get("followers_count") or 0),
-        verified=bool(user.get("verified", False)),
+        external_id=user_id,
+        username=_text(user.get("username")) or "",
+        display_name=_text(user.get("name")) or "",
+        followers_count=_count(_dict(user.get("public_metrics")).get("followers_count")),
+        verified=user.get("verified") is True,
     )
 
 
@@ -150,7 +201,7 @@ class XTweets:
 
     def mentions_brand(self, tweet: Json) -> bool:
         """Whether the tweet @-mentions the brand (by entity id or by handle in the text)."""
-        for mention in (tweet.get("entities") or {}).get("mentions", []):
+        for mention in _dicts(_dict(tweet.get("entities")).get("mentions")):
             if self.brand_user_id and mention.get("id") == self.brand_user_id:
                 return True
             if self.brand_username and str(mention.get("username", "")).lower() == self.brand_username:
@@ -159,8 +210,8 @@ class XTweets:
 
     def quotes_brand(self, tweet: Json, included: dict[str, Json]) -> bool:
         """Whether the tweet quotes one of the brand's own tweets."""
-        for ref in tweet.get("referenced_tweets") or []:
-            quoted = included.get(str(ref.get("id")))
+        for ref in _dicts(tweet.get("referenced_tweets")):
+            quoted = _dict(included.get(str(ref.get("id"))))
             if ref.get("type") == "quoted" and quoted and quoted.get("author_id") == self.brand_user_id:
                 return True
         return False
@@ -170,19 +221,18 @@ class XTweets:
     ) -> IncomingPost:
         """Normalise one tweet; raise ``ValueError`` with the reason when it is malformed."""
         tweet_id, text = tweet.get("id"), tweet.get("text")
-        if not isinstance(tweet_id, str) or not tweet_id.isdigit():
-            raise ValueError(f"tweet without a valid id: {tweet_id!r}")
+        if not isinstance(tweet_id, str) or not (tweet_id.isascii() and tweet_id.isdigit()):
+            raise ValueError(f"tweet without a valid id: {tweet_id!r:.80}")
         if not isinstance(text, str):
             raise ValueError(f"tweet {tweet_id} has no text")
-        author_id = tweet.get("author_id")
+        author_id = _id(tweet.get("author_id"))
         author = _author(author_id, users)
-        replied_to = next(
-            (str(r["id"]) for r in tweet.get("referenced_tweets") or [] if r.get("type") == "replied_to"), None
-        )
+        refs = _dicts(tweet.get("referenced_tweets"))
+        replied_to = next((_id(r.get("id")) for r in refs if r.get("type") == "replied_to" and _id(r.get("id"))), None)
         manual_only = False
         if author_id is not None and author_id == self.brand_user_id:
             kind = "own"
-        elif any(r.get("type") == "retweeted" for r in tweet.get("referenced_tweets") or []):
+        elif any(r.get("type") == "retweeted" for r in refs):
             # A plain retweet repeats someone else's words: context for the thread, not a message to answer.
             kind = "share"
         elif kind == "search":
@@ -198,9 +248,9 @@ class XTweets:
             text=text,
             created_at=parse_x_time(tweet.get("created_at"), tweet_id),
             author=author,
-            lang=tweet.get("lang"),
+            lang=_text(tweet.get("lang")),
             manual_only=manual_only,
-            conversation_id=tweet.get("conversation_id"),
+            conversation_id=_id(tweet.get("conversation_id")),
             in_reply_to_external_id=replied_to,
             url=url,
             raw=tweet,
@@ -208,9 +258,9 @@ class XTweets:
 
     def dm(self, event: Json, *, users: dict[str, Json]) -> IncomingPost:
         """Normalise one DM event; raise ``ValueError`` with the reason when it is malformed."""
-        event_id, text, sender = event.get("id"), event.get("text"), event.get("sender_id")
-        if not isinstance(event_id, str) or not event_id.isdigit():
-            raise ValueError(f"DM event without a valid id: {event_id!r}")
+        event_id, text, sender = event.get("id"), event.get("text"), _id(event.get("sender_id"))
+        if not isinstance(event_id, str) or not (event_id.isascii() and event_id.isdigit()):
+            raise ValueError(f"DM event without a valid id: {event_id!r:.80}")
         if not isinstance(text, str):
             raise ValueError(f"DM event {event_id} has no text")
         if not sender:
@@ -222,25 +272,26 @@ class XTweets:
             source="dms",
             text=text,
             created_at=parse_x_time(event.get("created_at"), event_id),
-            author=_author(str(sender), users),
+            author=_author(sender, users),
             is_public=False,
-            conversation_id=event.get("dm_conversation_id"),
+            conversation_id=_text(event.get("dm_conversation_id")),
             url=None,
             raw=event,
         )
 
 
 def _index(response: Json) -> tuple[dict[str, Json], dict[str, Json]]:
-    includes = response.get("includes") or {}
-    users = {str(u.get("id")): u for u in includes.get("users", []) if isinstance(u, dict)}
-    tweets = {str(t.get("id")): t for t in includes.get("tweets", []) if isinstance(t, dict)}
+    includes = _dict(response.get("includes"))
+    users = {str(u.get("id")): u for u in _dicts(includes.get("users"))}
+    tweets = {str(t.get("id")): t for t in _dicts(includes.get("tweets"))}
     return users, tweets
 
 
 def _payload_errors(response: Json, source: str) -> list[str]:
     """Reasons for the ``errors`` X puts next to ``data`` in a 200 (deleted, withheld, suspended items)."""
     reasons = []
-    for error in response.get("errors") or []:
+    errors = response.get("errors") or []
+    for error in errors if isinstance(errors, list) else [errors]:
         if not isinstance(error, dict):
             reasons.append(f"{source}: error entry is not an object: {error!r:.80}")
             continue
@@ -249,6 +300,12 @@ def _payload_errors(response: Json, source: str) -> list[str]:
         why = error.get("detail") or error.get("title") or error.get("message") or "no detail"
         reasons.append(f"{source}: X reported {what} {which}: {str(why)[:200]}")
     return reasons
+
+
+def _token(value: Any) -> str | None:
+    """A ``next_token`` to page on with; junk (not text, or absurdly long) ends the run instead."""
+    token = _id(value)
+    return token if token is not None and len(token) <= 512 else None
 
 
 def _items(response: Any, source: str) -> tuple[list[Any], list[str]]:
@@ -289,9 +346,9 @@ class _XSource:
         """Check the user-context credentials with ``GET /2/users/me`` and learn the brand's id."""
         with x_errors("verify"):
             me = self.client.get_me(user_auth=True)
-        data = me.get("data") or {}
-        self.tweets.brand_user_id = self.tweets.brand_user_id or data.get("id")
-        self.tweets.brand_username = self.tweets.brand_username or str(data.get("username", "")).lower()
+        data = _dict(_dict(me).get("data"))
+        self.tweets.brand_user_id = self.tweets.brand_user_id or _id(data.get("id"))
+        self.tweets.brand_username = self.tweets.brand_username or (_text(data.get("username")) or "").lower()
 
     def quota(self) -> dict[str, RateLimit]:
         """The last rate-limit headers of this source's endpoint(s), by path."""
@@ -358,9 +415,9 @@ class _XTimelineListener(_XSource):
             response = self._page(params, resuming=resuming and page_number == 1, oldest=oldest)
             until = params.get("until_id")
             data, skipped = _items(response, self.source)
-            meta = (response.get("meta") if isinstance(response, dict) else None) or {}
+            meta = _dict(response.get("meta") if isinstance(response, dict) else None)
             # X's recipe: the first page's newest_id covers everything this run pages through.
-            newest = newest or (str(meta["newest_id"]) if meta.get("newest_id") else None)
+            newest = newest or _snowflake(meta.get("newest_id"))
             users, included = _index(response) if isinstance(response, dict) else ({}, {})
             posts: list[IncomingPost] = []
             for item in data:
@@ -373,8 +430,8 @@ class _XTimelineListener(_XSource):
                     )
                 except (ValueError, TypeError, KeyError, AttributeError) as exc:
                     skipped.append(f"{self.source} {item.get('id') if isinstance(item, dict) else '?'}: {exc}")
-            token = str(meta["next_token"]) if meta.get("next_token") else None
-            oldest = str(meta["oldest_id"]) if meta.get("oldest_id") else oldest
+            token = _token(meta.get("next_token"))
+            oldest = _snowflake(meta.get("oldest_id")) or oldest
             if token is None:
                 yield FetchResult(posts, next_cursor=newest or cursor, requests_made=1, skipped=skipped,
                                   paging={}, items_read=len(data))  # fmt: skip
@@ -465,10 +522,10 @@ class XDMListener(_XSource):
                         posts.append(self.tweets.dm(event, users=users))
                     except (ValueError, TypeError, KeyError, AttributeError) as exc:
                         skipped.append(f"dms {event_id}: {exc}")
-                if event_id.isdigit():
+                if _snowflake(event_id):
                     seen.add(event_id)
-            meta = (response.get("meta") if isinstance(response, dict) else None) or {}
-            token = str(meta["next_token"]) if meta.get("next_token") else None
+            meta = _dict(response.get("meta") if isinstance(response, dict) else None)
+            token = _token(meta.get("next_token"))
             done = reached_seen or token is None
             # Event ids are snowflakes: keep them in time order so trimming drops the oldest.
             yield FetchResult(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -73,7 +74,7 @@ def _upsert_authors(session: Session, posts: Sequence[Any]) -> dict[tuple[str, s
     authors = {
         (p.author.network, p.author.external_id): p.author
         for p in posts
-        if p.author is not None and 0 < len(p.author.external_id) <= 64
+        if p.author is not None and _storable_id(p.author.external_id, 64)
     }
     if not authors:
         return {}
@@ -129,9 +130,12 @@ def clean_text(value: str) -> str:
 
 
 def clean_json(value: Any) -> Any:
-    """``clean_text`` applied to every string (keys included) of a JSON-like value."""
+    """``clean_text`` applied to every string (keys included) of a JSON-like value; NaN and ±Infinity,
+    which Python's JSON parser accepts but PostgreSQL's json type refuses, become null."""
     if isinstance(value, str):
         return clean_text(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     if isinstance(value, dict):
         return {clean_text(str(k)): clean_json(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -143,10 +147,15 @@ def _clip(value: str | None, limit: int) -> str | None:
     return clean_text(value)[:limit] if value is not None else None
 
 
+def _storable_id(value: str | None, limit: int) -> bool:
+    """Whether an id can be stored as it is: not empty, fits its column, nothing a database refuses (NUL)."""
+    return value is not None and 0 < len(value) <= limit and clean_text(value) == value
+
+
 def post_row(post: Any, *, author_id: int | None, now: datetime) -> tuple[dict[str, Any] | None, str | None]:
     """The ``post`` row for an incoming post, made to fit the columns; (None, reason) when it cannot."""
-    if not post.external_id or len(post.external_id) > 128:
-        return None, f"{post.network}/{post.source}: id {post.external_id[:40]!r}… does not fit (max 128)"
+    if not _storable_id(post.external_id, 128):
+        return None, f"{post.network}/{post.source}: id {post.external_id[:40]!r}… does not fit (max 128, no controls)"
     text = clean_text(post.text)
     raw = clean_json(post.raw)
     note = None
@@ -165,12 +174,12 @@ def post_row(post: Any, *, author_id: int | None, now: datetime) -> tuple[dict[s
         "source": post.source,
         "author_id": author_id,
         "text": text,
-        "lang": post.lang if post.lang and len(post.lang) <= 16 else None,
+        "lang": post.lang if _storable_id(post.lang, 16) else None,
         "is_public": post.is_public,
         "manual_only": post.manual_only,
         "conversation_id": _clip(post.conversation_id, 128),
-        "in_reply_to_external_id": reply_to if reply_to is None or len(reply_to) <= 128 else None,
-        "url": post.url if post.url is None or len(post.url) <= 1024 else None,
+        "in_reply_to_external_id": reply_to if _storable_id(reply_to, 128) else None,
+        "url": post.url if _storable_id(post.url, 1024) else None,
         "created_at": post.created_at,
         "ingested_at": now,
         "status": "new",

@@ -6,6 +6,7 @@ from sqlalchemy import func, select, update
 from sqlmodel import Session, col
 
 from models.audit import audit
+from models.store import clean_text
 from models.tables import Assignment, Post, PostStatus, Reply, ReplyKind, ReplyState, Staff, utcnow
 from responder.permissions import Action, can, require
 from responder.xtext import X_MAX_WEIGHT, weighted_length
@@ -15,6 +16,7 @@ OPEN_DRAFT = (ReplyState.DRAFT, ReplyState.PENDING_APPROVAL, ReplyState.REJECTED
 ANSWERED = (ReplyState.APPROVED, ReplyState.SENDING, ReplyState.SENT)
 
 MAX_REPLY_CHARS = 8000  # Graph comments allow 8k; X is checked separately.
+MAX_NOTE_CHARS = 1024  # a rejection note, a dismissal or escalation reason: the column's size
 
 
 class ReplyConflict(Exception):
@@ -29,11 +31,28 @@ def _staff_actor(staff: Staff) -> str:
     return f"staff:{staff.id}"
 
 
+def check_input(text: str, *, what: str, limit: int) -> str:
+    """Return a person's typed ``text`` stripped, or raise ``InvalidReply`` (a ``ValueError``) saying why not.
+
+    Refused rather than silently changed, so what is stored is what was typed: more than ``limit``
+    characters, or characters no database column takes (NUL and other control characters but tab and
+    newline, lone surrogates). An empty text passes; callers that need one say so in their own words.
+    """
+    cleaned = text.strip()
+    if clean_text(cleaned) != cleaned:
+        raise InvalidReply(f"{what} has control characters (such as NUL) that cannot be stored")
+    if len(cleaned) > limit:
+        raise InvalidReply(f"{what} has {len(cleaned)} characters; at most {limit}")
+    return cleaned
+
+
 def validate_text(text: str, *, network: str) -> str:
     """Return the cleaned reply text, or raise ``InvalidReply`` with the reason."""
     cleaned = text.strip()
     if not cleaned:
         raise InvalidReply("the reply is empty")
+    if clean_text(cleaned) != cleaned:
+        raise InvalidReply("the reply has control characters (such as NUL) that cannot be sent")
     # X counts by weight (URLs 23, emoji and CJK 2), the way its own composer does.
     size = weighted_length(cleaned) if network == "x" else len(cleaned)
     limit = X_MAX_CHARS if network == "x" else MAX_REPLY_CHARS
@@ -189,10 +208,11 @@ def reject_reply(session: Session, *, reply_id: int, staff: Staff, note: str) ->
     require(staff, Action.REJECT_REPLY)
     if not note.strip():
         raise InvalidReply("say why the reply is rejected")
+    note = check_input(note, what="the note", limit=MAX_NOTE_CHARS)
     reply, post = _load(session, reply_id)
     _transition(
         session, reply_id=reply_id, wanted="reject", from_states=[ReplyState.PENDING_APPROVAL],
-        state=ReplyState.REJECTED, note=note.strip()[:1024], updated_at=utcnow(),
+        state=ReplyState.REJECTED, note=note, updated_at=utcnow(),
     )  # fmt: skip
     audit(
         session,
@@ -212,6 +232,7 @@ def dismiss_post(session: Session, *, post_id: int, staff: Staff, reason: str) -
     require(staff, Action.DISMISS_POST)
     if not reason.strip():
         raise InvalidReply("say why the post needs no reply")
+    reason = check_input(reason, what="the reason", limit=MAX_NOTE_CHARS)
     post = session.get(Post, post_id)
     if post is None:
         raise ReplyConflict(f"post {post_id} does not exist")
@@ -221,7 +242,7 @@ def dismiss_post(session: Session, *, post_id: int, staff: Staff, reason: str) -
     post.status = PostStatus.DISMISSED
     post.resolved_at = now
     post.resolved_by = _staff_actor(staff)
-    post.resolution_note = reason.strip()[:1024]
+    post.resolution_note = reason
     session.add(post)
     session.execute(
         update(Reply)
@@ -243,6 +264,7 @@ def escalate_post(session: Session, *, post_id: int, staff: Staff, reason: str) 
     require(staff, Action.DISMISS_POST)
     if not reason.strip():
         raise InvalidReply("say why and to whom the post is escalated")
+    reason = check_input(reason, what="the reason", limit=MAX_NOTE_CHARS)
     post = session.get(Post, post_id)
     if post is None:
         raise ReplyConflict(f"post {post_id} does not exist")
@@ -253,7 +275,7 @@ def escalate_post(session: Session, *, post_id: int, staff: Staff, reason: str) 
     post.escalated_at = now
     post.resolved_at = now
     post.resolved_by = _staff_actor(staff)
-    post.resolution_note = reason.strip()[:1024]
+    post.resolution_note = reason
     session.add(post)
     _close_open_work(session, post_id=post_id, at=now, note="post escalated")
     audit(session, actor=_staff_actor(staff), action="post_escalated", post_id=post_id, reason=reason)

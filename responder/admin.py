@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+from zoneinfo import available_timezones
+
 from sqlalchemy import select
 from sqlmodel import Session, col
 
 from models.audit import audit
 from models.tables import Role, SavedReply, Shift, SlaPolicy, Staff
+from models.validate import check_languages
+from responder.actions import MAX_REPLY_CHARS, check_input
 from responder.drafts import edit_saved_reply
 from responder.permissions import Action, require
 from responder.policy import parse_codes
@@ -14,6 +19,26 @@ from responder.policy import parse_codes
 CHANNELS = ("public", "dm")
 LANES = ("crisis", "complaint", "other")
 UI_LANGUAGES = ("es", "en")
+# The bounds the admin page's widgets keep to; the functions hold them too, whoever calls.
+MAX_CAPACITY = 500
+MAX_SLA_SECONDS = 7 * 86_400
+
+
+@lru_cache(maxsize=1)
+def _zones() -> frozenset[str]:
+    return frozenset(available_timezones()) | {"UTC"}
+
+
+def check_timezone(timezone: str) -> str:
+    """Return an IANA time zone name the SLA clock can use (e.g. Europe/Madrid), or raise ``ValueError``.
+
+    Checked against the list of zones, not by opening one: ``ZoneInfo("Europe")`` is a directory and
+    raises ``IsADirectoryError``, and a bad name stored here would break every later SLA computation.
+    """
+    name = timezone.strip()
+    if name not in _zones():
+        raise ValueError(f"unknown time zone {name[:40]!r} (e.g. UTC, Europe/Madrid)")
+    return name
 
 
 def update_staff(
@@ -34,11 +59,12 @@ def update_staff(
         raise LookupError(f"staff {staff_id} does not exist")
     if role not in set(Role):
         raise ValueError(f"unknown role {role!r}")
-    if capacity < 0:
-        raise ValueError("capacity cannot be negative")
+    if not 0 <= capacity <= MAX_CAPACITY:
+        raise ValueError(f"capacity from 0 to {MAX_CAPACITY}")
     bad = [c for c in parse_codes(channels) if c not in CHANNELS]
     if bad:
-        raise ValueError(f"unknown channels: {', '.join(bad)}")
+        raise ValueError(f"unknown channels: {', '.join(repr(c[:20]) for c in bad[:3])}")
+    stored_languages = check_languages(languages)
     # An admin must not lock everyone out of the admin page by demoting the last admin.
     if member.role == Role.ADMIN and role != Role.ADMIN:
         admins = session.execute(select(col(Staff.id)).where(col(Staff.role) == Role.ADMIN)).scalars().all()
@@ -46,7 +72,7 @@ def update_staff(
             raise ValueError("keep at least one admin")
     member.role = role
     member.capacity = capacity
-    member.languages = ",".join(sorted(parse_codes(languages)))
+    member.languages = stored_languages
     member.channels = ",".join(sorted(parse_codes(channels)))
     member.available = available
     session.add(member)
@@ -62,6 +88,9 @@ def add_shift(
     require(actor, Action.ADMIN)
     if not (0 <= weekday <= 6 and 0 <= start_minute <= 1440 and 0 <= end_minute <= 1440):
         raise ValueError("weekday 0-6, minutes 0-1440")
+    timezone = check_timezone(timezone)
+    if session.get(Staff, staff_id) is None:
+        raise LookupError(f"staff {staff_id} does not exist")
     shift = Shift(
         staff_id=staff_id, weekday=weekday, start_minute=start_minute, end_minute=end_minute, timezone=timezone
     )
@@ -86,8 +115,8 @@ def set_sla_policy(
 ) -> SlaPolicy:
     """Create or change the first-response target of one channel and lane."""
     require(actor, Action.ADMIN)
-    if channel not in CHANNELS or lane not in LANES or seconds <= 0:
-        raise ValueError("channel public|dm, lane crisis|complaint|other, seconds > 0")
+    if channel not in CHANNELS or lane not in LANES or not 0 < seconds <= MAX_SLA_SECONDS:
+        raise ValueError(f"channel public|dm, lane crisis|complaint|other, seconds from 1 to {MAX_SLA_SECONDS}")
     row = session.execute(
         select(SlaPolicy).where(col(SlaPolicy.channel) == channel, col(SlaPolicy.lane) == lane)
     ).scalars().first() or SlaPolicy(channel=channel, lane=lane, seconds=seconds)
@@ -104,7 +133,9 @@ def save_reply_text(session: Session, *, actor: Staff, saved_reply_id: int, text
     require(actor, Action.ADMIN)
     if not text.strip():
         raise ValueError("a saved reply cannot be empty")
+    text = check_input(text, what="the saved reply", limit=MAX_REPLY_CHARS)
     row = edit_saved_reply(session, saved_reply_id=saved_reply_id, text=text, actor=f"staff:{actor.id}")
+    audit(session, actor=f"staff:{actor.id}", action="saved_reply_edited", saved_reply=saved_reply_id)
     session.commit()
     return row
 

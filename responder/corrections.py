@@ -7,7 +7,7 @@ from sqlmodel import Session, col
 
 from models.audit import audit
 from models.tables import Assignment, Correction, Post, PostStatus, Role, Score, Staff, utcnow
-from responder.actions import InvalidReply, ReplyConflict, _close_open_work
+from responder.actions import InvalidReply, ReplyConflict, _close_open_work, check_input
 from responder.permissions import Action, require
 
 OPEN = (PostStatus.NEW, PostStatus.SCORED, PostStatus.ASSIGNED)
@@ -26,6 +26,7 @@ def _open_post(session: Session, post_id: int) -> Post:
 def reassign_post(session: Session, *, post_id: int, staff: Staff, to_staff_id: int, reason: str = "") -> Post:
     """Give an open post to another staff member; the assignment history records who moved it."""
     require(staff, Action.REASSIGN)
+    reason = check_input(reason, what="the reason", limit=255)
     post = _open_post(session, post_id)
     target = session.get(Staff, to_staff_id)
     if target is None or target.role == Role.MARKETING:
@@ -45,7 +46,7 @@ def reassign_post(session: Session, *, post_id: int, staff: Staff, to_staff_id: 
             staff_id=to_staff_id,
             assigned_at=now,
             performed_by=f"staff:{staff.id}",
-            reason=(reason.strip() or "reassigned")[:255],
+            reason=reason or "reassigned",
         )
     )
     previous = post.assignee_id

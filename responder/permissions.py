@@ -44,8 +44,12 @@ class NotAllowed(PermissionError):
 
 
 def can(staff: Staff, action: Action) -> bool:
-    """Tell whether ``staff`` may perform ``action``."""
-    return Role(staff.role) in _ALLOWED[action]
+    """Tell whether ``staff`` may perform ``action``; a role this code does not know may do nothing."""
+    try:
+        role = Role(staff.role)
+    except ValueError:
+        return False
+    return role in _ALLOWED[action]
 
 
 def require(staff: Staff, action: Action) -> None:

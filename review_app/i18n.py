@@ -69,6 +69,9 @@ STRINGS: dict[str, dict[str, str]] = {
         "msg_retry": "Respuesta {reply} aprobada, pero el envío falló; se reintentará: {detail}",
         "msg_failed": "Respuesta {reply} aprobada, pero el envío falló definitivamente: {detail}",
         "msg_skipped": "Respuesta {reply} aprobada; otro proceso ya la está enviando.",
+        "msg_found": "Respuesta {reply} aprobada: ya estaba publicada en la red ({detail}); no se envió de nuevo.",
+        "msg_unknown": "Respuesta {reply}: no se pudo comprobar si ya está publicada; se volverá a mirar: {detail}",
+        "msg_requeued": "Respuesta {reply}: no está publicada; vuelve a la cola de envío ({detail}).",
         "msg_send_crashed": (
             "Respuesta {reply} aprobada, pero el envío se interrumpió ({detail}); queda en «enviándose» "
             "hasta comprobar en la red si llegó."
@@ -168,6 +171,9 @@ STRINGS: dict[str, dict[str, str]] = {
         "msg_retry": "Reply {reply} approved, but sending failed; it will be retried: {detail}",
         "msg_failed": "Reply {reply} approved, but sending failed for good: {detail}",
         "msg_skipped": "Reply {reply} approved; another process is already sending it.",
+        "msg_found": "Reply {reply} approved: it was already on the network ({detail}); not sent again.",
+        "msg_unknown": "Reply {reply}: could not check whether it is already posted; will look again: {detail}",
+        "msg_requeued": "Reply {reply}: not on the network; back in the send queue ({detail}).",
         "msg_send_crashed": (
             "Reply {reply} approved, but sending broke off ({detail}); it stays in 'sending' until someone "
             "checks on the network whether it arrived."
@@ -234,7 +240,7 @@ _MORE: dict[str, dict[str, str]] = {
         "signin_password": "Contraseña",
         "signin_button": "Entrar",
         "signin_invalid": "Correo o contraseña incorrectos.",
-        "signin_locked": "Demasiados intentos fallidos: la cuenta está bloqueada hasta las {until}.",
+        "signin_locked": "Demasiados intentos fallidos: vuelve a intentarlo a partir de las {until}.",
         "signout": "Cerrar sesión",
         "confirm_send": "¿Enviar esta respuesta a {to} en {network}? Se publica tal cual:",
         "confirm_button": "Confirmar y enviar",
@@ -325,7 +331,7 @@ _MORE: dict[str, dict[str, str]] = {
         "signin_password": "Password",
         "signin_button": "Sign in",
         "signin_invalid": "Wrong e-mail or password.",
-        "signin_locked": "Too many failed attempts: the account is locked until {until}.",
+        "signin_locked": "Too many failed attempts: try again after {until}.",
         "signout": "Sign out",
         "confirm_send": "Send this reply to {to} on {network}? It is published as it is:",
         "confirm_button": "Confirm and send",

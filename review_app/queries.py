@@ -12,6 +12,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql import Select
 from sqlmodel import Session, col
 
+from models.store import clean_text
 from models.tables import Author, Post, PostKind, PostStatus, Reply, Score, Staff, utcnow
 from responder.sla import due_at, sla_seconds
 
@@ -104,18 +105,24 @@ class HourCount:
     count: int
 
 
+def _matchable(values: tuple[str, ...]) -> list[str]:
+    # A value the store could never have written (NUL, a lone surrogate) matches nothing; sent to
+    # PostgreSQL it would fail the whole query instead.
+    return [v for v in values if isinstance(v, str) and clean_text(v) == v]
+
+
 def _open_where(filters: QueueFilters) -> list[Any]:
     """Return the WHERE clauses of the queue for ``filters`` (Score columns need the Score join)."""
     statuses = [s for s in filters.statuses if s in QUEUE_STATUSES] or list(QUEUE_STATUSES)
     where: list[Any] = [col(Post.needs_response).is_(True), col(Post.status).in_(statuses)]
     if filters.networks:
-        where.append(col(Post.network).in_(filters.networks))
+        where.append(col(Post.network).in_(_matchable(filters.networks)))
     if filters.kinds:
-        where.append(col(Post.kind).in_(filters.kinds))
+        where.append(col(Post.kind).in_(_matchable(filters.kinds)))
     if filters.languages:
-        where.append(col(Score.language).in_(filters.languages))
+        where.append(col(Score.language).in_(_matchable(filters.languages)))
     if filters.sentiments:
-        where.append(col(Score.sentiment).in_(filters.sentiments))
+        where.append(col(Score.sentiment).in_(_matchable(filters.sentiments)))
     if filters.assignee_id == UNASSIGNED:
         where.append(col(Post.assignee_id).is_(None))
     elif filters.assignee_id is not None:

@@ -111,9 +111,20 @@ STOPWORDS = frozenset(
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
+# The trends page offers 1 to 90 days; the functions accept up to ten years, never a span the clock cannot take.
+MAX_DAYS = 3650
+
+
+def check_days(days: int) -> int:
+    """Return ``days`` if it is a span the trends can cover (1 to ``MAX_DAYS``), else raise ``ValueError``."""
+    if not 1 <= days <= MAX_DAYS:
+        raise ValueError(f"days from 1 to {MAX_DAYS}")
+    return days
+
+
 def posts_frame(session: Session, *, days: int, now: datetime | None = None) -> pd.DataFrame:
     """Return one row per post of the last ``days``: time, network, language, sentiment, complaint, text, due."""
-    since = (now or utcnow()) - timedelta(days=days)
+    since = (now or utcnow()) - timedelta(days=check_days(days))
     first_answer = (
         select(col(Reply.post_id), func.min(col(Reply.sent_at)).label("answered_at"))
         .where(col(Reply.kind) == ReplyKind.ANSWER, col(Reply.state) == ReplyState.SENT)
@@ -210,7 +221,7 @@ def response_times(frame: pd.DataFrame, *, now: datetime | None = None) -> dict[
 
 def satisfaction(session: Session, *, days: int, now: datetime | None = None) -> pd.DataFrame:
     """Return how many customers answered each rating 1..5 in the last ``days``."""
-    since = (now or utcnow()) - timedelta(days=days)
+    since = (now or utcnow()) - timedelta(days=check_days(days))
     rows = session.execute(
         select(col(Satisfaction.score), func.count())
         .where(col(Satisfaction.score).is_not(None), col(Satisfaction.answered_at) >= since)

@@ -488,3 +488,19 @@ def test_no_staff_shows_how_to_add_them(app_engine: Engine) -> None:
 def test_every_string_exists_in_both_languages() -> None:
     assert set(STRINGS["es"]) == set(STRINGS["en"])
     assert all(STRINGS["es"][k] != STRINGS["en"][k] for k in ("queue_title", "approve_send", "reject", "dismiss"))
+
+
+def test_every_send_outcome_has_a_message_in_both_languages() -> None:
+    """The queue words each outbox result as ``msg_<result>``; a missing string would crash the page."""
+    import responder.outbox as outbox
+    from review_app.i18n import t
+
+    source = Path(outbox.__file__).read_text()
+    results = set(re.findall(r'SendOutcome\([^,]+, "(\w+)"', source))  # literal outcomes
+    results |= set(re.findall(r'"(\w+)" if found else "(\w+)"\, sent', source)[0])
+    results |= set(re.findall(r'return "(\w+)"', source))  # what _give_back / _requeue return
+    results |= {"retry"}  # _give_back's non-final answer
+    assert {"sent", "found", "skipped", "failed"} <= results
+    for lang in ("es", "en"):
+        for result in results:
+            assert "{" not in t(lang, f"msg_{result}", reply=1, detail="x")

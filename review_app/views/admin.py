@@ -105,7 +105,9 @@ def _staff_section(lang: str, session: Session) -> None:
         title = f"{md(member.name)} · {label(lang, 'role', member.role)} · {md(member.email)}"
         with st.expander(title):
             a, b, c, d, e = st.columns([2, 1, 2, 2, 1])
-            a.selectbox(t(lang, "admin_role"), roles, index=roles.index(member.role), key=f"role_{sid}")
+            # A role this version does not know (an old row) shows blank, so the admin picks one, not the page crash.
+            known = roles.index(member.role) if member.role in roles else None
+            a.selectbox(t(lang, "admin_role"), roles, index=known, key=f"role_{sid}")
             b.number_input(
                 t(lang, "admin_capacity"), min_value=0, max_value=500, value=member.capacity, key=f"capacity_{sid}"
             )

@@ -1,4 +1,4 @@
-"""Sign-in: e-mail and password, checked against the argon2 hash; locked for a while after repeated failures."""
+"""Sign-in: e-mail and password, checked against the argon2 hash; paused for a while after repeated failures."""
 
 from __future__ import annotations
 
