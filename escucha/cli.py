@@ -7,6 +7,7 @@ import logging
 import signal
 import subprocess
 import threading
+from datetime import timedelta
 from typing import Annotated
 
 import typer
@@ -71,17 +72,22 @@ def worker(
         str,
         typer.Option(
             help="Which jobs this process runs: listeners (poll jobs), classifier (score), "
-            "responder (assign, care/SLA, send) or all. Run several processes on PostgreSQL to scale out.",
+            "responder (assign, care/SLA, send) or all; several joined with + (classifier+responder) share one "
+            "process. Run several processes on PostgreSQL to scale out.",
         ),
     ] = "all",
 ) -> None:
     """Run the scheduler: listeners, classifier, responder and outbox, until stopped."""
     from classifier.baseline import LexiconScorer
     from classifier.registry import load_scorer
-    from escucha.worker import ROLES, Worker, care_options
+    from escucha.worker import ROLES, Worker, care_options, role_parts
 
-    if role not in ROLES:
-        raise typer.BadParameter(f"expected one of {', '.join(ROLES)}", param_hint="--role")
+    try:
+        parts = role_parts(role)
+    except ValueError as exc:
+        raise typer.BadParameter(
+            f"expected one of {', '.join(ROLES)}, or several joined with +", param_hint="--role"
+        ) from exc
     from listeners.budget import ReadBudget
     from listeners.registry import build_listeners, build_senders
 
@@ -89,14 +95,15 @@ def worker(
     engine = get_engine()
     migrate(engine)
     listeners = build_listeners(settings)
-    if not listeners and role in ("listeners", "all"):
+    if not listeners and "listeners" in parts:
         log.warning("no network credentials configured: nothing to poll (see README, 'Configuration')")
     # Only a process that scores loads the transformer (over 1 GB); the others never call the scorer.
-    scorer = load_scorer() if role in ("classifier", "all") else LexiconScorer()
+    scorer = load_scorer() if "classifier" in parts else LexiconScorer()
     w = Worker(
         engine, listeners=listeners, senders=build_senders(settings), scorer=scorer,
         batch_size=settings.batch_size, budgets={"x": ReadBudget.for_x(settings)},
         verify_retries=settings.fetch_retries, care_options=care_options(settings),
+        sending_lease=timedelta(seconds=settings.sending_lease_seconds),
     )  # fmt: skip
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -210,6 +217,8 @@ def user_add(
             )
         except WeakPassword as exc:
             raise typer.BadParameter(str(exc), param_hint="--password") from exc
+        except ValueError as exc:  # a blank name, not an e-mail, one already taken, bad language codes
+            raise typer.BadParameter(str(exc)) from exc
         typer.echo(f"added {member.email} ({member.role}), id {member.id}")
 
 
@@ -237,6 +246,11 @@ def demo(
 from classifier.commands import register as register_classifier  # noqa: E402
 
 register_classifier(app, bench_app)
+
+# The scale-out benches (bench pipeline, bench send) live in their own module.
+from escucha.bench_commands import register as register_scaleout_benches  # noqa: E402
+
+register_scaleout_benches(bench_app)
 
 
 if __name__ == "__main__":

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Values that people paste from examples; refusing them early beats a confusing 401 later.
 _PLACEHOLDERS = {"changeme", "change-me", "xxx", "your-token-here", "token"}
+# The longest interval, timeout or lease a ``*_seconds`` setting may give: a week. Longer is a typo, and
+# ``now + timedelta(seconds=...)`` in the scheduler overflows long before infinity.
+MAX_SECONDS = 7 * 86_400.0
+_GRAPH_VERSION = re.compile(r"v\d{1,3}\.\d{1,3}")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -17,7 +23,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 class Settings(BaseSettings):
     """Every knob of Escucha; secrets are ``SecretStr`` so they never print."""
 
-    model_config = SettingsConfigDict(env_prefix="ESCUCHA_", env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # No inf/nan in any number: an endless poll interval or an infinite budget is a typo, not a plan.
+    model_config = SettingsConfigDict(
+        env_prefix="ESCUCHA_", env_file=".env", env_file_encoding="utf-8", extra="ignore", allow_inf_nan=False
+    )
 
     database_url: str = "sqlite:///escucha.db"
     # Where the demo reads real-world seed texts (../shared/data beside the checkout).
@@ -70,6 +79,12 @@ class Settings(BaseSettings):
 
     # Listener robustness: retries with backoff inside one fetch for temporary failures (0: none).
     fetch_retries: int = Field(default=2, ge=0, le=10)
+    # Seconds an HTTP call to a network may take before it counts as a temporary failure.
+    http_timeout_seconds: float = Field(default=10.0, gt=0)
+    # A reply left in ``sending`` longer than this lost its sender (a crash) and is looked up on the
+    # network, then resent only if absent. Keep it far above the HTTP timeout: a live sender must not be
+    # second-guessed (the fault-campaign tests shorten both).
+    sending_lease_seconds: float = Field(default=300.0, gt=0)
     # Keep the scheduler's jobs in the database so schedules (and rate-limit pauses) survive restarts.
     persistent_jobs: bool = True
 
@@ -106,6 +121,21 @@ class Settings(BaseSettings):
     def _refuse_placeholders(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and value.get_secret_value().strip().lower() in _PLACEHOLDERS:
             raise ValueError("looks like a placeholder; set the real secret or leave it unset")
+        return value
+
+    @field_validator("*")
+    @classmethod
+    def _bounded_seconds(cls, value: Any, info: ValidationInfo) -> Any:
+        if str(info.field_name).endswith("_seconds") and isinstance(value, int | float) and value > MAX_SECONDS:
+            raise ValueError(f"at most {MAX_SECONDS:.0f} seconds (a week)")
+        return value
+
+    @field_validator("facebook_graph_version")
+    @classmethod
+    def _graph_version(cls, value: str) -> str:
+        # It becomes part of every Graph URL path: only a version such as v21.0 may go there.
+        if not _GRAPH_VERSION.fullmatch(value):
+            raise ValueError("a Graph API version looks like v21.0")
         return value
 
 

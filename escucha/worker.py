@@ -19,7 +19,7 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
@@ -29,13 +29,13 @@ from escucha.settings import Settings
 from listeners.base import AuthFailed, Listener, ListenerError, Sender
 from listeners.budget import ReadBudget
 from listeners.http import with_retries
-from listeners.lease import source_lease
+from listeners.lease import lease_key, source_lease
 from listeners.poller import PollOutcome, poll_source
 from models.store import get_cursor
 from models.tables import SourceCursor, utcnow
 from responder.assign import SweepResult, assign_pending
 from responder.care import CareOptions
-from responder.outbox import SendOutcome, send_approved
+from responder.outbox import SENDING_LEASE, SendOutcome, send_approved
 from responder.stages import CareStageResult, sla_and_care
 
 log = logging.getLogger(__name__)
@@ -84,10 +84,47 @@ def run_poll(network: str, source: str) -> None:
 
 
 def role_parts(role: str) -> set[str]:
-    """The parts a role runs: ``listeners``, ``classifier`` and/or ``responder`` (``all`` is every one)."""
-    if role not in ROLES:
-        raise ValueError(f"unknown worker role {role!r}; expected one of {', '.join(ROLES)}")
-    return {"listeners", *ROLE_STAGES} if role == "all" else {role}
+    """The parts a role runs: ``listeners``, ``classifier`` and/or ``responder`` (``all`` is every one).
+
+    Several roles joined with ``+`` (``classifier+responder``) run in one process.
+    """
+    names = role.split("+")
+    if not all(name in ROLES for name in names):
+        raise ValueError(f"unknown worker role {role!r}; expected one of {', '.join(ROLES)} (or several joined with +)")
+    return {"listeners", *ROLE_STAGES} if "all" in names else set(names)
+
+
+class SteadyScheduler(BackgroundScheduler):
+    """A ``BackgroundScheduler`` whose loop outlives a job-store error, such as the database restarting.
+
+    APScheduler 3 survives an error of the store's ``get_due_jobs`` only: one raised by ``update_job`` or
+    ``get_next_run_time`` (the database went away between two statements) ended its loop thread, and the
+    worker went on running with nothing scheduled, for good (found by the fault campaign's PostgreSQL
+    restart). Here such an error is logged and the loop tries again after ``jobstore_retry_interval``.
+    """
+
+    def _process_jobs(self) -> float | None:
+        try:
+            wait: float | None = super()._process_jobs()
+        except Exception as exc:
+            log.warning("scheduler: job store unavailable (%s); trying again in %ss", exc, self.jobstore_retry_interval)
+            return float(self.jobstore_retry_interval)
+        return wait
+
+
+def job_store(engine: Engine) -> SQLAlchemyJobStore:
+    """The poll jobs' store in the database, its table made once even when several workers start together.
+
+    APScheduler creates the table on start by "look, then CREATE TABLE": two listener workers starting at
+    the same moment on a new database both tried, and one died of PostgreSQL's duplicate-type error (found
+    by the fault campaign). Under a transaction-scoped advisory lock the second one finds the table made.
+    """
+    store = SQLAlchemyJobStore(engine=engine, tablename=JOB_TABLE)
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lease_key("apscheduler", JOB_TABLE)})
+        store.jobs_t.create(conn, checkfirst=True)
+    return store
 
 
 def interval_for(intervals: Mapping[str, float], listener: Listener) -> float:
@@ -110,6 +147,7 @@ class Worker:
         budgets: Mapping[str, ReadBudget] | None = None,
         verify_retries: int = 0,
         care_options: CareOptions | None = None,
+        sending_lease: timedelta = SENDING_LEASE,
     ) -> None:
         self.engine = engine
         self.listeners = list(listeners)
@@ -120,6 +158,8 @@ class Worker:
         self.verify_retries = verify_retries
         # Which automatic customer messages the care stage queues (DM acks, slipped-promise updates, surveys).
         self.care_options = care_options or CareOptions()
+        # How long a reply may sit in ``sending`` before the outbox decides its sender died.
+        self.sending_lease = sending_lease
         self.intervals: Mapping[str, float] = {}
         self.scheduler: BackgroundScheduler | None = None
         self._scheduling = threading.Lock()
@@ -241,7 +281,7 @@ class Worker:
 
     def send(self) -> list[SendOutcome]:
         """Send approved replies."""
-        return send_approved(self.engine, self.senders)
+        return send_approved(self.engine, self.senders, lease=self.sending_lease)
 
     def run_once(self) -> None:
         """Run every stage once, in pipeline order."""
@@ -291,10 +331,8 @@ class Worker:
         polls = "listeners" in parts
         stores: dict[str, Any] = {"stages": MemoryJobStore()}
         # Only a listeners process opens the stored poll jobs: another role must neither run nor remove them.
-        stores["default"] = (
-            SQLAlchemyJobStore(engine=self.engine, tablename=JOB_TABLE) if persistent and polls else MemoryJobStore()
-        )
-        scheduler = BackgroundScheduler(timezone="UTC", jobstores=stores)
+        stores["default"] = job_store(self.engine) if persistent and polls else MemoryJobStore()
+        scheduler = SteadyScheduler(timezone="UTC", jobstores=stores)
         self._stopping = False
         self.scheduler, self.intervals, _active = scheduler, dict(intervals), self
         # Paused first, so stored jobs can be read and replaced before anything runs.

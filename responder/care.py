@@ -6,12 +6,13 @@ exactly once like any answer. Only DMs get them: a public thread is not the plac
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, select, text, update
 from sqlmodel import Session, col
 
 from models.audit import audit
@@ -35,6 +36,8 @@ from responder.drafts import DraftContext, SavedReplyBook, sla_text, suggest_rep
 from responder.sla import SlaBook, lane
 
 CARE_ACTOR = "auto:care"
+# The PostgreSQL advisory lock that serialises care sweeps (a fixed signed 64-bit key).
+CARE_LOCK_KEY = int.from_bytes(hashlib.sha256(b"escucha:care_sweep").digest()[:8], "big", signed=True)
 # Messenger only lets a page answer within 24 h of the customer's last message.
 MESSAGE_WINDOW = timedelta(hours=24)
 ANSWER_PATTERN = re.compile(r"^\s*([1-5])\s*(?:/\s*5)?\s*[.!]?\s*$")
@@ -281,6 +284,12 @@ def _close(session: Session, post_id: int, at: datetime) -> None:
 
 def care_sweep(session: Session, *, options: CareOptions, now: datetime | None = None) -> CareResult:
     """Queue acknowledgements, slipped-promise updates and surveys, and store ratings; the caller commits."""
+    if session.get_bind().dialect.name == "postgresql":
+        # One care sweep at a time across workers (the lock ends with the caller's transaction): each step
+        # checks "not queued yet" and then queues, so two responder workers sweeping at once both queued an
+        # acknowledgement for the same DM (found by the fault campaign). Waiting here, the second one sees
+        # what the first committed.
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CARE_LOCK_KEY})
     now = now or utcnow()
     book = SavedReplyBook.load(session)
     result = CareResult(answers=collect_ratings(session, now=now))

@@ -341,9 +341,10 @@ def send_approved(
     *,
     limit: int = 50,
     checkpoint: Checkpoint = env_checkpoint,
+    lease: timedelta = SENDING_LEASE,
 ) -> list[SendOutcome]:
-    """Reconcile stuck replies, then send every approved reply that is due, oldest approval first."""
-    outcomes = reconcile_sending(engine, senders)
+    """Reconcile replies stuck in ``sending`` past ``lease``, then send every approved reply that is due."""
+    outcomes = reconcile_sending(engine, senders, older_than=lease)
     now = utcnow()
     with Session(engine) as session:
         ids = list(

@@ -63,7 +63,12 @@ def load_team(session: Session, *, now: datetime, lock: bool = False) -> Team:
     if lock and session.get_bind().dialect.name == "postgresql":
         # Claims of posts are SKIP LOCKED, but capacity is shared: the team rows serialise the decisions of
         # concurrent sweeps, so two workers never both fill the last slot of the same person.
-        query = query.with_for_update(of=Staff)
+        # FOR NO KEY UPDATE, not FOR UPDATE: it still serialises the sweeps, but leaves alone the KEY SHARE
+        # locks that foreign-key checks take on staff rows. With FOR UPDATE, an approval or the outbox
+        # recording a sent reply (holding the post/reply rows, checking approved_by_id) deadlocked with a
+        # sweep (holding the staff rows, waiting for those posts): the approval failed, and the sent reply
+        # stayed in "sending" until its lease ran out (found by the fault campaign).
+        query = query.with_for_update(of=Staff, key_share=True)
     members = list(session.execute(query).scalars())
     loads = open_loads(session)  # counted after the lock: sees every sweep committed before ours
     shifts = shift_windows(session)
