@@ -13,7 +13,6 @@ import contextlib
 import inspect
 import json
 import re
-import uuid
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -23,7 +22,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session
 
-from escucha.db import make_engine, migrate, normalise_url
+from escucha.db import normalise_url, scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
 # Where a statement comes from: the first frame in the product's own packages.
@@ -109,23 +108,10 @@ VALUES ('x', 'mentions', '[]', true, 0, 0, '{}', '{}', '', 0, 0),
 @contextlib.contextmanager
 def migrated_schema(database_url: str) -> Iterator[Engine]:
     """A throw-away PostgreSQL schema built by the migrations; dropped afterwards."""
-    url = normalise_url(database_url)
-    if make_url(url).get_backend_name() != "postgresql":
+    if make_url(normalise_url(database_url)).get_backend_name() != "postgresql":
         raise ValueError("bench explain needs PostgreSQL (EXPLAIN and SKIP LOCKED are what it looks at)")
-    schema = f"explain_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in url else "?"
-    engine = make_engine(f"{url}{sep}options=-csearch_path%3D{schema}")
-    try:
-        migrate(engine)
+    with scratch_database(database_url, migrations=True, prefix="explain") as engine:
         yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def seed(engine: Engine, *, posts: int, staff: int = 100) -> dict[str, int]:

@@ -82,15 +82,26 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
 
 @contextmanager
-def scratch_database(database_url: str | None = None) -> Iterator[Engine]:
-    """A throw-away database with the schema: a temporary SQLite file, or a schema dropped afterwards on PostgreSQL."""
+def scratch_database(
+    database_url: str | None = None, *, migrations: bool = False, prefix: str = "scratch"
+) -> Iterator[Engine]:
+    """A throw-away database with the schema: a temporary SQLite file, or a schema dropped afterwards on PostgreSQL.
+
+    The schema comes from the models (fast) or, with ``migrations``, from Alembic (what production runs).
+    """
     import models.tables  # noqa: F401  (registers the tables)
+
+    def build(engine: Engine) -> None:
+        if migrations:
+            migrate(engine)
+        else:
+            SQLModel.metadata.create_all(engine)
 
     if database_url is None:
         with tempfile.TemporaryDirectory() as tmp:
             engine = make_engine(f"sqlite:///{Path(tmp) / 'scratch.db'}")
             try:
-                SQLModel.metadata.create_all(engine)
+                build(engine)
                 yield engine
             finally:
                 engine.dispose()
@@ -98,7 +109,7 @@ def scratch_database(database_url: str | None = None) -> Iterator[Engine]:
     url = normalise_url(database_url)
     if make_url(url).get_backend_name() != "postgresql":
         raise ValueError("a scratch database is a temporary SQLite file or a schema on PostgreSQL")
-    schema = f"scratch_{uuid.uuid4().hex[:10]}"
+    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = make_engine(url)
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
@@ -106,7 +117,7 @@ def scratch_database(database_url: str | None = None) -> Iterator[Engine]:
     # The search_path option keeps every table in the throw-away schema without touching the models.
     engine = make_engine(f"{url}{sep}options=-csearch_path%3D{schema}")
     try:
-        SQLModel.metadata.create_all(engine)
+        build(engine)
         yield engine
     finally:
         engine.dispose()

@@ -10,7 +10,6 @@ values and out-of-range integers that SQLite takes silently.
 
 from __future__ import annotations
 
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,7 +17,6 @@ from typing import Any, TypeVar
 
 import pandas as pd
 import pytest
-import streamlit as st
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as hst
 from sqlalchemy import select
@@ -26,8 +24,6 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, col
 from streamlit.testing.v1 import AppTest
 
-from escucha.db import get_engine
-from escucha.settings import get_settings
 from models.auth import SignIn, authenticate, create_user, hash_password
 from models.tables import (
     Assignment,
@@ -74,7 +70,7 @@ from review_app.queries import UNASSIGNED, QueueFilters, count_queue, fetch_queu
 from review_app.trends import check_days, keyword_groups, posts_frame
 from review_app.views.signin import EMAIL_KEY, PASSWORD_KEY
 from tests.factories import scored_post, staff
-from tests.test_review_app import APP, TIMEOUT
+from tests.test_review_app import APP, TIMEOUT, desk_engine_on
 
 T = TypeVar("T")
 FORMS = settings(
@@ -519,18 +515,7 @@ def page_engine(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine
 
 def app_engine_on(url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
     """Point the review app at ``url`` with the tables made; no sender registry (approvals wait for a worker)."""
-    monkeypatch.setenv("ESCUCHA_DATABASE_URL", url)
-    get_settings.cache_clear()
-    get_engine.cache_clear()
-    st.cache_resource.clear()
-    monkeypatch.setitem(sys.modules, "listeners.registry", None)
-    engine = get_engine()
-    SQLModel.metadata.create_all(engine)
-    yield engine
-    st.cache_resource.clear()
-    get_engine.cache_clear()
-    get_settings.cache_clear()
-    engine.dispose()
+    yield from desk_engine_on(url, monkeypatch)
 
 
 def test_pages_show_refusals_as_messages(page_engine: Engine) -> None:

@@ -11,30 +11,27 @@ element gets it through ``safe.md``, so no element renders a tag, a link or Stre
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-import streamlit as st
 from markdown_it import MarkdownIt
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel, col
+from sqlmodel import Session, col
 from streamlit.testing.v1 import AppTest
 
 from classifier.baseline import LexiconScorer
-from escucha.db import get_engine, make_engine
-from escucha.settings import Settings, get_settings
+from escucha.settings import Settings
 from escucha.worker import Worker
 from listeners.registry import build_listeners, build_senders
 from listeners.sandbox import Sandbox
 from models.store import MAX_TEXT, clean_text
 from models.tables import Author, Post, PostStatus, Reply, ReplyKind, Role, Score, Staff
 from review_app.safe import md, plain
-from tests.conftest import PG_URL, require_pg
+from tests.conftest import pg_schema_url
 from tests.factories import staff
-from tests.test_review_app import APP, TIMEOUT
+from tests.test_review_app import APP, TIMEOUT, desk_engine_on
 
 VIEWS = APP.parent / "views"
 HUGE = "queja urgente " * 9_000  # 117k characters: cut to MAX_TEXT by the store
@@ -87,34 +84,15 @@ def db_for_module(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('hostile') / 'desk.db'}"
         return
-    require_pg()
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with pg_schema_url() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def app_engine(db_for_module: str) -> Iterator[Engine]:
     """The review app's own engine on the module's database, shared with the worker."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("ESCUCHA_DATABASE_URL", db_for_module)
-        get_settings.cache_clear()
-        get_engine.cache_clear()
-        st.cache_resource.clear()
-        engine = get_engine()
-        SQLModel.metadata.create_all(engine)
-        yield engine
-        st.cache_resource.clear()
-        get_engine.cache_clear()
-        get_settings.cache_clear()
-        engine.dispose()
+        yield from desk_engine_on(db_for_module, patch, senders=True)
 
 
 @pytest.fixture(scope="module")

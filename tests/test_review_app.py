@@ -209,12 +209,18 @@ def app_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engi
 
 def desk_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
     """Point the app at a fresh SQLite file with the tables made (shared by the desk's test modules)."""
-    monkeypatch.setenv("ESCUCHA_DATABASE_URL", f"sqlite:///{tmp_path / 'desk.db'}")
+    yield from desk_engine_on(f"sqlite:///{tmp_path / 'desk.db'}", monkeypatch)
+
+
+def desk_engine_on(url: str, monkeypatch: pytest.MonkeyPatch, *, senders: bool = False) -> Iterator[Engine]:
+    """Point the review app at ``url`` with the tables made; without ``senders``, approvals wait for a worker."""
+    monkeypatch.setenv("ESCUCHA_DATABASE_URL", url)
     get_settings.cache_clear()
     get_engine.cache_clear()
     st.cache_resource.clear()
-    # None in sys.modules makes the lazy import fail, as in an install without the registry.
-    monkeypatch.setitem(sys.modules, "listeners.registry", None)
+    if not senders:
+        # None in sys.modules makes the lazy import fail, as in an install without the registry.
+        monkeypatch.setitem(sys.modules, "listeners.registry", None)
     engine = get_engine()
     SQLModel.metadata.create_all(engine)
     yield engine
