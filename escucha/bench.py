@@ -6,6 +6,7 @@ tweepy over HTTP, normalisation, and the page-by-page commits of posts and curso
 
 from __future__ import annotations
 
+import contextlib
 import json
 import resource
 import subprocess
@@ -46,14 +47,14 @@ def peak_rss_mb() -> float:
 
 
 @contextmanager
-def sandbox_process(mentions: int) -> Iterator[str]:
-    """Start the sandbox in a child process seeded with ``mentions`` mentions; yield its URL."""
+def child_url(argv: list[str], *, new_session: bool = False) -> Iterator[str]:
+    """Run a sandbox child (``argv`` after the interpreter); yield the URL it prints; stop it by closing stdin."""
     child = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        # X caps mentions at 450 requests per 15 minutes; the bench measures our side, so lift the cap.
-        [sys.executable, "-m", "listeners.sandbox", "--mentions", str(mentions), "--limit-scale", "1000"],
+        [sys.executable, *argv],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
+        start_new_session=new_session,
     )
     try:
         assert child.stdout is not None
@@ -63,11 +64,19 @@ def sandbox_process(mentions: int) -> Iterator[str]:
         yield str(json.loads(line)["url"])
     finally:
         if child.stdin is not None:
-            child.stdin.close()
+            with contextlib.suppress(OSError):
+                child.stdin.close()
         try:
             child.wait(10)
         except subprocess.TimeoutExpired:
             child.kill()
+            child.wait(10)
+
+
+def sandbox_process(mentions: int) -> contextlib.AbstractContextManager[str]:
+    """Start the sandbox in a child process seeded with ``mentions`` mentions; yield its URL."""
+    # X caps mentions at 450 requests per 15 minutes; the bench measures our side, so lift the cap.
+    return child_url(["-m", "listeners.sandbox", "--mentions", str(mentions), "--limit-scale", "1000"])
 
 
 def bench_ingest(n: int, *, database_url: str | None = None, page_size: int = 100) -> dict[str, Any]:

@@ -17,7 +17,6 @@ the sandbox; Graph gives whole seconds) to its first assignment.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import os
@@ -29,7 +28,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -136,31 +135,12 @@ def serve_sandbox() -> None:
     serve_main(["--limit-scale", str(LIMIT_SCALE)])
 
 
-@contextlib.contextmanager
-def sandbox_child() -> Iterator[str]:
+def sandbox_child() -> contextlib.AbstractContextManager[str]:
     """Run the sandbox in its own process (quotas lifted); yield its URL; it stops when we close its stdin."""
-    child = subprocess.Popen(
-        [sys.executable, "-c", "from escucha.bench_pipeline import serve_sandbox; serve_sandbox()"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # Ctrl-C reaches the bench, which stops the children in order
-    )
-    try:
-        assert child.stdout is not None
-        line = child.stdout.readline()
-        if not line:
-            raise RuntimeError("the sandbox process did not start")
-        yield str(json.loads(line)["url"])
-    finally:
-        if child.stdin is not None:
-            with contextlib.suppress(OSError):
-                child.stdin.close()
-        try:
-            child.wait(10)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait(10)
+    from escucha.bench import child_url
+
+    # A session of its own: Ctrl-C reaches the bench, which stops the children in order.
+    return child_url(["-c", "from escucha.bench_pipeline import serve_sandbox; serve_sandbox()"], new_session=True)
 
 
 class RemoteSandbox(Sandbox):

@@ -40,6 +40,7 @@ from responder.permissions import Action, NotAllowed, can
 from review_app.i18n import t
 from tests.factories import scored_post, staff
 from tests.test_review_app import APP, TIMEOUT, desk_engine
+from tests.test_review_app_pages import run_view
 
 VIEWS = Path(APP).parent / "views"
 UNKNOWN_ROLE = "retired"  # a role string this code does not know (an old row, a typo): it may do nothing
@@ -315,16 +316,6 @@ def check_case(desk: Desk, case: Case, role: str, allowed: bool) -> None:
             assert reply_of(s, target).approved_by_id is None
             approvals = select(func.count()).where(col(AuditEvent.action) == "reply_approved")
             assert s.execute(approvals).scalar_one() == 0
-
-
-def run_view(view: str, member: Staff) -> AppTest:
-    """Run one page script on its own as ``member``, without the app's navigation."""
-    at = AppTest.from_file(str(VIEWS / view), default_timeout=TIMEOUT)
-    at.session_state["staff_id"] = member.id
-    at.session_state["lang"] = "en"
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def check_page(desk: Desk, action: Action, role: str, allowed: bool) -> None:

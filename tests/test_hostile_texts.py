@@ -31,7 +31,8 @@ from models.tables import Author, Post, PostStatus, Reply, ReplyKind, Role, Scor
 from review_app.safe import md, plain
 from tests.conftest import pg_schema_url
 from tests.factories import staff
-from tests.test_review_app import APP, TIMEOUT, desk_engine_on
+from tests.test_review_app import APP, desk_engine_on
+from tests.test_review_app_pages import run_view
 
 VIEWS = APP.parent / "views"
 HUGE = "queja urgente " * 9_000  # 117k characters: cut to MAX_TEXT by the store
@@ -167,18 +168,9 @@ def assert_inert(value: str) -> None:
     assert tags <= ALLOWED_TAGS, (tags, value[:300])
 
 
-def open_page(view: str, member: Staff) -> AppTest:
-    at = AppTest.from_file(str(VIEWS / view), default_timeout=TIMEOUT)
-    at.session_state["staff_id"] = member.id
-    at.session_state["lang"] = "en"
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
 @pytest.mark.parametrize("view", ["queue.py", "inbox.py"])
 def test_queue_and_inbox_show_hostile_posts_as_inert_visible_text(pipeline: Pipeline, view: str) -> None:
-    at = open_page(view, pipeline.manager)
+    at = run_view(view, pipeline.manager)
     with Session(pipeline.engine) as s:
         shown = {
             p.external_id: p
@@ -228,7 +220,7 @@ def test_queue_and_inbox_show_hostile_posts_as_inert_visible_text(pipeline: Pipe
 
 @pytest.mark.parametrize("view", ["trends.py", "overview.py"])
 def test_trends_and_overview_render_hostile_posts_without_crashing(pipeline: Pipeline, view: str) -> None:
-    at = open_page(view, pipeline.manager)
+    at = run_view(view, pipeline.manager)
     assert at.title and not at.exception
     for value in _markdown_values(at):
         assert_inert(value)
