@@ -34,12 +34,10 @@ POOLED = "pooled"  # also exported: the head refit fits on the features the prod
 
 def available() -> bool:
     """Tell whether onnxruntime and onnx (for the one-off quantisation) import."""
-    try:
-        import onnx  # noqa: F401
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    import importlib.util
+
+    # Looked up, not imported: a scoring process never needs onnx itself once the export is cached.
+    return all(importlib.util.find_spec(name) is not None for name in ("onnx", "onnxruntime"))
 
 
 def cache_key(directory: Path) -> str:

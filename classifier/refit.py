@@ -233,13 +233,14 @@ def refit_model_dir(
     """Refit the heads of the model in ``directory``, recalibrate, re-evaluate and rewrite its delta."""
     from pathlib import Path
 
-    from safetensors.torch import load_file
+    from safetensors import safe_open
 
     from classifier.model import DELTA, load_model, save_delta
     from classifier.train import build_splits, calibrate_and_evaluate
 
     directory = Path(directory)
-    changed = set(load_file(str(directory / DELTA)))
+    with safe_open(str(directory / DELTA), framework="pt") as delta:
+        changed = set(delta.keys())  # the names are enough: the tensors are reloaded by load_model
     model, tokenizer, spec = load_model(directory)
     splits = build_splits(Path(data_dir), seed=seed, english_sample=english_sample, extra=extra)
     refit = refit_heads(model, tokenizer, spec, splits.train, seed=seed)
