@@ -395,6 +395,24 @@ def assert_sane_quota(quota: dict[str, RateLimit]) -> None:
         datetime.fromtimestamp(limit.reset, UTC)  # what the worker's pacing does with it
 
 
+def fetch_or_clear_error(listener: Any) -> FetchResult | None:
+    """One fetch: its result, or None after a listener error (a rate limit's pause must be bounded).
+
+    Whatever happened, the quota the listener recorded must stay sane; anything else raised fails the test.
+    """
+    try:
+        result = listener.fetch(None, [])
+    except RateLimited as exc:
+        assert_bounded_pause(exc)
+        return None
+    except ListenerError:
+        return None
+    finally:
+        assert_sane_quota(listener.quota())
+    assert isinstance(result, FetchResult)
+    return result
+
+
 X_EXTRA = {
     "includes": {"users": [{"id": "42", "username": "ana", "name": "Ana", "public_metrics": {"followers_count": 7}}]},
     "meta": {"result_count": 3, "newest_id": "1600000000000000199"},
@@ -422,16 +440,9 @@ def test_x_listeners_keep_every_good_item_whatever_else_the_response_holds(data:
         "search": lambda: XSearchListener(client, query="escucha", **common),
         "dms": lambda: XDMListener(client, **common),
     }[source]()
-    try:
-        result = listener.fetch(None, [])
-    except RateLimited as exc:
-        assert_bounded_pause(exc)
+    result = fetch_or_clear_error(listener)
+    if result is None:
         return
-    except ListenerError:
-        return
-    finally:
-        assert_sane_quota(listener.quota())
-    assert isinstance(result, FetchResult)
     for post in result.posts:
         assert_well_formed(post, "x")
     intact = status == 200 and raw == json.dumps(body).encode() and _holds(body, good)
@@ -581,15 +592,9 @@ def test_graph_listeners_keep_every_good_item_whatever_else_the_response_holds(
     graph = make_graph(Settings(_env_file=None, facebook_page_token="t"), session)
     listener_type = FacebookFeedListener if source == "feed" else FacebookMessagesListener
     listener = listener_type(graph, page_id=PAGE, max_pages=2)
-    try:
-        result = listener.fetch(None, [])
-    except RateLimited as exc:
-        assert_bounded_pause(exc)
+    result = fetch_or_clear_error(listener)
+    if result is None:
         return
-    except ListenerError:
-        return
-    finally:
-        assert_sane_quota(listener.quota())
     for post in result.posts:
         assert_well_formed(post, "facebook")
     intact = content_type == JSON_TYPE and all(

@@ -39,9 +39,9 @@ from listeners.sandbox import Sandbox
 from models.auth import MAX_FAILURES, hash_password
 from models.tables import PostKind, Reply, ReplyState, SourceCursor
 from responder.outbox import send_one
-from review_app.views.signin import EMAIL_KEY, PASSWORD_KEY
 from tests.factories import scored_post, staff
-from tests.test_review_app import APP, TIMEOUT, desk_engine
+from tests.test_review_app import desk_engine
+from tests.test_review_app_pages import sign_in
 
 ROOT = Path(__file__).resolve().parents[1]
 X_BEARER = "AAAAAAAAAAAAAAAAAAAAAJ7x0gEAAAAAq3%2FVg1yZp8Kc%2BZtX2mQw4ReL0cY%3D9xk2Lq8vT0bN5wR7yH1pF3sD6gJ4mC2zV0aE8uI5"
@@ -250,18 +250,6 @@ def page_text(at: AppTest) -> str:
         if hasattr(value, "to_csv"):
             parts.append(value.to_csv())
     return "\n".join(parts)
-
-
-def sign_in(email: str, password: str) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
-    at.session_state["lang"] = "en"
-    at.run()
-    at.text_input(key=EMAIL_KEY).input(email)
-    at.text_input(key=PASSWORD_KEY).input(password)
-    at.button[-1].click()
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def test_the_review_app_shows_and_logs_no_secret_on_its_error_paths(

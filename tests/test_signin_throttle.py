@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, col
-from streamlit.testing.v1 import AppTest
 
 from escucha.db import make_engine
 from models.auth import (
@@ -28,9 +27,9 @@ from models.auth import (
 )
 from models.tables import AuditEvent, Staff, utcnow
 from review_app.i18n import t
-from review_app.views.signin import EMAIL_KEY, PASSWORD_KEY
 from tests.factories import staff
-from tests.test_review_app import APP, TIMEOUT, desk_engine
+from tests.test_review_app import desk_engine
+from tests.test_review_app_pages import sign_in
 
 PASSWORD = "correct horse battery"
 
@@ -189,18 +188,6 @@ def test_racing_attempts_get_no_more_guesses_than_the_limit(pg_url: str) -> None
 @pytest.fixture
 def app_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
     yield from desk_engine(tmp_path, monkeypatch)
-
-
-def sign_in(email: str, password: str) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
-    at.session_state["lang"] = "en"
-    at.run()
-    at.text_input(key=EMAIL_KEY).input(email)
-    at.text_input(key=PASSWORD_KEY).input(password)
-    at.button[-1].click()
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def test_the_page_says_the_same_for_a_throttled_unknown_email_as_for_a_known_one(app_engine: Engine) -> None:
