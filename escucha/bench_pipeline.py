@@ -302,16 +302,10 @@ def make_page_posts(url: str, http: requests.Session) -> list[str]:
     return ids
 
 
-def post_customer(
-    http: requests.Session,
-    url: str,
-    *,
-    i: int,
-    rng: random.Random,
-    texts: Sequence[tuple[str, str]],
-    page_posts: Sequence[str],
-) -> tuple[str, str, str]:
-    """Put one customer post into the sandbox (a channel drawn from ``MIX``); return (channel, network, id)."""
+def customer_item(
+    *, i: int, rng: random.Random, texts: Sequence[tuple[str, str]], page_posts: Sequence[str]
+) -> tuple[str, str, dict[str, Any]]:
+    """Customer post number ``i`` (a channel drawn from ``MIX``): (channel, network, sandbox ``add_many`` item)."""
     channels, weights = zip(*MIX, strict=True)
     channel = rng.choices(channels, weights)[0]
     lang, body = texts[i % len(texts)]
@@ -327,9 +321,29 @@ def post_customer(
     else:
         route, network = "add_fb_comment", "facebook"
         payload = {"post_id": page_posts[i % len(page_posts)], "text": body, "author": f"Bench {lang} {who}"}
-    response = http.post(f"{url}/_sandbox/{route}", json=payload, timeout=10)
+    return channel, network, {"route": route, "args": payload}
+
+
+def post_customer(
+    http: requests.Session,
+    url: str,
+    *,
+    i: int,
+    rng: random.Random,
+    texts: Sequence[tuple[str, str]],
+    page_posts: Sequence[str],
+) -> tuple[str, str, str]:
+    """Put one customer post into the sandbox (a channel drawn from ``MIX``); return (channel, network, id)."""
+    channel, network, item = customer_item(i=i, rng=rng, texts=texts, page_posts=page_posts)
+    response = http.post(f"{url}/_sandbox/{item['route']}", json=item["args"], timeout=10)
     response.raise_for_status()
     return channel, network, str(response.json()["id"])
+
+
+# At most this many posts per request to the sandbox: a feeder that fell behind catches up in a few requests.
+FEED_BATCH_MAX = 500
+# How often the feeder sends what became due (posts due within one tick go in one request).
+FEED_TICK_S = 0.1
 
 
 def feed_sandbox(
@@ -343,28 +357,47 @@ def feed_sandbox(
     stop: threading.Event,
     seed: int = 7,
     started: float | None = None,
+    tick: float = FEED_TICK_S,
 ) -> None:
-    """Post ``rate`` new customer posts per second into the sandbox for ``seconds`` (on a fixed schedule)."""
+    """Post ``rate`` new customer posts per second into the sandbox for ``seconds`` (on a fixed schedule).
+
+    Post ``i`` is due ``i / rate`` seconds into the load. Every ``tick`` the posts that became due go to the
+    sandbox in one ``add_many`` request, so one HTTP round trip per tick, not per post, bounds the rate; the
+    sandbox stamps each post with the moment it adds it (its ``created_at``), the time latency is measured
+    from. ``feed.behind_s`` is how late the last post of a request was at worst.
+    """
     rng = random.Random(seed)
     http = requests.Session()
     start = started if started is not None else time.monotonic()
+    total = math.ceil(rate * seconds)
     i = 0
-    while not stop.is_set():
-        due = i / rate
-        if due >= seconds:
-            break
-        lag = time.monotonic() - start - due
-        if lag < 0 and stop.wait(-lag):
-            break
-        feed.behind_s = max(feed.behind_s, lag)
+    while not stop.is_set() and i < total:
+        now = time.monotonic() - start
+        due = min(total, math.floor(now * rate) + 1)
+        if due <= i:
+            if stop.wait(max(0.0, min(tick, i / rate - now))):
+                break
+            continue
+        first, last = i, min(due, i + FEED_BATCH_MAX)
+        made = [customer_item(i=n, rng=rng, texts=texts, page_posts=page_posts) for n in range(first, last)]
+        i = last
         try:
-            channel, network, external_id = post_customer(http, url, i=i, rng=rng, texts=texts, page_posts=page_posts)
-            feed.arrivals[(network, external_id)] = time.monotonic() - start
-            feed.by_channel[channel] += 1
+            response = http.post(f"{url}/_sandbox/add_many", json={"items": [m[2] for m in made]}, timeout=30)
+            response.raise_for_status()
+            ids = [str(x) for x in response.json()["ids"]]
+            if len(ids) != len(made):
+                raise ValueError(f"the sandbox added {len(ids)} of {len(made)} posts")
         except (requests.RequestException, ValueError, KeyError) as exc:
-            feed.failures += 1
-            feed.last_error = f"post {i}: {exc}"[:300]
-        i += 1
+            feed.failures += len(made)
+            feed.last_error = f"posts {first}..{last - 1}: {exc}"[:300]
+            continue
+        at = time.monotonic() - start
+        feed.behind_s = max(feed.behind_s, at - (last - 1) / rate)
+        for (channel, network, _), external_id in zip(made, ids, strict=True):
+            feed.arrivals[(network, external_id)] = at
+            feed.by_channel[channel] += 1
+        if stop.wait(tick):
+            break
 
 
 # --------------------------------------------------------------------------- sampling and the team

@@ -80,7 +80,7 @@ def worker(
     """Run the scheduler: listeners, classifier, responder and outbox, until stopped."""
     from classifier.baseline import LexiconScorer
     from classifier.registry import load_scorer
-    from escucha.worker import ROLES, Worker, care_options, role_parts
+    from escucha.worker import ROLES, Worker, care_options, role_parts, stage_intervals
 
     try:
         parts = role_parts(role)
@@ -110,7 +110,7 @@ def worker(
         signal.signal(sig, lambda *_: done.set())
     w.start(
         intervals={f"{x.network}:{x.source}": settings.poll_seconds(x.network, x.source) for x in listeners},
-        stage_seconds=settings.score_seconds,
+        stage_seconds=stage_intervals(settings),
         persistent=settings.persistent_jobs,
         role=role,
     )

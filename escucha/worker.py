@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -47,6 +48,11 @@ DEFAULT_INTERVAL = 60.0
 # What each ``escucha worker --role`` schedules: the listeners' poll jobs, or these stage jobs.
 ROLES = ("listeners", "classifier", "responder", "all")
 ROLE_STAGES: dict[str, tuple[str, ...]] = {"classifier": ("score",), "responder": ("assign", "care", "send")}
+
+# Each stage job's cadence when ``Worker.start`` is not told (``ESCUCHA_*_SECONDS`` in a real worker).
+DEFAULT_STAGE_SECONDS = 2.0
+# Stage jobs run on their own threads: a burst of slow polls must never leave a sweep waiting for a thread.
+STAGE_THREADS = 4
 
 # The worker whose listeners the stored jobs run with (one per process).
 _active: Worker | None = None
@@ -125,6 +131,16 @@ def job_store(engine: Engine) -> SQLAlchemyJobStore:
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lease_key("apscheduler", JOB_TABLE)})
         store.jobs_t.create(conn, checkfirst=True)
     return store
+
+
+def stage_intervals(settings: Settings) -> dict[str, float]:
+    """Each stage job's cadence from the settings: scoring, assignment (and the SLA/care sweep), sending."""
+    return {
+        "score": settings.score_seconds,
+        "assign": settings.assign_seconds,
+        "care": settings.assign_seconds,
+        "send": settings.send_seconds,
+    }
 
 
 def interval_for(intervals: Mapping[str, float], listener: Listener) -> float:
@@ -313,15 +329,17 @@ class Worker:
         self,
         *,
         intervals: Mapping[str, float],
-        stage_seconds: float = 2.0,
+        stage_seconds: float | Mapping[str, float] = DEFAULT_STAGE_SECONDS,
         persistent: bool = False,
         paused: bool = False,
         role: str = "all",
     ) -> BackgroundScheduler:
         """Start the scheduler with one job per verified source and one per stage.
 
-        ``intervals`` is keyed by ``network:source`` or ``network``. With ``persistent`` the poll jobs are
-        kept in the database: a source's pending run time (e.g. a rate-limit pause) survives a restart.
+        ``intervals`` is keyed by ``network:source`` or ``network``; ``stage_seconds`` is every stage job's
+        cadence, or one per stage name (``score``, ``assign``, ``care``, ``send``; see ``stage_intervals``).
+        With ``persistent`` the poll jobs are kept in the database: a source's pending run time (e.g. a
+        rate-limit pause) survives a restart.
         With ``paused`` nothing runs until ``scheduler.resume()``. ``role`` (see ``ROLES``) picks which
         jobs this process runs: the poll jobs (``listeners``), ``score`` (``classifier``), ``assign``,
         ``care`` and ``send`` (``responder``), or all of them.
@@ -332,7 +350,8 @@ class Worker:
         stores: dict[str, Any] = {"stages": MemoryJobStore()}
         # Only a listeners process opens the stored poll jobs: another role must neither run nor remove them.
         stores["default"] = job_store(self.engine) if persistent and polls else MemoryJobStore()
-        scheduler = SteadyScheduler(timezone="UTC", jobstores=stores)
+        executors = {"default": ThreadPoolExecutor(10), "stages": ThreadPoolExecutor(STAGE_THREADS)}
+        scheduler = SteadyScheduler(timezone="UTC", jobstores=stores, executors=executors)
         self._stopping = False
         self.scheduler, self.intervals, _active = scheduler, dict(intervals), self
         # Paused first, so stored jobs can be read and replaced before anything runs.
@@ -366,12 +385,18 @@ class Worker:
         for name, func in (("score", self.score), ("assign", self.assign), ("care", self.care), ("send", self.send)):
             if name not in wanted_stages:
                 continue
+            every = (
+                float(stage_seconds.get(name, DEFAULT_STAGE_SECONDS))
+                if isinstance(stage_seconds, Mapping)
+                else float(stage_seconds)
+            )
             scheduler.add_job(
                 func,
                 "interval",
-                seconds=stage_seconds,
+                seconds=every,
                 id=name,
                 jobstore="stages",
+                executor="stages",
                 replace_existing=True,
                 max_instances=1,
                 coalesce=True,

@@ -186,3 +186,32 @@ def test_the_accounting_finds_each_post_where_it_is(pg_engine: Engine) -> None:
     assert got["to_assign_s"] == {"p50": 5.0, "p95": 6.0, "max": 6.0}
     assert got["stage_latency_s"]["ingest"]["p50"] == 1.0 and got["stage_latency_s"]["assign"]["max"] == 4.0
     assert json.dumps(got)  # the report is plain JSON
+
+
+def test_the_feeder_keeps_a_high_rate_with_one_request_per_tick() -> None:
+    """2,000 posts/s for 1.5 s: one HTTP request per post could not keep this schedule, one per tick does."""
+    import threading
+    import time
+
+    from escucha.bench_pipeline import feed_sandbox, make_page_posts
+    from listeners.sandbox import Sandbox
+
+    with Sandbox() as sandbox:
+        import requests
+
+        page_posts = make_page_posts(sandbox.url, requests.Session())
+        feed, stop = Feed(), threading.Event()
+        started = time.monotonic()
+        feed_sandbox(sandbox.url, rate=2000.0, seconds=1.5, texts=[("es", "hola"), ("en", "hi")],
+                     page_posts=page_posts, feed=feed, stop=stop, started=started)  # fmt: skip
+        took = time.monotonic() - started
+        assert feed.failures == 0 and len(feed) == 3000
+        assert took < 3.0 and feed.behind_s < 1.0
+        assert set(feed.by_channel) == {"mention", "dm", "comment"}
+        # Every post really is in the sandbox, under the id the feeder recorded.
+        on_x = {t["id"] for t in sandbox._tweets} | {e["id"] for e in sandbox._dm_events}
+        on_facebook = {c["id"] for c in sandbox._fb_comments}
+        for network, external_id in feed.arrivals:
+            assert external_id in (on_x if network == "x" else on_facebook)
+        # Arrival times follow the schedule: the last post arrived at the end of the load, not all at once.
+        assert max(feed.arrivals.values()) >= 1.3

@@ -157,3 +157,23 @@ def test_worker_slows_down_when_the_budget_runs_ahead_and_says_so(
     assert "budget" in source["throttled"]
     quota = source["rate_limits"][f"/2/users/{sandbox.brand_user_id}/mentions"]
     assert quota["limit"] == 450 and quota["remaining"] < 450
+
+
+def test_each_stage_runs_at_its_own_cadence_on_its_own_threads(engine: Engine, sandbox: Sandbox) -> None:
+    from escucha.worker import stage_intervals
+
+    settings = settings_for(sandbox, score_seconds=3, assign_seconds=5, send_seconds=7)
+    assert stage_intervals(settings) == {"score": 3, "assign": 5, "care": 5, "send": 7}
+    worker = worker_for(engine, settings)
+    scheduler = worker.start(intervals={"x": 3600, "facebook": 3600}, stage_seconds=stage_intervals(settings),
+                             paused=True)  # fmt: skip
+    try:
+        stages = {j.id: j for j in scheduler.get_jobs(jobstore="stages")}
+        assert {k: j.trigger.interval.total_seconds() for k, j in stages.items()} == {
+            "score": 3, "assign": 5, "care": 5, "send": 7,
+        }  # fmt: skip
+        # Polls keep the default pool; a wave of slow polls cannot take the threads the sweeps run on.
+        assert {j.executor for j in stages.values()} == {"stages"}
+        assert {j.executor for j in scheduler.get_jobs(jobstore="default")} == {"default"}
+    finally:
+        worker.stop()
