@@ -113,3 +113,33 @@ def test_a_held_post_that_breaches_still_alerts(session: Session) -> None:
     kinds = sorted(a.kind for a in unread_alerts(session, staff_id=boss.id))  # type: ignore[arg-type]
     assert kinds == ["breach", "holding"]
     assert session.get(Post, post.id).escalated_at is not None  # type: ignore[union-attr]
+
+
+def test_the_sweep_reads_only_what_it_decides_on_and_the_rest_when_a_post_moves(session: Session) -> None:
+    """Every open post is read every tick: not its raw payload, text or reasons (only a moved post's)."""
+    from sqlalchemy import inspect
+
+    from responder.escalation import _open_posts
+
+    ana = staff(session, "Ana Ruiz")
+    post = scored_post(session, complaint=0.9)
+    post.raw = {"id": "1", "text": "x" * 1000}
+    session.add(post)
+    assign_pending(session)
+    session.commit()
+    session.expunge_all()
+    items = _open_posts(session)
+    assert [i.post.id for i in items] == [post.id]
+    assert {"raw", "text", "url"} <= inspect(items[0].post).unloaded
+    assert "reasons" in inspect(items[0].score).unloaded
+    # Ana leaves: her post moves to Bea, and the new suggested reply still names the customer.
+    bea = staff(session, "Bea Soto")
+    ana_row = session.get(type(ana), ana.id)
+    assert ana_row is not None
+    ana_row.available = False
+    session.commit()
+    result = sla_sweep(session)
+    session.commit()
+    assert result.redistributed == [post.id]
+    moved = session.get(Post, post.id)
+    assert moved is not None and moved.assignee_id == bea.id
