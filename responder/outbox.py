@@ -7,9 +7,11 @@ attempt, is first looked up on the network (our account's replies to that post) 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -44,6 +46,10 @@ SENDING_LEASE = timedelta(minutes=5)
 CRASH_ENV = "ESCUCHA_OUTBOX_CRASH_AT"
 
 Checkpoint = Callable[[str], None]
+# One send tick claims and sends batch after batch while full ones keep coming, up to this many.
+SEND_ROUNDS = 10
+# Threads that send one claimed batch on PostgreSQL (each holds one pooled connection at a time).
+SEND_THREADS = 4
 
 
 def env_checkpoint(name: str) -> None:
@@ -227,6 +233,75 @@ def _lookup(sender: Sender, job: _Job) -> SentReply | None:
     return result
 
 
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """What one ``claim_batch`` took: replies now ``sending`` for this process, and duplicates it failed."""
+
+    claimed: list[int]
+    duplicates: list[int]
+
+
+def claim_batch(engine: Engine, *, limit: int = 50, now: datetime | None = None) -> Batch:
+    """Move up to ``limit`` due approved replies to ``sending`` in one transaction, oldest approval first.
+
+    On PostgreSQL the replies and their posts are taken ``FOR UPDATE SKIP LOCKED``: responders claiming at the
+    same moment get disjoint batches instead of walking one list, and a reply whose post someone holds (an
+    approval, a sweep, another claim) waits for a later tick. The post rows serialise claims of different
+    answers to one post, as in ``_claim``: an answer to a post another answer already covers (sending or
+    sent, or earlier in this batch) is failed as a duplicate, never sent.
+    """
+    now = now or utcnow()
+    postgres = engine.dialect.name == "postgresql"
+    with Session(engine) as session:
+        query = (
+            select(col(Reply.id), col(Reply.post_id), col(Reply.kind))
+            .where(
+                col(Reply.state) == ReplyState.APPROVED,
+                col(Reply.next_attempt_at).is_(None) | (col(Reply.next_attempt_at) <= now),
+            )
+            .order_by(col(Reply.approved_at), col(Reply.id))
+            .limit(limit)
+        )
+        if postgres:
+            query = query.with_for_update(skip_locked=True)
+        rows = session.execute(query).all()
+        if not rows:
+            return Batch([], [])
+        post_ids = sorted({int(r.post_id) for r in rows})
+        if postgres:
+            locked = select(col(Post.id)).where(col(Post.id).in_(post_ids)).order_by(col(Post.id))
+            held = set(session.execute(locked.with_for_update(skip_locked=True)).scalars())
+            rows = [r for r in rows if r.post_id in held]
+        answered = set(
+            session.execute(
+                select(col(Reply.post_id)).where(
+                    col(Reply.post_id).in_(post_ids),
+                    col(Reply.kind) == ReplyKind.ANSWER,
+                    col(Reply.state).in_([ReplyState.SENDING, ReplyState.SENT]),
+                )
+            ).scalars()
+        )
+        claimed: list[int] = []
+        duplicates: list[int] = []
+        for r in rows:
+            if r.kind == ReplyKind.ANSWER:
+                if r.post_id in answered:
+                    _fail_duplicate(session, int(r.id))
+                    duplicates.append(int(r.id))
+                    continue
+                answered.add(r.post_id)
+            claimed.append(int(r.id))
+        if claimed:
+            session.execute(
+                update(Reply)
+                .where(col(Reply.id).in_(claimed), col(Reply.state) == ReplyState.APPROVED)
+                .values(state=ReplyState.SENDING, attempts=col(Reply.attempts) + 1, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        session.commit()
+        return Batch(claimed, duplicates)
+
+
 def send_one(
     engine: Engine,
     senders: Mapping[str, Sender],
@@ -238,6 +313,13 @@ def send_one(
     if not _claim(engine, reply_id):
         return SendOutcome(reply_id, "skipped", "not approved, already answered, or another sender has it")
     checkpoint("after_claim")
+    return send_claimed(engine, senders, reply_id, checkpoint=checkpoint)
+
+
+def send_claimed(
+    engine: Engine, senders: Mapping[str, Sender], reply_id: int, *, checkpoint: Checkpoint = env_checkpoint
+) -> SendOutcome:
+    """Send one reply this process moved to ``sending`` (looking it up first when an attempt came before)."""
     job = _job(engine, reply_id)
     sender = senders.get(job.network)
     if sender is None:
@@ -342,20 +424,33 @@ def send_approved(
     limit: int = 50,
     checkpoint: Checkpoint = env_checkpoint,
     lease: timedelta = SENDING_LEASE,
+    rounds: int = SEND_ROUNDS,
+    threads: int = SEND_THREADS,
 ) -> list[SendOutcome]:
-    """Reconcile replies stuck in ``sending`` past ``lease``, then send every approved reply that is due."""
+    """Reconcile replies stuck in ``sending`` past ``lease``, then send the approved replies that are due.
+
+    Batches of ``limit`` are claimed (``claim_batch``) and sent, up to ``rounds`` batches per call while full
+    ones keep coming. On PostgreSQL a batch is sent on ``threads`` threads: each reply is already this
+    process's, and the time goes on database and network round trips, not on the CPU. Skipped replies
+    (duplicates of an answer already covered) are reported like ``send_one`` reports them.
+    """
     outcomes = reconcile_sending(engine, senders, older_than=lease)
-    now = utcnow()
-    with Session(engine) as session:
-        ids = list(
-            session.execute(
-                select(col(Reply.id))
-                .where(
-                    col(Reply.state) == ReplyState.APPROVED,
-                    col(Reply.next_attempt_at).is_(None) | (col(Reply.next_attempt_at) <= now),
-                )
-                .order_by(col(Reply.approved_at), col(Reply.id))
-                .limit(limit)
-            ).scalars()
-        )
-    return outcomes + [send_one(engine, senders, reply_id, checkpoint=checkpoint) for reply_id in ids]
+    parallel = threads > 1 and engine.dialect.name == "postgresql"
+    with contextlib.ExitStack() as stack:
+        pool = stack.enter_context(ThreadPoolExecutor(threads, thread_name_prefix="outbox")) if parallel else None
+        for _ in range(max(1, rounds)):
+            batch = claim_batch(engine, limit=limit)
+            outcomes += [SendOutcome(rid, "skipped", "another reply to this post was already sent")
+                         for rid in batch.duplicates]  # fmt: skip
+            claimed = batch.claimed
+            if not claimed:
+                break
+            checkpoint("after_claim")
+
+            def one(reply_id: int) -> SendOutcome:
+                return send_claimed(engine, senders, reply_id, checkpoint=checkpoint)
+
+            outcomes += list(pool.map(one, claimed)) if pool is not None else [one(rid) for rid in claimed]
+            if len(claimed) + len(batch.duplicates) < limit:
+                break
+    return outcomes

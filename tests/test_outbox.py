@@ -21,10 +21,10 @@ from escucha.worker import Worker
 from listeners.base import Sender
 from listeners.registry import build_listeners, build_senders
 from listeners.sandbox import Sandbox
-from models.tables import Post, PostStatus, Reply, ReplyState
+from models.tables import Post, PostStatus, Reply, ReplyState, utcnow
 from responder.actions import ReplyConflict, approve_reply, submit_reply
 from responder.outbox import CRASH_ENV, reconcile_sending, send_approved, send_one
-from tests.factories import staff
+from tests.factories import scored_post, staff
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -204,3 +204,75 @@ def test_approving_a_second_answer_after_one_was_approved_is_refused(engine: Eng
         submit_reply(session, reply_id=extra.id, staff=agent, text="My own answer")  # type: ignore[arg-type]
         with pytest.raises(ReplyConflict, match="already approved"):
             approve_reply(session, reply_id=extra.id, staff=boss)  # type: ignore[arg-type]
+
+
+def _approved_rows(engine: Engine, n: int) -> tuple[list[int], list[int]]:
+    """``n`` posts, each with an approved answer; return (post ids, reply ids)."""
+    with Session(engine, expire_on_commit=False) as session:
+        posts = [scored_post(session, text=f"pedido {i}") for i in range(n)]
+        replies = [Reply(post_id=p.id, state=ReplyState.APPROVED, text=f"hola {i}", idempotency_key=f"k{i}",  # type: ignore[arg-type]
+                         approved_at=utcnow()) for i, p in enumerate(posts)]  # fmt: skip
+        session.add_all(replies)
+        session.commit()
+        return [p.id for p in posts], [r.id for r in replies]  # type: ignore[misc]
+
+
+def test_responders_claiming_at_once_take_disjoint_batches(engine: Engine) -> None:
+    from responder.outbox import claim_batch
+
+    _, ids = _approved_rows(engine, 30)
+    if engine.dialect.name == "postgresql":
+        # Another responder holds the first ten replies (its claim is not committed yet): they are skipped.
+        with Session(engine) as other:
+            held = (
+                other.execute(select(col(Reply.id)).where(col(Reply.id).in_(ids[:10])).with_for_update())
+                .scalars()
+                .all()
+            )
+            assert len(held) == 10
+            mine = claim_batch(engine, limit=15)
+            assert mine.claimed == ids[10:25] and mine.duplicates == []
+        rest = claim_batch(engine, limit=50).claimed
+        assert sorted(rest) == sorted(ids[:10] + ids[25:])
+    else:
+        assert claim_batch(engine, limit=15).claimed == ids[:15]
+        assert claim_batch(engine, limit=50).claimed == ids[15:]
+    assert claim_batch(engine, limit=50).claimed == []
+    with Session(engine) as session:
+        rows = session.execute(select(Reply).where(col(Reply.id).in_(ids))).scalars().all()
+        assert {r.state for r in rows} == {ReplyState.SENDING} and {r.attempts for r in rows} == {1}
+
+
+def test_a_batch_claims_one_answer_per_post_and_fails_the_duplicate(engine: Engine) -> None:
+    from responder.outbox import claim_batch
+
+    post_ids, ids = _approved_rows(engine, 2)
+    with Session(engine, expire_on_commit=False) as session:
+        second = Reply(post_id=post_ids[0], state=ReplyState.APPROVED, text="otra", idempotency_key="dup",
+                       approved_at=utcnow())  # fmt: skip
+        ack = Reply(post_id=post_ids[0], kind="ack", state=ReplyState.APPROVED, text="ack", idempotency_key="ack",
+                    approved_at=utcnow())  # fmt: skip
+        session.add_all([second, ack])
+        session.commit()
+    batch = claim_batch(engine, limit=10)
+    assert batch.claimed == [ids[0], ids[1], ack.id] and batch.duplicates == [second.id]
+    with Session(engine) as session:
+        failed = session.get(Reply, second.id)
+        assert failed is not None and failed.state == ReplyState.FAILED and "already" in (failed.error or "")
+
+
+def test_one_tick_sends_batch_after_batch_exactly_once(engine: Engine, sandbox: Sandbox) -> None:
+    """More approved replies than one batch: the tick claims again until none is left; each sent once."""
+    settings = _settings(sandbox)
+    with Session(engine, expire_on_commit=False) as session:
+        targets = [sandbox.add_mention(f"pedido {i} no llega", author=f"c{i}", lang="es") for i in range(25)]
+        posts = [scored_post(session, text=f"pedido {i}") for i in range(25)]
+        for post, external_id in zip(posts, targets, strict=True):
+            post.external_id = external_id
+            session.add(post)
+            session.add(Reply(post_id=post.id, state=ReplyState.APPROVED, text="Lo miramos ya",  # type: ignore[arg-type]
+                              idempotency_key=f"t{external_id}", approved_at=utcnow()))  # fmt: skip
+        session.commit()
+    outcomes = send_approved(engine, build_senders(settings), limit=10)
+    assert sorted(o.result for o in outcomes) == ["sent"] * 25
+    assert sorted(r.in_reply_to for r in sandbox.sent) == sorted(targets)
