@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -111,11 +112,36 @@ def parse_graph_time(value: Any) -> datetime:
         raise ValueError(f"created_time out of range: {value[:40]!r}") from exc
 
 
+# Graph object ids are digits joined by "_" ("123_456"), or prefixed tokens ("t_…", "m_…", legacy
+# "m_mid.$…:…"). Ids go into request paths, so "/", "?", "#", "&", "%", spaces and ".." never pass.
+_GRAPH_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:$-]{0,199}")
+
+
+def is_graph_id(value: str) -> bool:
+    """Tell whether ``value`` can stand in a Graph path as an object id (no path or query characters)."""
+    return bool(_GRAPH_ID.fullmatch(value)) and ".." not in value
+
+
+def graph_node(value: str) -> str:
+    """``value`` when it is a Graph object id, else ``ValueError``: never put it in a request path."""
+    if not is_graph_id(value):
+        raise ValueError(f"not a Graph object id: {value[:40]!r}")
+    return value
+
+
 def _id(value: Any) -> str | None:
     """An object id Graph sends as a string (a number is accepted); anything else is no id."""
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return value if isinstance(value, str) and value else None
+
+
+def _object_id(value: Any, what: str) -> str:
+    """A payload's own object id, checked before it is stored or used in a path; ``ValueError`` otherwise."""
+    found = _id(value)
+    if found is None or not is_graph_id(found):
+        raise ValueError(f"{what} without a valid id: {str(value)[:40]!r}")
+    return found
 
 
 def _text(value: Any) -> str | None:
@@ -160,9 +186,7 @@ class GraphItems:
 
     def post(self, item: Json) -> IncomingPost:
         """Normalise a feed post (the page's own or a visitor's); raise ``ValueError`` when malformed."""
-        post_id = item.get("id")
-        if not isinstance(post_id, str) or not post_id:
-            raise ValueError(f"post without an id: {item.get('created_time')!r:.80}")
+        post_id = _object_id(item.get("id"), f"post at {item.get('created_time')!r:.40}")
         created = parse_graph_time(item.get("created_time"))
         who = item.get("from")
         by_page = self._is_page(who) if who else post_id.startswith(f"{self.page_id}_")
@@ -182,13 +206,13 @@ class GraphItems:
     def comment(self, item: Json, *, post_id: str) -> IncomingPost:
         """Normalise a comment or a reply on ``post_id``; raise ``ValueError`` when malformed."""
         derived = ids_from_permalink(item.get("permalink_url"))
-        comment_id = item.get("id") or (derived[0] if derived else None)
-        if not isinstance(comment_id, str) or not comment_id:
-            raise ValueError(f"comment on {post_id} without an id")
+        comment_id = _object_id(item.get("id") or (derived[0] if derived else None), f"comment on {post_id}")
         if not isinstance(item.get("message"), str):
             raise ValueError(f"comment {comment_id} has no message")
         parent = item.get("parent")
         parent_id = _id(parent.get("id")) if isinstance(parent, dict) else (derived[1] if derived else None)
+        if parent_id is not None and not is_graph_id(parent_id):
+            raise ValueError(f"comment {comment_id} has an invalid parent id: {parent_id[:40]!r}")
         return IncomingPost(
             network=NETWORK,
             external_id=comment_id,
@@ -205,9 +229,7 @@ class GraphItems:
 
     def message(self, item: Json, *, conversation: Json) -> IncomingPost:
         """Normalise a Messenger message; raise ``ValueError`` when malformed."""
-        message_id = item.get("id")
-        if not isinstance(message_id, str) or not message_id:
-            raise ValueError(f"message in {conversation.get('id')} without an id")
+        message_id = _object_id(item.get("id"), f"message in {str(conversation.get('id'))[:40]!r}")
         link = conversation.get("link")
         return IncomingPost(
             network=NETWORK,
@@ -303,6 +325,7 @@ class _GraphListener:
     def _get(self, node: str, edge: str, **args: Any) -> Json:
         self._check_usage()
         with graph_errors(f"{self.source} fetch"):
+            graph_node(node)  # a ValueError here is reported like a malformed response
             self.requests_made += 1
             result: Json = self.graph.get_connections(node, edge, **{k: v for k, v in args.items() if v is not None})
         return result
@@ -438,7 +461,12 @@ class FacebookFeedListener(_GraphListener):
                 # times can say how far this run reached: the cursor follows them, as before paging.
                 run["by_comments"] = True
             new_activity = since is None or (latest is not None and latest >= since)
-            if isinstance(item.get("id"), str) and new_activity and item["id"] not in watched:
+            if (
+                isinstance(item.get("id"), str)
+                and is_graph_id(item["id"])
+                and new_activity
+                and item["id"] not in watched
+            ):
                 watched.append(item["id"])
         created_times = [t for t in (_ts(i.get("created_time")) for i in data) if t is not None]
         if created_times:
@@ -555,8 +583,8 @@ class FacebookMessagesListener(_GraphListener):
                 run["newest"] = max(updated, run.get("newest") or 0)
             if since is not None and (updated is None or updated < since):
                 continue
-            if not isinstance(conv.get("id"), str):
-                skipped.append("messages: conversation without an id")
+            if not isinstance(conv.get("id"), str) or not is_graph_id(conv["id"]):
+                skipped.append(f"messages: conversation without a valid id: {str(conv.get('id'))[:40]!r}")
                 continue
             if conv["id"] not in known:
                 known.add(conv["id"])
@@ -603,6 +631,13 @@ class FacebookMessagesListener(_GraphListener):
         return merge_pages(self.fetch_pages(cursor, seen_ids, {}), cursor)
 
 
+def _send_target(external_id: str, author_external_id: str | None, kind: str) -> None:
+    """Refuse, for good, a reply whose target id could not stand in a Graph path (a hostile or broken row)."""
+    target = author_external_id if kind == "dm" else external_id
+    if target is not None and not is_graph_id(target):
+        raise PermanentFailure(f"Facebook reply: not a Graph object id: {target[:40]!r}")
+
+
 class FacebookSender:
     """Sends replies on Facebook: a comment for public posts, the Send API for Messenger."""
 
@@ -624,6 +659,7 @@ class FacebookSender:
         """Look for the page's reply with ``text`` under comment ``external_id`` (or in the Messenger thread)."""
         del idempotency_key
         page = self._page_id()
+        _send_target(external_id, author_external_id, kind)
         if kind == "dm":
             if not author_external_id:
                 return None
@@ -631,6 +667,8 @@ class FacebookSender:
                 convs = self.graph.get_connections(page, "conversations", platform="messenger",
                                                    user_id=author_external_id, fields="id")  # fmt: skip
                 for conv in convs.get("data") or []:
+                    if not isinstance(conv, dict) or not is_graph_id(str(conv.get("id", ""))):
+                        continue  # a thread we cannot name in a path cannot hold our reply either
                     messages = self.graph.get_connections(conv["id"], "messages", fields="id,message,from", limit=50)
                     for m in messages.get("data") or []:
                         if str((m.get("from") or {}).get("id")) == page and same_reply_text(
@@ -652,6 +690,7 @@ class FacebookSender:
     ) -> SentReply:
         """Comment on ``external_id``, or message ``author_external_id`` when ``kind`` is dm."""
         del idempotency_key  # Graph has no idempotency key; the outbox reconciles before any retry
+        _send_target(external_id, author_external_id, kind)
         if kind == "dm":
             if not author_external_id:
                 raise PermanentFailure("Messenger reply needs the recipient's page-scoped id")

@@ -197,3 +197,38 @@ def test_messenger_reply_outside_24h_is_permanent(sandbox: Sandbox) -> None:
             external_id=message, kind="dm", author_external_id=user.external_id, text="hola", idempotency_key="k"
         )
     assert sandbox.sent == []
+
+
+@pytest.mark.parametrize(
+    "good", ["123", "1234567890_98765", "t_100001", "m_ToF4-x_W9EdVQ", "m_mid.1457764197618:41d1$a"]
+)
+def test_real_graph_id_shapes_pass(good: str) -> None:
+    from listeners.facebook import graph_node, is_graph_id
+
+    assert is_graph_id(good) and graph_node(good) == good
+
+
+@pytest.mark.parametrize(
+    "bad", ["", "../me/feed", "123/comments", "123?access_token=x", "1#x", "1&a=b", "1 2", "1%2F", "a..b"]
+)
+def test_ids_that_would_change_the_request_path_are_refused(bad: str) -> None:
+    from listeners.facebook import GraphItems, graph_node, is_graph_id
+
+    assert not is_graph_id(bad)
+    with pytest.raises(ValueError, match="Graph object id"):
+        graph_node(bad)
+    items = GraphItems("999")
+    with pytest.raises(ValueError, match="valid id"):
+        items.post({"id": bad, "created_time": "2026-01-01T00:00:00+0000", "message": "hola"})
+    with pytest.raises(ValueError, match="valid id"):
+        items.comment({"id": bad, "created_time": "2026-01-01T00:00:00+0000", "message": "hola"}, post_id="1_2")
+
+
+def test_sender_refuses_a_hostile_target_for_good_and_sends_nothing(sandbox: Sandbox) -> None:
+    sender = FacebookSender(graph(sandbox), page_id=sandbox.page_id)
+    with pytest.raises(PermanentFailure, match="Graph object id"):
+        sender.send_reply(external_id="1_2/../../me/feed", kind="comment", author_external_id=None, text="x",
+                          idempotency_key="k")  # fmt: skip
+    with pytest.raises(PermanentFailure, match="Graph object id"):
+        sender.send_reply(external_id="m_1", kind="dm", author_external_id="123?x=1", text="x", idempotency_key="k")
+    assert sandbox.sent == []
