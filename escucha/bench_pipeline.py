@@ -63,6 +63,7 @@ AUTHORS = 3000
 READY_LINE = "running with"
 POLLED_SOURCES = "SELECT count(*) FROM sourcecursor WHERE last_success_at IS NOT NULL"
 SLACK_S = 5.0  # the latency target is one poll interval plus this
+FACEBOOK_PAGE_SIZE, FACEBOOK_MAX_PAGES = 100, 10
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -283,6 +284,7 @@ class Feed:
     """What the feeder thread put into the sandbox: (network, id) → seconds into the load when it arrived."""
 
     arrivals: dict[tuple[str, str], float] = field(default_factory=dict)
+    channels: dict[tuple[str, str], str] = field(default_factory=dict)  # (network, id) → mention, dm, comment
     by_channel: Counter[str] = field(default_factory=Counter)
     failures: int = 0
     last_error: str | None = None
@@ -395,6 +397,7 @@ def feed_sandbox(
         feed.behind_s = max(feed.behind_s, at - (last - 1) / rate)
         for (channel, network, _), external_id in zip(made, ids, strict=True):
             feed.arrivals[(network, external_id)] = at
+            feed.channels[(network, external_id)] = channel
             feed.by_channel[channel] += 1
         if stop.wait(tick):
             break
@@ -525,6 +528,7 @@ def account(engine: Engine, feed: Feed, *, load_start: datetime, warmup_s: float
     assigned = [p for p in needing if p.id in first_assigned]
     waiting = [p for p in needing if p.id not in first_assigned]
     not_ingested = len(feed.arrivals) - len(mine)
+    missing = Counter(feed.channels.get(key, "?") for key in feed.arrivals if key not in found)
     backlog = not_ingested + unscored + len(waiting)
     window_start = load_start + timedelta(seconds=warmup_s)
     window_end = load_start + timedelta(seconds=load_s)
@@ -546,6 +550,7 @@ def account(engine: Engine, feed: Feed, *, load_start: datetime, warmup_s: float
         "backlog": {
             "total": backlog,
             "not_ingested": not_ingested,
+            "not_ingested_by_channel": dict(sorted(missing.items())),
             "unscored": unscored,
             "waiting_assignment": len(waiting),
             "held": sum(1 for p in waiting if p.held_since is not None),
@@ -637,6 +642,10 @@ def worker_env(options: PipelineOptions, url: str) -> dict[str, str]:
         score_seconds=options.stage_seconds,
         assign_seconds=options.stage_seconds,
         send_seconds=options.stage_seconds,
+        # Paging for this volume (docs/capacity.md, "Poll settings"): at 50 posts/s a page post gets 5 comments/s
+        # and as many answers from the brand on the same edge, beyond Graph's default 25 × 3 per poll.
+        facebook_page_size=FACEBOOK_PAGE_SIZE,
+        facebook_max_pages=FACEBOOK_MAX_PAGES,
         x_search_enabled=False,
         facebook_messages_enabled=False,
         **sandbox_settings(url),

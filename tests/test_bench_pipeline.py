@@ -175,10 +175,12 @@ def test_the_accounting_finds_each_post_where_it_is(pg_engine: Engine) -> None:
     feed = Feed()
     for ext in ("1", "2", "3", "4", "5", "6"):  # "6" arrived but was never ingested
         feed.arrivals[("x", ext)] = 1.0
+        feed.channels[("x", ext)] = "mention"
     got = account(pg_engine, feed, load_start=start, warmup_s=10.0, load_s=60.0)
     assert got["arrived"] == 6 and got["ingested"] == 5 and got["scored"] == 4
     assert got["needing_response"] == 3 and got["no_action"] == 1 and got["assigned"] == 2
-    assert got["backlog"] == {"total": 3, "not_ingested": 1, "unscored": 1, "waiting_assignment": 1, "held": 0}
+    assert got["backlog"] == {"total": 3, "not_ingested": 1, "not_ingested_by_channel": {"mention": 1},
+                              "unscored": 1, "waiting_assignment": 1, "held": 0}  # fmt: skip
     assert got["balanced"] is True
     assert got["unexpected_posts"] == 1 and got["double_assigned"] == 1
     assert got["assigned_in_window"] == 2
@@ -215,3 +217,12 @@ def test_the_feeder_keeps_a_high_rate_with_one_request_per_tick() -> None:
             assert external_id in (on_x if network == "x" else on_facebook)
         # Arrival times follow the schedule: the last post arrived at the end of the load, not all at once.
         assert max(feed.arrivals.values()) >= 1.3
+
+
+def test_the_workers_page_facebook_as_the_capacity_plan_says_for_this_volume() -> None:
+    """Graph's default 25 × 3 comments per poll fell behind at 50 posts/s once the brand's answers shared the edge."""
+    from escucha.bench_pipeline import worker_env
+
+    env = worker_env(PipelineOptions(rate=50.0, poll_seconds=5.0), "http://127.0.0.1:1")
+    assert env["ESCUCHA_FACEBOOK_PAGE_SIZE"] == "100" and env["ESCUCHA_FACEBOOK_MAX_PAGES"] == "10"
+    assert env["ESCUCHA_X_POLL_SECONDS"] == "5.0" and env["ESCUCHA_ASSIGN_SECONDS"] == "2.0"
