@@ -189,12 +189,25 @@ def volume_with_spikes(frame: pd.DataFrame) -> pd.DataFrame:
     return hourly.reset_index(names="hour")
 
 
-def complaint_topics(frame: pd.DataFrame, *, top: int = 12) -> pd.DataFrame:
-    """Return the words that come up most in complaints (complaint score ≥ 0.5), one count per post."""
+def brand_words(*terms: str | None) -> frozenset[str]:
+    """The words of the brand's own names and search query, which every hit contains and so say nothing."""
+    words: set[str] = set()
+    for term in terms:
+        if term:
+            # A search query's operators (OR, -is:retweet, lang:es) are not words of the brand either.
+            words.update(w.lower() for w in _WORD.findall(re.sub(r"\S+:\S+", " ", term)))
+    return frozenset(words)
+
+
+def complaint_topics(frame: pd.DataFrame, *, top: int = 12, leave_out: frozenset[str] = frozenset()) -> pd.DataFrame:
+    """Return the words that come up most in complaints (complaint score ≥ 0.5), one count per post.
+
+    ``leave_out`` holds the brand's own words (``brand_words``): every keyword hit contains them.
+    """
     counter: Counter[str] = Counter()
     for text in frame.loc[frame["complaint"] >= COMPLAINT_AT, "text"]:
         words = {w.lower() for w in _WORD.findall(_NOT_TOPICS.sub(" ", plain(text)))}
-        counter.update(w for w in words if w not in STOPWORDS)
+        counter.update(w for w in words if w not in STOPWORDS and w not in leave_out)
     # Ties in alphabetical order, so the table and its CSV are the same on every run.
     rows = sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
     return pd.DataFrame({"topic": [w for w, _ in rows], "posts": [n for _, n in rows]})

@@ -21,7 +21,7 @@ from responder.admin import set_sla_policy, update_staff
 from responder.corrections import correct_post, reassign_post
 from responder.permissions import NotAllowed
 from review_app.i18n import t
-from review_app.trends import complaint_topics, response_times, to_csv, volume_with_spikes
+from review_app.trends import brand_words, complaint_topics, response_times, to_csv, volume_with_spikes
 from review_app.views.queue import reassign_key, reply_key, sentiment_key, urgency_key
 from review_app.views.signin import EMAIL_KEY, PASSWORD_KEY
 from tests.factories import scored_post, staff
@@ -349,6 +349,21 @@ def test_complaint_topics_leave_out_handles_and_links() -> None:
     topics = complaint_topics(frame).to_dict("list")
     assert topics["topic"][0] == "refund" and topics["posts"][0] == 2
     assert not {"escuchahelp", "estoy", "https"} & set(topics["topic"])
+
+
+def test_complaint_topics_leave_out_the_brand_search_terms_every_hit_contains() -> None:
+    frame = pd.DataFrame(
+        {
+            "text": ["Cafetería Aurora: pedido frío otra vez", "cafeteria aurora pedido tarde", "Aurora, pedido roto"],
+            "complaint": [0.9, 0.8, 0.7],
+        }
+    )
+    assert complaint_topics(frame).to_dict("list")["topic"][:2] == ["aurora", "pedido"]  # the brand tops it
+    brand = brand_words('("cafetería aurora" OR cafeteria) -is:retweet lang:es', "AuroraCafe")
+    assert {"cafetería", "aurora", "cafeteria", "auroracafe"} <= brand and not {"retweet", "lang"} & brand
+    topics = complaint_topics(frame, leave_out=brand).to_dict("list")
+    assert topics["topic"][0] == "pedido" and topics["posts"][0] == 3
+    assert not brand & set(topics["topic"])
 
 
 def test_admin_changes_staff_and_sla_and_others_are_refused_by_the_functions(app_engine: Engine) -> None:

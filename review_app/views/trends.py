@@ -10,10 +10,12 @@ import pandas as pd
 import streamlit as st
 from sqlmodel import Session
 
+from escucha.settings import get_settings
 from responder.permissions import Action
 from review_app import context, fmt
 from review_app.i18n import t
 from review_app.trends import (
+    brand_words,
     complaint_topics,
     keyword_groups,
     posts_frame,
@@ -104,7 +106,9 @@ def render() -> None:
     topics_col, times_col = st.columns(2)
     with topics_col:
         st.subheader(t(lang, "topics_title"))
-        topics = complaint_topics(frame)
+        settings = get_settings()
+        brand = brand_words(settings.x_search_query, settings.x_brand_username)
+        topics = complaint_topics(frame, leave_out=brand)
         # A dataframe shows cells as plain text: topic words from posts cannot render as markup.
         st.dataframe(topics, hide_index=True, width="stretch")
         _download(lang, topics, "complaint-topics")
