@@ -228,14 +228,19 @@ def _link_parents(session: Session, post_ids: list[int]) -> None:
         .where(parent.c.network == child.c.network, parent.c.external_id == child.c.in_reply_to_external_id)
         .scalar_subquery()
     )
-    new_external = select(child.c.external_id).where(child.c.id.in_(post_ids)).scalar_subquery()
+    # Two statements, each proportional to the page: the new posts themselves, then the unlinked replies that
+    # point at one of them, probed by value in ``ix_post_unlinked_reply``. (One statement with the two joined
+    # by OR read the whole post table, or the whole index, on every page.)
     session.execute(
         update(child)
-        .where(
-            child.c.parent_id.is_(None),
-            child.c.in_reply_to_external_id.is_not(None),
-            (child.c.id.in_(post_ids)) | (child.c.in_reply_to_external_id.in_(new_external)),
-        )
+        .where(child.c.id.in_(post_ids), child.c.parent_id.is_(None), child.c.in_reply_to_external_id.is_not(None))
+        .values(parent_id=parent_id)
+        .execution_options(synchronize_session=False)
+    )
+    new_external = list(session.execute(select(child.c.external_id).where(child.c.id.in_(post_ids))).scalars())
+    session.execute(
+        update(child)
+        .where(child.c.parent_id.is_(None), child.c.in_reply_to_external_id.in_(new_external))
         .values(parent_id=parent_id)
         .execution_options(synchronize_session=False)
     )

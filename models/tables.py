@@ -9,7 +9,7 @@ import enum
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -92,6 +92,13 @@ class Post(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("network", "external_id", name="uq_post_network_external"),
         Index("ix_post_status_created", "status", "created_at"),
+        # Replies waiting for their parent: thread linking after every stored page probes it by value.
+        Index(
+            "ix_post_unlinked_reply",
+            "in_reply_to_external_id",
+            postgresql_where=text("parent_id IS NULL"),
+            sqlite_where=text("parent_id IS NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -191,9 +198,21 @@ class ReplyKind(enum.StrEnum):
     SURVEY = "survey"
 
 
+ANSWER_IN_FLIGHT = "kind = 'answer' AND state IN ('approved', 'sending', 'sent')"
+
+
 class Reply(SQLModel, table=True):
     """A reply to a post and its way through approval to the network (the outbox row)."""
 
+    __table_args__ = (
+        # "Is this post's answer approved, going out or out?": the SLA and care sweeps ask it of every open post.
+        Index(
+            "ix_reply_answer_in_flight",
+            "post_id",
+            postgresql_where=text(ANSWER_IN_FLIGHT),
+            sqlite_where=text(ANSWER_IN_FLIGHT),
+        ),
+    )
     id: int | None = Field(default=None, primary_key=True)
     post_id: int = Field(foreign_key="post.id", index=True)
     kind: str = Field(default=ReplyKind.ANSWER, max_length=16)
