@@ -235,9 +235,13 @@ class XTweets:
         elif any(r.get("type") == "retweeted" for r in refs):
             # A plain retweet repeats someone else's words: context for the thread, not a message to answer.
             kind = "share"
+        elif kind == "search" and self.mentions_brand(tweet):
+            # A keyword hit that mentions the brand is a mention, whichever of the two sources reads it first:
+            # the first one stores the post, so its kind must not depend on which poll ran first.
+            kind = "mention"
         elif kind == "search":
             # X (Feb 2026): self-serve apps may only reply where the brand is mentioned or quoted.
-            manual_only = not (self.mentions_brand(tweet) or self.quotes_brand(tweet, included))
+            manual_only = not self.quotes_brand(tweet, included)
         username = author.username if author else ""
         url = f"https://x.com/{username}/status/{tweet_id}" if username else f"https://x.com/i/web/status/{tweet_id}"
         return IncomingPost(

@@ -107,9 +107,13 @@ def test_search_hits_without_mention_or_quote_are_manual_only(sandbox: Sandbox) 
     result = listener.fetch(None, [])
     flags = {p.external_id: (p.kind, p.manual_only) for p in result.posts}
     assert flags[plain] == ("search", True)
-    assert flags[mentioning] == ("search", False)
+    # A hit that mentions the brand is a mention: the same kind the mentions source gives it, so the stored
+    # post (whichever source reads it first) is always one the brand must answer.
+    assert flags[mentioning] == ("mention", False)
     assert flags[quoting] == ("search", False)
     assert result.next_cursor == max(flags, key=int)
+    via_mentions = {p.external_id: (p.kind, p.manual_only) for p in mentions(sandbox).fetch(None, []).posts}
+    assert via_mentions[mentioning] == flags[mentioning]
 
 
 def test_dms_dedupe_by_seen_ids_and_own_messages_are_marked(sandbox: Sandbox) -> None:
