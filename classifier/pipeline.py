@@ -36,7 +36,10 @@ def _score_batch(scorer: Scorer, rows: list[tuple[Post, Author | None]]) -> list
 
 
 def score_pending(session: Session, scorer: Scorer, *, limit: int = 256) -> int:
-    """Score up to ``limit`` new posts, oldest first; the caller commits. Returns how many were scored."""
+    """Score up to ``limit`` new posts, oldest first; the caller commits. Returns how many left ``new``.
+
+    The brand's own posts (``own``) leave ``new`` as ``no_action`` without a score: the model never reads them.
+    """
     stmt = (
         select(Post, Author)
         .outerjoin(Author, col(Author.id) == col(Post.author_id))
@@ -49,8 +52,17 @@ def score_pending(session: Session, scorer: Scorer, *, limit: int = 256) -> int:
     rows = session.execute(stmt).all()
     if not rows:
         return 0
-    scores = _score_batch(scorer, [(post, author) for post, author in rows])
-    for (post, _author), s in zip(rows, scores, strict=True):
+    # Our own replies and DM acknowledgements come back through the listeners as context for the thread: they
+    # are never work and their sentiment says nothing about the brand, so the model does not read them (they
+    # were ~40 % of what a busy desk's classifier scored). They get no Score row.
+    work = [(post, author) for post, author in rows if post.kind != PostKind.OWN]
+    for post, _author in rows:
+        if post.kind == PostKind.OWN:
+            post.needs_response = False
+            post.status = PostStatus.NO_ACTION
+            session.add(post)
+    scores = _score_batch(scorer, work) if work else []
+    for (post, _author), s in zip(work, scores, strict=True):
         session.add(
             Score(
                 post_id=post.id,

@@ -63,6 +63,10 @@ def collect_status(session: Session, settings: Settings | None = None) -> dict[s
         "posts_by_kind": grouped(Post.kind),
         "posts_by_status": grouped(Post.status),
         "scored": count(model=Score),
+        # The brand's own replies leave ``new`` without a score (classifier/pipeline.py): not a scoring gap.
+        "own_not_scored": count(
+            col(Post.kind) == PostKind.OWN, ~select(col(Score.id)).where(col(Score.post_id) == col(Post.id)).exists()
+        ),
         "unscored": count(col(Post.status) == PostStatus.NEW),
         "needing_response": count(col(Post.needs_response).is_(True)),
         "assigned": count(col(Post.assignee_id).is_not(None)),

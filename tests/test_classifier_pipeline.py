@@ -46,3 +46,39 @@ def test_model_change_rescores_open_posts_only(session: Session) -> None:
     models = {s.post_id: s.model_id for s in session.execute(select(Score)).scalars()}
     assert models[by_id["1"].id] == "other-model-2"
     assert models[by_id["2"].id].startswith("lexicon")
+
+
+class CountingScorer(LexiconScorer):
+    """The lexicon scorer, remembering every text it was asked to read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.read: list[str] = []
+
+    def score(self, posts: list[PostFacts]) -> list[PostScore]:
+        self.read += [p.text for p in posts]
+        return super().score(posts)
+
+
+def test_the_brands_own_replies_never_reach_the_model(session: Session) -> None:
+    from escucha.status import collect_status
+
+    save_posts(session, [
+        incoming("1", "@Escucha my order never arrived", kind="mention"),
+        incoming("2", "Sorry about that, Ana is on it", kind="own"),
+    ])  # fmt: skip
+    session.commit()
+    scorer = CountingScorer()
+    assert score_pending(session, scorer) == 2  # both left ``new``
+    session.commit()
+    assert scorer.read == ["@Escucha my order never arrived"]
+    by_id = {p.external_id: p for p in session.execute(select(Post)).scalars()}
+    assert by_id["2"].status == PostStatus.NO_ACTION and by_id["2"].needs_response is False
+    assert by_id["1"].status == PostStatus.SCORED
+    assert [s.post_id for s in session.execute(select(Score)).scalars()] == [by_id["1"].id]
+    status = collect_status(session)
+    assert (status["scored"], status["own_not_scored"], status["unscored"]) == (1, 1, 0)
+
+    save_posts(session, [incoming("3", "Thanks for waiting!", kind="own")])
+    session.commit()
+    assert score_pending(session, scorer) == 1 and len(scorer.read) == 1  # a batch of own posts alone: no call

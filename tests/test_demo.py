@@ -32,7 +32,8 @@ def test_headless_demo_ingests_scores_and_assigns_everything(tmp_path: Path) -> 
     why = json.dumps(status["sources"], indent=1) + run.stderr[-2000:]
     assert status["posts_by_network"].get("x", 0) > 50 and status["posts_by_network"].get("facebook", 0) > 50, why
     assert {"mention", "dm", "comment"} <= set(status["posts_by_kind"]), why
-    assert status["scored"] == status["posts"] and status["unscored"] == 0
+    assert status["scored"] + status["own_not_scored"] == status["posts"] and status["unscored"] == 0
+    assert status["posts_by_kind"].get("own", 0) == status["own_not_scored"]  # our replies: never scored
     assert status["needing_response"] > 0 and status["assigned"] > 0
     assert status["unassigned_public"] == 0
     assert status["replies_by_state"].get("pending_approval", 0) > 0
