@@ -163,11 +163,27 @@ def same_reply_text(ours: str, theirs: str) -> bool:
     return norm(ours) == norm(theirs)
 
 
+def created_before(created: datetime | None, not_before: datetime | None) -> bool:
+    """Tell whether a network item created at ``created`` is older than ``not_before`` (unknown times are not)."""
+    return created is not None and not_before is not None and created < not_before
+
+
 class ReplyLookup(Protocol):
     """Optional capability of a ``Sender``: find a reply we may already have sent (crash reconciliation)."""
 
     def find_reply(
-        self, *, external_id: str, kind: str, author_external_id: str | None, text: str, idempotency_key: str
+        self,
+        *,
+        external_id: str,
+        kind: str,
+        author_external_id: str | None,
+        text: str,
+        idempotency_key: str,
+        not_before: datetime | None = None,
     ) -> SentReply | None:
-        """Return our account's reply with ``text`` to ``external_id`` (or DM to the author), if it exists."""
+        """Return our account's reply with ``text`` to ``external_id`` (or DM to the author), if it exists.
+
+        Messages created before ``not_before`` (the reply's approval, less the clock skew) are not this reply,
+        even with the same words: a thread can hold an identical earlier message that was really sent.
+        """
         ...

@@ -27,6 +27,7 @@ from listeners.base import (
     RateLimited,
     SentReply,
     TemporaryFailure,
+    created_before,
     merge_pages,
     same_reply_text,
 )
@@ -654,10 +655,32 @@ class FacebookSender:
         return self.page_id
 
     def find_reply(
-        self, *, external_id: str, kind: str, author_external_id: str | None, text: str, idempotency_key: str
+        self,
+        *,
+        external_id: str,
+        kind: str,
+        author_external_id: str | None,
+        text: str,
+        idempotency_key: str,
+        not_before: datetime | None = None,
     ) -> SentReply | None:
-        """Look for the page's reply with ``text`` under comment ``external_id`` (or in the Messenger thread)."""
+        """Look for the page's reply with ``text`` under comment ``external_id`` (or in the Messenger thread).
+
+        Comments and messages older than ``not_before`` are skipped: an identical earlier one is not this reply.
+        """
         del idempotency_key
+
+        def ours(item: Json) -> bool:
+            if str((item.get("from") or {}).get("id")) != page or not same_reply_text(
+                text, str(item.get("message", ""))
+            ):
+                return False
+            try:
+                created: datetime | None = parse_graph_time(item.get("created_time"))
+            except ValueError:
+                created = None
+            return not created_before(created, not_before)
+
         page = self._page_id()
         _send_target(external_id, author_external_id, kind)
         if kind == "dm":
@@ -669,18 +692,17 @@ class FacebookSender:
                 for conv in convs.get("data") or []:
                     if not isinstance(conv, dict) or not is_graph_id(str(conv.get("id", ""))):
                         continue  # a thread we cannot name in a path cannot hold our reply either
-                    messages = self.graph.get_connections(conv["id"], "messages", fields="id,message,from", limit=50)
+                    messages = self.graph.get_connections(conv["id"], "messages", fields="id,message,from,created_time",
+                                                          limit=50)  # fmt: skip
                     for m in messages.get("data") or []:
-                        if str((m.get("from") or {}).get("id")) == page and same_reply_text(
-                            text, str(m.get("message", ""))
-                        ):
+                        if isinstance(m, dict) and ours(m):
                             return SentReply(external_id=str(m["id"]))
             return None
         with graph_errors("look up comment"):
-            replies = self.graph.get_connections(external_id, "comments", fields="id,message,from", limit=100,
-                                                 order="reverse_chronological")  # fmt: skip
+            replies = self.graph.get_connections(external_id, "comments", fields="id,message,from,created_time",
+                                                 limit=100, order="reverse_chronological")  # fmt: skip
         for c in replies.get("data") or []:
-            if str((c.get("from") or {}).get("id")) == page and same_reply_text(text, str(c.get("message", ""))):
+            if isinstance(c, dict) and ours(c):
                 comment_id = str(c["id"])
                 return SentReply(external_id=comment_id, url=f"https://www.facebook.com/{comment_id}")
         return None

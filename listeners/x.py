@@ -23,6 +23,7 @@ from listeners.base import (
     RateLimited,
     SentReply,
     TemporaryFailure,
+    created_before,
     merge_pages,
     same_reply_text,
 )
@@ -122,6 +123,14 @@ def snowflake_time(tweet_id: str) -> datetime:
         return datetime.fromtimestamp(((int(tweet_id) >> 22) + TWITTER_EPOCH_MS) / 1000, UTC)
     except (OverflowError, OSError) as exc:
         raise ValueError(f"id {tweet_id[:40]!r} holds no representable time") from exc
+
+
+def _created(item: Json) -> datetime | None:
+    """When a tweet or DM event was created (its ``created_at``, else its snowflake id); None when unreadable."""
+    try:
+        return parse_x_time(item.get("created_at"), str(item.get("id", "")))
+    except (ValueError, TypeError):
+        return None
 
 
 def parse_x_time(value: Any, external_id: str) -> datetime:
@@ -562,9 +571,19 @@ class XSender:
         return self.brand_user_id
 
     def find_reply(
-        self, *, external_id: str, kind: str, author_external_id: str | None, text: str, idempotency_key: str
+        self,
+        *,
+        external_id: str,
+        kind: str,
+        author_external_id: str | None,
+        text: str,
+        idempotency_key: str,
+        not_before: datetime | None = None,
     ) -> SentReply | None:
-        """Look for our reply with ``text`` to tweet ``external_id`` (or our DM to the author) on X."""
+        """Look for our reply with ``text`` to tweet ``external_id`` (or our DM to the author) on X.
+
+        Tweets and DM events older than ``not_before`` are skipped: an identical earlier message is not this one.
+        """
         del idempotency_key
         brand = self._brand_id()
         if kind == "dm":
@@ -580,18 +599,27 @@ class XSender:
                     str(event.get("sender_id")) == brand
                     and author_external_id in conversation.split("-")
                     and same_reply_text(text, str(event.get("text", "")))
+                    and not created_before(_created(event), not_before)
                 ):
                     return SentReply(external_id=str(event["id"]), url=f"https://x.com/messages/{conversation}")
             return None
         # Our replies to the post are newer than it: the brand's timeline since that id is all we need.
         with x_errors("look up reply"):
             response = self.client.get_users_tweets(
-                brand, since_id=external_id, max_results=100, tweet_fields=["referenced_tweets"], user_auth=True
+                brand,
+                since_id=external_id,
+                max_results=100,
+                tweet_fields=["referenced_tweets", "created_at"],
+                user_auth=True,
             )
         for tweet in response.get("data") or []:
             refs = tweet.get("referenced_tweets") or []
             replied = any(r.get("type") == "replied_to" and str(r.get("id")) == external_id for r in refs)
-            if replied and same_reply_text(text, str(tweet.get("text", ""))):
+            if (
+                replied
+                and same_reply_text(text, str(tweet.get("text", "")))
+                and not created_before(_created(tweet), not_before)
+            ):
                 tweet_id = str(tweet["id"])
                 return SentReply(external_id=tweet_id, url=f"https://x.com/i/web/status/{tweet_id}")
         return None

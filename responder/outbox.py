@@ -31,6 +31,7 @@ from listeners.base import (
 )
 from models.audit import audit
 from models.tables import Assignment, Author, Post, PostKind, PostStatus, Reply, ReplyKind, ReplyState, utcnow
+from responder.clock import aware
 from responder.provenance import build_provenance
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,8 @@ SENDING_LEASE = timedelta(minutes=5)
 CRASH_ENV = "ESCUCHA_OUTBOX_CRASH_AT"
 
 Checkpoint = Callable[[str], None]
+# How far the networks' clocks may run behind ours when a reply is looked up by its creation time.
+LOOKUP_SKEW = timedelta(minutes=2)
 # One send tick claims and sends batch after batch while full ones keep coming, up to this many.
 SEND_ROUNDS = 10
 # Threads that send one claimed batch on PostgreSQL (each holds one pooled connection at a time).
@@ -78,6 +81,7 @@ class _Job:
     post_kind: str
     author_external_id: str | None
     attempts: int
+    approved_at: datetime | None = None
 
 
 def backoff_seconds(attempts: int) -> float:
@@ -149,6 +153,7 @@ def _job(engine: Engine, reply_id: int) -> _Job:
             post_kind=post.kind,
             author_external_id=author.external_id if author else None,
             attempts=reply.attempts,
+            approved_at=reply.approved_at or reply.created_at,
         )
 
 
@@ -223,12 +228,16 @@ def _lookup(sender: Sender, job: _Job) -> SentReply | None:
     find = getattr(sender, "find_reply", None)
     if find is None:
         raise PermanentFailure(f"{job.network} cannot look replies up: check the network by hand before resending")
+    # Nothing of ours older than the approval can be this reply (less the networks' clock skew), however alike
+    # the words: a DM thread can already hold the same saved reply, sent for an earlier message.
+    not_before = aware(job.approved_at) - LOOKUP_SKEW if job.approved_at is not None else None
     result: SentReply | None = find(
         external_id=job.external_id,
         kind=job.post_kind,
         author_external_id=job.author_external_id,
         text=job.text,
         idempotency_key=job.key,
+        not_before=not_before,
     )
     return result
 

@@ -232,3 +232,24 @@ def test_sender_refuses_a_hostile_target_for_good_and_sends_nothing(sandbox: San
     with pytest.raises(PermanentFailure, match="Graph object id"):
         sender.send_reply(external_id="m_1", kind="dm", author_external_id="123?x=1", text="x", idempotency_key="k")
     assert sandbox.sent == []
+
+
+@pytest.mark.parametrize("kind", ["dm", "comment"])
+def test_reply_lookup_ignores_an_identical_reply_sent_before_the_approval(sandbox: Sandbox, kind: str) -> None:
+    from datetime import timedelta
+
+    author: str | None = None
+    if kind == "dm":
+        target_id = sandbox.add_fb_message("¿Abren el domingo?", author="Ana")
+        got = messages(sandbox).fetch(None, [])
+        author = next(p.author.external_id for p in got.posts if p.external_id == target_id and p.author)
+    else:
+        target_id = sandbox.add_fb_comment(sandbox.add_fb_post("Horario de verano"), "¿Abren el domingo?", author="Ana")
+    sender = FacebookSender(graph(sandbox), page_id=sandbox.page_id)
+    target = {"external_id": target_id, "kind": kind, "text": "¡Sí, de 10 a 14!", "idempotency_key": "k1"}
+    sent = sender.send_reply(author_external_id=author, **target)
+    found = sender.find_reply(author_external_id=author, not_before=sandbox.now() - timedelta(minutes=5), **target)
+    assert found is not None and found.external_id == sent.external_id
+    # The same words approved later are another reply: the earlier message must not stand in for it.
+    later = sandbox.now() + timedelta(minutes=10)
+    assert sender.find_reply(author_external_id=author, not_before=later, **target) is None

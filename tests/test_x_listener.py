@@ -235,3 +235,27 @@ def test_registry_builds_what_settings_configure(sandbox: Sandbox) -> None:
     sandbox.add_mention("hola desde el registro")
     x_mentions = next(lst for lst in build_listeners(settings) if lst.source == "mentions")
     assert len(x_mentions.fetch(None, []).posts) == 1
+
+
+@pytest.mark.parametrize("kind", ["dm", "mention"])
+def test_reply_lookup_ignores_an_identical_reply_sent_before_the_approval(sandbox: Sandbox, kind: str) -> None:
+    from datetime import timedelta
+
+    if kind == "dm":
+        post = sandbox.add_dm("¿Tienen envío a Lima?", author="carla")
+    else:
+        post = sandbox.add_mention("¿Tienen envío a Lima?", author="carla")
+    author: str | None = None
+    c, _ = client(sandbox)
+    sender = XSender(c)
+    target = {"external_id": post, "kind": kind, "text": "¡Sí! Te escribimos por privado.", "idempotency_key": "k1"}
+    if kind == "dm":
+        dms = XDMListener(c, brand_user_id=sandbox.brand_user_id).fetch(None, [])
+        author = next(p.author.external_id for p in dms.posts if p.external_id == post and p.author)
+    sent = sender.send_reply(author_external_id=author, **target)
+    found = sender.find_reply(author_external_id=author, not_before=sandbox.now() - timedelta(minutes=5), **target)
+    assert found is not None and found.external_id == sent.external_id
+    # The same words approved later are another reply: the earlier message must not stand in for it.
+    later = sandbox.now() + timedelta(minutes=10)
+    assert sender.find_reply(author_external_id=author, not_before=later, **target) is None
+    assert sender.find_reply(author_external_id=author, **target) is not None  # no time known: words decide
