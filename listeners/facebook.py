@@ -257,11 +257,17 @@ def _after(response: Any) -> str | None:
     return after if after is not None and len(after) <= 1024 else None
 
 
-def _ts(value: Any) -> int | None:
+def _time(value: Any) -> datetime | None:
+    """A Graph time, or None when it is missing or unreadable."""
     try:
-        return int(parse_graph_time(value).timestamp())
+        return parse_graph_time(value)
     except ValueError:
         return None
+
+
+def _ts(value: Any) -> int | None:
+    at = _time(value)
+    return int(at.timestamp()) if at is not None else None
 
 
 def _graph_code(exc: BaseException) -> tuple[int | None, int | None]:
@@ -669,20 +675,16 @@ class FacebookSender:
         Comments and messages older than ``not_before`` are skipped: an identical earlier one is not this reply.
         """
         del idempotency_key
+        _send_target(external_id, author_external_id, kind)  # before any request: the id goes into a path
+        page = self._page_id()
 
         def ours(item: Json) -> bool:
-            if str((item.get("from") or {}).get("id")) != page or not same_reply_text(
-                text, str(item.get("message", ""))
-            ):
-                return False
-            try:
-                created: datetime | None = parse_graph_time(item.get("created_time"))
-            except ValueError:
-                created = None
-            return not created_before(created, not_before)
+            return (
+                str((item.get("from") or {}).get("id")) == page
+                and same_reply_text(text, str(item.get("message", "")))
+                and not created_before(_time(item.get("created_time")), not_before)
+            )
 
-        page = self._page_id()
-        _send_target(external_id, author_external_id, kind)
         if kind == "dm":
             if not author_external_id:
                 return None
