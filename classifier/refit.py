@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from classifier.metrics import roc_auc
 from classifier.model import ModelSpec, MultiHead
 
 L2_GRID = (0.01, 0.03, 0.1, 0.3, 1.0)
@@ -195,8 +196,6 @@ def refit_sentiment_head(
 
 def choose_l2(x: torch.Tensor, y: torch.Tensor, *, seed: int, folds: int = 5) -> tuple[float, dict[str, float]]:
     """The L2 strength with the best mean ROC-AUC over stratified folds of the training data."""
-    from classifier.train import roc_auc
-
     fold_of = _folds([int(v) for v in y.tolist()], folds, seed)
 
     def fold_score(l2: float, train: torch.Tensor, test: torch.Tensor) -> float:
@@ -225,31 +224,6 @@ def refit_complaint_head(
         model.complaint.weight.copy_(w.unsqueeze(0))
         model.complaint.bias.fill_(b)
     return {"l2": l2, "cv_auc": cv, "n": len(labels)}
-
-
-def refit_model_dir(
-    directory: Any, data_dir: Any, *, seed: int, english_sample: int, extra: Sequence[Any] = ()
-) -> dict[str, Any]:
-    """Refit the heads of the model in ``directory``, recalibrate, re-evaluate and rewrite its delta."""
-    from pathlib import Path
-
-    from safetensors import safe_open
-
-    from classifier.model import DELTA, load_model, save_delta
-    from classifier.train import build_splits, calibrate_and_evaluate
-
-    directory = Path(directory)
-    with safe_open(str(directory / DELTA), framework="pt") as delta:
-        changed = set(delta.keys())  # the names are enough: the tensors are reloaded by load_model
-    model, tokenizer, spec = load_model(directory)
-    splits = build_splits(Path(data_dir), seed=seed, english_sample=english_sample, extra=extra)
-    refit = refit_heads(model, tokenizer, spec, splits.train, seed=seed)
-    report = calibrate_and_evaluate(model, tokenizer, spec, splits)
-    report["training"] = {**spec.metrics.get("training", {}), **refit}
-    spec.metrics = report
-    report["delta_bytes"] = save_delta(model, directory, changed)
-    spec.write(directory)
-    return report
 
 
 @contextmanager

@@ -52,7 +52,7 @@ def load_transformer(location: str | None = None, **kwargs: Any) -> Scorer:
 
 def load_scorer() -> Scorer:
     """Return the scorer the product runs with; falls back to the lexicon baseline with a logged reason."""
-    from classifier.baseline import LexiconScorer
+    from classifier.lexicon_scorer import LexiconScorer
 
     if os.environ.get("ESCUCHA_SCORER", "").lower() == "lexicon":
         log.info("scorer: lexicon baseline (ESCUCHA_SCORER=lexicon)")

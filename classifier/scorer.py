@@ -19,8 +19,8 @@ from typing import Any
 import torch
 
 from classifier.base import SENTIMENTS, PostFacts, PostScore
-from classifier.baseline import MAX_CHARS, extract_evidence
 from classifier.language import detect_language
+from classifier.lexicon_scorer import MAX_CHARS, extract_evidence
 from classifier.model import ModelSpec, MultiHead, load_model, load_spec_and_tokenizer
 from classifier.urgency import urgency
 

@@ -26,10 +26,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import safe_open
 from torch import nn
 
 from classifier.base import SENTIMENTS
-from classifier.model import ModelSpec, MultiHead, load_encoder, save_delta
+from classifier.metrics import roc_auc, sentiment_metrics
+from classifier.model import DELTA, ModelSpec, MultiHead, load_encoder, load_model, save_delta
+from classifier.refit import refit_heads
 
 log = logging.getLogger(__name__)
 
@@ -204,48 +207,6 @@ def predict_logits(
     return {k: torch.cat(v)[inverse] for k, v in outs.items()}
 
 
-def sentiment_metrics(gold: Sequence[str], pred: Sequence[str]) -> dict[str, Any]:
-    """Macro recall, macro F1, accuracy and per-class precision/recall/F1."""
-    per: dict[str, dict[str, float]] = {}
-    for c in SENTIMENTS:
-        tp = sum(1 for g, p in zip(gold, pred, strict=True) if g == c and p == c)
-        fp = sum(1 for g, p in zip(gold, pred, strict=True) if g != c and p == c)
-        fn = sum(1 for g, p in zip(gold, pred, strict=True) if g == c and p != c)
-        precision = tp / (tp + fp) if tp + fp else 0.0
-        recall = tp / (tp + fn) if tp + fn else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        per[c] = {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4), "n": tp + fn}
-    present = [c for c in SENTIMENTS if per[c]["n"]] or list(SENTIMENTS)
-    n = len(gold)
-    return {
-        "n": n,
-        "macro_recall": round(sum(per[c]["recall"] for c in present) / len(present), 4),
-        "macro_f1": round(sum(per[c]["f1"] for c in present) / len(present), 4),
-        "accuracy": round(sum(1 for g, p in zip(gold, pred, strict=True) if g == p) / n, 4) if n else 0.0,
-        "per_class": per,
-    }
-
-
-def roc_auc(labels: Sequence[int], scores: Sequence[float]) -> float:
-    """ROC-AUC by the rank-sum formula (ties get average ranks)."""
-    y = np.asarray(labels)
-    s = np.asarray(scores, dtype=float)
-    pos, neg = int(y.sum()), int(len(y) - y.sum())
-    if not pos or not neg:
-        return float("nan")
-    order = s.argsort(kind="mergesort")
-    ranks = np.empty(len(s))
-    sorted_s = s[order]
-    i = 0
-    while i < len(s):
-        j = i
-        while j + 1 < len(s) and sorted_s[j + 1] == sorted_s[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2 + 1
-        i = j + 1
-    return float((ranks[y == 1].sum() - pos * (pos + 1) / 2) / (pos * neg))
-
-
 @dataclass
 class TrainConfig:
     data_dir: Path
@@ -351,8 +312,6 @@ def train(
             log.warning("time budget reached after %d/%d steps", step, total)
             break
     model.eval()
-    from classifier.refit import refit_heads
-
     refit = refit_heads(model, tokenizer, spec, splits.train, seed=cfg.seed)
     report = calibrate_and_evaluate(model, tokenizer, spec, splits)
     report["training"] = {
@@ -515,3 +474,21 @@ escucha bench classifier --json
 ```
 """
     path.write_text(card + kept)
+
+
+def refit_model_dir(
+    directory: Any, data_dir: Any, *, seed: int, english_sample: int, extra: Sequence[Any] = ()
+) -> dict[str, Any]:
+    """Refit the heads of the model in ``directory``, recalibrate, re-evaluate and rewrite its delta."""
+    directory = Path(directory)
+    with safe_open(str(directory / DELTA), framework="pt") as delta:
+        changed = set(delta.keys())  # the names are enough: the tensors are reloaded by load_model
+    model, tokenizer, spec = load_model(directory)
+    splits = build_splits(Path(data_dir), seed=seed, english_sample=english_sample, extra=extra)
+    refit = refit_heads(model, tokenizer, spec, splits.train, seed=seed)
+    report = calibrate_and_evaluate(model, tokenizer, spec, splits)
+    report["training"] = {**spec.metrics.get("training", {}), **refit}
+    spec.metrics = report
+    report["delta_bytes"] = save_delta(model, directory, changed)
+    spec.write(directory)
+    return report

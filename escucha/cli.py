@@ -15,9 +15,10 @@ from rich.console import Console
 from rich.table import Table
 from sqlmodel import Session
 
-from escucha.db import get_engine, migrate
-from escucha.logging_setup import setup_logging
-from escucha.settings import get_settings
+from ground.db import get_engine
+from ground.logs import setup_logging
+from ground.settings import get_settings
+from models.schema import migrate
 
 app = typer.Typer(help="Escucha: the social-media listening and response desk.", no_args_is_help=True)
 log = logging.getLogger("escucha")
@@ -39,7 +40,7 @@ def init_db() -> None:
 @app.command()
 def status(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False) -> None:
     """Show what was ingested, scored, assigned and answered, and each source's health."""
-    from escucha.status import collect_status
+    from responder.status import collect_status
 
     engine = get_engine()
     migrate(engine)
@@ -78,9 +79,9 @@ def worker(
     ] = "all",
 ) -> None:
     """Run the scheduler: listeners, classifier, responder and outbox, until stopped."""
-    from classifier.baseline import LexiconScorer
+    from classifier.lexicon_scorer import LexiconScorer
     from classifier.registry import load_scorer
-    from escucha.worker import ROLES, Worker, care_options, role_parts, stage_intervals
+    from worker.scheduler import ROLES, Worker, care_options, role_parts, stage_intervals
 
     try:
         parts = role_parts(role)
@@ -89,7 +90,7 @@ def worker(
             f"expected one of {', '.join(ROLES)}, or several joined with +", param_hint="--role"
         ) from exc
     from listeners.budget import ReadBudget
-    from listeners.registry import build_listeners, build_senders
+    from networks.registry import build_listeners, build_senders
 
     settings = get_settings()
     engine = get_engine()
@@ -121,66 +122,6 @@ def worker(
 
 bench_app = typer.Typer(help="Measure Escucha's throughput against the sandbox networks.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
-
-
-@bench_app.command("ingest")
-def bench_ingest(
-    n: Annotated[
-        int, typer.Option("--n", help="Mentions to seed and ingest (100000 shows memory stays flat).")
-    ] = 20000,
-    database_url: Annotated[
-        str | None, typer.Option(help="Database to ingest into (default: a temporary SQLite).")
-    ] = None,
-    page_size: Annotated[int, typer.Option(help="Posts per X page (10..100).")] = 100,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-) -> None:
-    """Ingest N mentions from the sandbox through tweepy into the database; report posts/s and memory."""
-    from escucha.bench import bench_ingest as run
-
-    report = run(n, database_url=database_url, page_size=page_size)
-    if as_json:
-        typer.echo(json.dumps(report, sort_keys=True))
-        return
-    for key, value in report.items():
-        typer.echo(f"{key}: {value}")
-
-
-@bench_app.command("assign")
-def bench_assign(
-    posts: Annotated[int, typer.Option("--posts", help="Scored posts in the backlog.")] = 10_000,
-    staff: Annotated[int, typer.Option("--staff", help="Staff members sharing it.")] = 50,
-    database_url: Annotated[
-        str | None, typer.Option(help="Database to use (default: a temporary SQLite; PostgreSQL gets a temp schema).")
-    ] = None,
-    batch: Annotated[int, typer.Option(help="Posts claimed per sweep.")] = 500,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-) -> None:
-    """Assign a backlog of scored posts across a team with the real sweep; report assignments per second."""
-    from escucha.bench_assign import bench_assign as run
-
-    report = run(posts, staff, database_url=database_url, batch=batch)
-    if as_json:
-        typer.echo(json.dumps(report, sort_keys=True))
-        return
-    for key, value in report.items():
-        typer.echo(f"{key}: {value}")
-
-
-@bench_app.command("review")
-def bench_review(
-    n: Annotated[int, typer.Option("--n", help="Open posts in the queue.")] = 10_000,
-    runs: Annotated[int, typer.Option(help="Timed renders (the median is reported).")] = 5,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-) -> None:
-    """Render the review queue with N open posts on a temporary SQLite; report the server time per render."""
-    from review_app.bench import bench_review as run
-
-    report = run(n, runs=runs)
-    if as_json:
-        typer.echo(json.dumps(report, sort_keys=True))
-        return
-    for key, value in report.items():
-        typer.echo(f"{key}: {value}")
 
 
 user_app = typer.Typer(help="Staff who sign in to the review app.", no_args_is_help=True)
@@ -237,20 +178,20 @@ def demo(
     port: Annotated[int, typer.Option(help="Port of the review app.")] = 8501,
 ) -> None:
     """Run everything on SQLite against the loopback sandbox networks, and open the review app."""
-    from escucha.demo import run_demo
+    from demo.run import run_demo
 
     raise typer.Exit(run_demo(get_settings(), headless=headless, seconds=seconds, port=port))
 
 
-# The classifier's commands (train, evaluate, score, bench classifier) live with the classifier.
-from classifier.commands import register as register_classifier  # noqa: E402
+# The classifier's commands (train, evaluate, score) live in their own module.
+from escucha.classifier_cli import register as register_classifier  # noqa: E402
 
-register_classifier(app, bench_app)
+register_classifier(app)
 
-# The scale-out benches (bench pipeline, bench send) live in their own module.
-from escucha.bench_commands import register as register_scaleout_benches  # noqa: E402
+# Every `escucha bench …` command lives with the benches.
+from benches.commands import register as register_benches  # noqa: E402
 
-register_scaleout_benches(bench_app)
+register_benches(bench_app)
 
 
 if __name__ == "__main__":

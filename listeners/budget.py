@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from escucha.settings import Settings
+from ground.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)

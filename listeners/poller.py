@@ -11,9 +11,9 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from listeners.base import AuthFailed, FetchResult, Listener, ListenerError, RateLimited
 from models.store import get_cursor, record_fetch
 from models.tables import utcnow
+from networks.base import AuthFailed, FetchResult, Listener, ListenerError, RateLimited
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ from sqlmodel import Session, col
 from models.audit import audit
 from models.store import clean_text
 from models.tables import Assignment, Post, PostStatus, Reply, ReplyKind, ReplyState, Staff, utcnow
+from networks.x.text import X_MAX_WEIGHT, weighted_length
 from responder.permissions import Action, can, require
-from responder.xtext import X_MAX_WEIGHT, weighted_length
 
 X_MAX_CHARS = X_MAX_WEIGHT
 OPEN_DRAFT = (ReplyState.DRAFT, ReplyState.PENDING_APPROVAL, ReplyState.REJECTED)

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlmodel import Session, col
 
+from ground.clock import aware
 from models.alerts import alert_managers
 from models.audit import audit
 from models.tables import (
@@ -30,10 +31,9 @@ from models.tables import (
     Staff,
     utcnow,
 )
-from responder.clock import aware
 from responder.drafts import DraftContext, SavedReplyBook, sla_text, suggest_reply
 from responder.policy import StaffSlot, WorkItem, choose_assignee
-from responder.sla import SlaBook, lane
+from responder.sla_targets import SlaBook, lane
 from responder.team import Team, load_team
 
 AUTO_ASSIGNER = "auto:policy"

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import exists, select, text, update
 from sqlmodel import Session, col
 
+from ground.clock import aware
 from models.audit import audit
 from models.tables import (
     Assignment,
@@ -31,9 +32,8 @@ from models.tables import (
     Staff,
     utcnow,
 )
-from responder.clock import aware
 from responder.drafts import DraftContext, SavedReplyBook, sla_text, suggest_reply
-from responder.sla import SlaBook, lane
+from responder.sla_targets import SlaBook, lane
 
 CARE_ACTOR = "auto:care"
 # The PostgreSQL advisory lock that serialises care sweeps (a fixed signed 64-bit key).

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from models.tables import SavedReply, utcnow
-from responder.xtext import X_MAX_WEIGHT, truncate_x
+from networks.x.text import X_MAX_WEIGHT, truncate_x
 
 X_MAX_CHARS = X_MAX_WEIGHT
 UPSET_P_NEGATIVE = 0.9

@@ -20,7 +20,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
-from listeners.base import (
+from ground.clock import aware
+from models.audit import audit
+from models.tables import Assignment, Author, Post, PostKind, PostStatus, Reply, ReplyKind, ReplyState, utcnow
+from networks.base import (
     AuthFailed,
     ListenerError,
     PermanentFailure,
@@ -29,9 +32,6 @@ from listeners.base import (
     SentReply,
     TemporaryFailure,
 )
-from models.audit import audit
-from models.tables import Assignment, Author, Post, PostKind, PostStatus, Reply, ReplyKind, ReplyState, utcnow
-from responder.clock import aware
 from responder.provenance import build_provenance
 
 log = logging.getLogger(__name__)

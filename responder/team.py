@@ -11,7 +11,7 @@ from sqlmodel import Session, col
 
 from models.tables import Post, PostStatus, Shift, Staff
 from responder.policy import StaffSlot, parse_codes
-from responder.sla import Window, is_open
+from responder.sla_targets import Window, is_open
 
 
 @dataclass(slots=True)

@@ -10,14 +10,14 @@ import streamlit as st
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from escucha.db import get_engine
-from escucha.settings import get_settings
+from ground.db import get_engine
+from ground.settings import get_settings
 from models.tables import Staff
 from responder.permissions import Action, can
 from review_app.i18n import DEFAULT_LANGUAGE, LANGUAGES, t
 
 if TYPE_CHECKING:
-    from listeners.base import Sender
+    from networks.base import Sender
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def senders() -> Mapping[str, Sender]:
     Without senders an approval is still recorded; the worker's outbox job sends it on its next pass.
     """
     try:
-        from listeners.registry import build_senders
+        from networks.registry import build_senders
     except ImportError as exc:
         log.info("no sender registry in this install (%s); the worker will send approved replies", exc)
         return {}

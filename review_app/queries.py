@@ -14,7 +14,7 @@ from sqlmodel import Session, col
 
 from models.store import clean_text
 from models.tables import Author, Post, PostKind, PostStatus, Reply, Score, Staff, utcnow
-from responder.sla import due_at, sla_seconds
+from responder.sla_targets import due_at, sla_seconds
 
 # The states in which a post waits for someone at the desk (NEW posts are not scored yet).
 QUEUE_STATUSES: tuple[str, ...] = (PostStatus.SCORED, PostStatus.ASSIGNED)

@@ -1,4 +1,4 @@
-"""Alembic environment: runs migrations on the engine handed over by ``escucha.db.migrate``."""
+"""Alembic environment: runs migrations on the engine handed over by ``models.schema.migrate``."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def run_migrations_online() -> None:
     """Run migrations against the configured engine."""
     engine = context.config.attributes.get("engine")
     if engine is None:
-        from escucha.db import get_engine
+        from ground.db import get_engine
 
         engine = get_engine()
     with engine.connect() as connection:

@@ -9,12 +9,12 @@ import streamlit as st
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from escucha.settings import get_settings
-from escucha.status import collect_status
+from ground.settings import get_settings
 from models.staff import list_staff
 from models.tables import Role, SavedReply, Shift, SlaPolicy, Staff
 from responder.admin import CHANNELS, LANES, add_shift, remove_shift, save_reply_text, set_sla_policy, update_staff
 from responder.permissions import Action, NotAllowed
+from responder.status import collect_status
 from review_app import context
 from review_app.i18n import label, t
 from review_app.safe import md, plain

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 from sqlmodel import Session
 
-from escucha.status import collect_status
+from responder.status import collect_status
 from review_app import context, fmt
 from review_app.i18n import t
 from review_app.queries import HourCount, posts_per_hour

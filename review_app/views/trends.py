@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 from sqlmodel import Session
 
-from escucha.settings import get_settings
+from ground.settings import get_settings
 from responder.permissions import Action
 from review_app import context, fmt
 from review_app.i18n import t

@@ -1,0 +1,890 @@
+"""`escucha bench pipeline`: posts arrive at a steady rate and flow through real worker processes.
+
+The sandbox networks run in their own process with both networks' request quotas lifted (the bench measures
+our side, not X's caps). N real ``escucha worker`` processes share one scratch database (a throw-away schema on
+PostgreSQL) and ingest, score and assign what arrives. The bench's own process only:
+
+- feeds the sandbox through its admin endpoint: X mentions, X DMs and Facebook comments at ``rate`` posts/s;
+- plays the team: a suggested reply is approved ``answer_after`` seconds after it was drafted, so the open
+  queue stays the size a staffed desk keeps and the outbox really sends (``--no-answer`` leaves it growing);
+- samples the backlog, each worker's memory (``/proc/PID/status``) and database connections every few seconds;
+- at the end, accounts for every post it fed, by its id on the network: ingested, scored, assigned or waiting.
+
+Latency is measured from the post's own time (``created_at`` as the network gives it, i.e. when it arrived in
+the sandbox; Graph gives whole seconds) to its first assignment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import requests
+from alembic import command
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from sqlalchemy import func, select, text, update
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError
+from sqlmodel import Session, col
+
+from ground.clock import aware
+from ground.db import normalise_url
+from ground.settings import Settings
+from models.schema import alembic_config, scratch_database
+from models.tables import Assignment, Post, PostKind, PostStatus, Reply, ReplyKind, ReplyState, Score, Staff, utcnow
+from sandbox.seed import load_seed_texts
+from sandbox.server import Sandbox
+from worker.scheduler import JOB_TABLE, role_parts
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DB_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+# What arrives, like the demo's channels: X mentions, X direct messages and comments on the page's posts.
+MIX: tuple[tuple[str, float], ...] = (("mention", 0.5), ("dm", 0.2), ("comment", 0.3))
+CUSTOMER_KINDS = (PostKind.MENTION, PostKind.DM, PostKind.COMMENT)
+PAGE_POSTS = ("Nueva colección disponible", "Horario especial este fin de semana", "Sorteo de verano")
+# Multiplies X's per-window caps and Graph's hourly app quota in the sandbox child.
+LIMIT_SCALE = 1000
+AUTHORS = 3000
+READY_LINE = "running with"
+POLLED_SOURCES = "SELECT count(*) FROM sourcecursor WHERE last_success_at IS NOT NULL"
+SLACK_S = 5.0  # the latency target is one poll interval plus this
+FACEBOOK_PAGE_SIZE, FACEBOOK_MAX_PAGES = 100, 10
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The nearest-rank ``q`` percentile (0..100) of ``values``, or None when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+def slope(points: Sequence[tuple[float, float]]) -> float | None:
+    """Least-squares slope of ``(x, y)`` points (y per unit of x), or None with fewer than two distinct x."""
+    if len(points) < 2:
+        return None
+    mx = sum(x for x, _ in points) / len(points)
+    my = sum(y for _, y in points) / len(points)
+    sxx = sum((x - mx) ** 2 for x, _ in points)
+    if sxx == 0:
+        return None
+    return sum((x - mx) * (y - my) for x, y in points) / sxx
+
+
+def rnd(value: float | None, digits: int = 2) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def rss_mb(pid: int) -> float | None:
+    """Resident memory of process ``pid`` in MiB (``VmRSS`` in ``/proc/PID/status``); None when unreadable."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: the child gets SIGTERM when the bench dies, even by SIGKILL, so no worker outlives it."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def stop_process(proc: subprocess.Popen[Any], *, grace: float = 30.0) -> None:
+    """SIGTERM (a worker finishes its running jobs), then SIGKILL after ``grace`` seconds."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
+# --------------------------------------------------------------------------- the sandbox child
+
+
+def serve_sandbox() -> None:
+    """The sandbox process of the benches: ``sandbox.server`` with X's and Graph's quotas lifted."""
+    import networks.facebook.fake as graph
+    from sandbox.server import serve_main
+
+    graph.SANDBOX_APP_CALLS_PER_HOUR *= LIMIT_SCALE
+    serve_main(["--limit-scale", str(LIMIT_SCALE)])
+
+
+def sandbox_child() -> contextlib.AbstractContextManager[str]:
+    """Run the sandbox in its own process (quotas lifted); yield its URL; it stops when we close its stdin."""
+    from benches.ingest import child_url
+
+    # A session of its own: Ctrl-C reaches the bench, which stops the children in order.
+    return child_url(["-c", "from benches.pipeline import serve_sandbox; serve_sandbox()"], new_session=True)
+
+
+class RemoteSandbox(Sandbox):
+    """The sandbox child's ids and tokens as seen from here (never started in this process)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self._remote_url = url
+
+    @property
+    def url(self) -> str:
+        return self._remote_url
+
+
+def sandbox_settings(url: str) -> dict[str, Any]:
+    """``Settings`` overrides that point both networks at the sandbox child (same default brand and page)."""
+    return RemoteSandbox(url).settings_overrides()
+
+
+# --------------------------------------------------------------------------- the database
+
+
+def database_for(db_url: str | None) -> tuple[str | None, str | None]:
+    """Return (URL for ``scratch_database``, warning); ``sqlite`` or any SQLite URL means a temporary file."""
+    if db_url is None or db_url == "sqlite" or make_url(normalise_url(db_url)).get_backend_name() == "sqlite":
+        return None, "SQLite: one writer at a time and no SKIP LOCKED claims; the bench is meant for PostgreSQL"
+    return db_url, None
+
+
+def engine_url(engine: Engine, application_name: str | None = None) -> str:
+    """The engine's URL with its password, optionally naming the connection (PostgreSQL's application_name)."""
+    url = engine.url
+    if application_name and url.get_backend_name() == "postgresql":
+        url = url.update_query_dict({"application_name": application_name})
+    return url.render_as_string(hide_password=False)
+
+
+def seed_team(engine: Engine, *, staff: int, capacity: int) -> None:
+    """A bilingual team on both channels, half of it senior, each able to hold ``capacity`` open posts."""
+    with Session(engine) as session:
+        session.add_all(
+            Staff(
+                name=f"Agent {i}",
+                email=f"agent{i}@bench.escucha",
+                languages="es,en",
+                channels="public,dm",
+                senior=i % 2 == 0,
+                capacity=capacity,
+            )
+            for i in range(staff)
+        )
+        session.commit()
+
+
+# --------------------------------------------------------------------------- workers
+
+
+@dataclass(slots=True)
+class WorkerProc:
+    """One ``escucha worker`` child and what the bench sampled of it."""
+
+    index: int
+    role: str
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+    app_name: str
+    rss: list[tuple[float, float]] = field(default_factory=list)  # (seconds into the load, MiB)
+    connections: list[int] = field(default_factory=list)
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+
+def start_workers(roles: Sequence[str], env: dict[str, str], db: Engine, logs: Path) -> list[WorkerProc]:
+    """Start one ``escucha worker --role ROLE`` per role, each logging to its own file."""
+    started: list[WorkerProc] = []
+    tag = f"escucha-bench-{os.getpid()}"
+    for i, role in enumerate(roles):
+        path = logs / f"worker-{i}.log"
+        app_name = f"{tag}-w{i}"
+        child_env = {**env, "ESCUCHA_DATABASE_URL": engine_url(db, app_name)}
+        with path.open("wb") as out:
+            proc = subprocess.Popen(  # noqa: S603 - our own interpreter and CLI
+                [sys.executable, "-m", "escucha.cli", "--log-level", "INFO", "worker", "--role", role],
+                env=child_env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+            )
+        started.append(WorkerProc(i, role, proc, path, app_name))
+    return started
+
+
+def wait_until_ready(workers: Sequence[WorkerProc], engine: Engine, *, sources: int, timeout: float) -> float:
+    """Wait until every worker says it runs and every source was polled once; return the seconds it took."""
+    started = time.monotonic()
+    while True:
+        for w in workers:
+            if w.proc.poll() is not None:
+                raise RuntimeError(f"worker {w.index} ({w.role}) exited with {w.proc.returncode}:\n{w.tail()}")
+        running = all(READY_LINE in w.log_text() for w in workers)
+        polled = 0
+        if running:
+            with Session(engine) as session:
+                polled = int(session.execute(text(POLLED_SOURCES)).scalar_one())
+        if running and polled >= sources:
+            return time.monotonic() - started
+        if time.monotonic() - started > timeout:
+            tails = "\n".join(f"--- worker {w.index} ({w.role})\n{w.tail()}" for w in workers)
+            raise RuntimeError(f"workers not ready after {timeout:.0f}s ({polled}/{sources} sources polled)\n{tails}")
+        time.sleep(0.5)
+
+
+def db_connections(engine: Engine, workers: Sequence[WorkerProc]) -> dict[str, int]:
+    """Open PostgreSQL connections of each worker (by application_name); empty on SQLite."""
+    if engine.dialect.name != "postgresql":
+        return {}
+    names = [w.app_name for w in workers]
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT application_name, count(*) FROM pg_stat_activity WHERE application_name = ANY(:n) GROUP BY 1"),
+            {"n": names},
+        ).all()
+    return {str(name): int(n) for name, n in rows}
+
+
+# --------------------------------------------------------------------------- the load
+
+
+@dataclass(slots=True)
+class Feed:
+    """What the feeder thread put into the sandbox: (network, id) → seconds into the load when it arrived."""
+
+    arrivals: dict[tuple[str, str], float] = field(default_factory=dict)
+    channels: dict[tuple[str, str], str] = field(default_factory=dict)  # (network, id) → mention, dm, comment
+    by_channel: Counter[str] = field(default_factory=Counter)
+    failures: int = 0
+    last_error: str | None = None
+    behind_s: float = 0.0  # how far the feeder fell behind its schedule at worst
+
+    def __len__(self) -> int:
+        return len(self.arrivals)
+
+
+def make_page_posts(url: str, http: requests.Session) -> list[str]:
+    """The page's own posts that customers comment on."""
+    ids = []
+    for message in PAGE_POSTS:
+        response = http.post(f"{url}/_sandbox/add_fb_post", json={"text": message}, timeout=10)
+        response.raise_for_status()
+        ids.append(str(response.json()["id"]))
+    return ids
+
+
+def customer_item(
+    *, i: int, rng: random.Random, texts: Sequence[tuple[str, str]], page_posts: Sequence[str]
+) -> tuple[str, str, dict[str, Any]]:
+    """Customer post number ``i`` (a channel drawn from ``MIX``): (channel, network, sandbox ``add_many`` item)."""
+    channels, weights = zip(*MIX, strict=True)
+    channel = rng.choices(channels, weights)[0]
+    lang, body = texts[i % len(texts)]
+    who = rng.randrange(AUTHORS)
+    followers = int(rng.lognormvariate(5, 2))
+    payload: dict[str, Any]
+    if channel == "mention":
+        route, network = "add_mention", "x"
+        payload = {"text": body, "author": f"bench_{lang}_{who}", "lang": lang, "followers": followers}
+    elif channel == "dm":
+        route, network = "add_dm", "x"
+        payload = {"text": body, "author": f"bench_{lang}_{who}", "followers": followers, "lang": lang}
+    else:
+        route, network = "add_fb_comment", "facebook"
+        payload = {"post_id": page_posts[i % len(page_posts)], "text": body, "author": f"Bench {lang} {who}"}
+    return channel, network, {"route": route, "args": payload}
+
+
+def post_customer(
+    http: requests.Session,
+    url: str,
+    *,
+    i: int,
+    rng: random.Random,
+    texts: Sequence[tuple[str, str]],
+    page_posts: Sequence[str],
+) -> tuple[str, str, str]:
+    """Put one customer post into the sandbox (a channel drawn from ``MIX``); return (channel, network, id)."""
+    channel, network, item = customer_item(i=i, rng=rng, texts=texts, page_posts=page_posts)
+    response = http.post(f"{url}/_sandbox/{item['route']}", json=item["args"], timeout=10)
+    response.raise_for_status()
+    return channel, network, str(response.json()["id"])
+
+
+# At most this many posts per request to the sandbox: a feeder that fell behind catches up in a few requests.
+FEED_BATCH_MAX = 500
+# How often the feeder sends what became due (posts due within one tick go in one request).
+FEED_TICK_S = 0.1
+
+
+def feed_sandbox(
+    url: str,
+    *,
+    rate: float,
+    seconds: float,
+    texts: Sequence[tuple[str, str]],
+    page_posts: Sequence[str],
+    feed: Feed,
+    stop: threading.Event,
+    seed: int = 7,
+    started: float | None = None,
+    tick: float = FEED_TICK_S,
+) -> None:
+    """Post ``rate`` new customer posts per second into the sandbox for ``seconds`` (on a fixed schedule).
+
+    Post ``i`` is due ``i / rate`` seconds into the load. Every ``tick`` the posts that became due go to the
+    sandbox in one ``add_many`` request, so one HTTP round trip per tick, not per post, bounds the rate; the
+    sandbox stamps each post with the moment it adds it (its ``created_at``), the time latency is measured
+    from. ``feed.behind_s`` is how late the last post of a request was at worst.
+    """
+    rng = random.Random(seed)
+    http = requests.Session()
+    start = started if started is not None else time.monotonic()
+    total = math.ceil(rate * seconds)
+    i = 0
+    while not stop.is_set() and i < total:
+        now = time.monotonic() - start
+        due = min(total, math.floor(now * rate) + 1)
+        if due <= i:
+            if stop.wait(max(0.0, min(tick, i / rate - now))):
+                break
+            continue
+        first, last = i, min(due, i + FEED_BATCH_MAX)
+        made = [customer_item(i=n, rng=rng, texts=texts, page_posts=page_posts) for n in range(first, last)]
+        i = last
+        try:
+            response = http.post(f"{url}/_sandbox/add_many", json={"items": [m[2] for m in made]}, timeout=30)
+            response.raise_for_status()
+            ids = [str(x) for x in response.json()["ids"]]
+            if len(ids) != len(made):
+                raise ValueError(f"the sandbox added {len(ids)} of {len(made)} posts")
+        except (requests.RequestException, ValueError, KeyError) as exc:
+            feed.failures += len(made)
+            feed.last_error = f"posts {first}..{last - 1}: {exc}"[:300]
+            continue
+        at = time.monotonic() - start
+        feed.behind_s = max(feed.behind_s, at - (last - 1) / rate)
+        for (channel, network, _), external_id in zip(made, ids, strict=True):
+            feed.arrivals[(network, external_id)] = at
+            feed.channels[(network, external_id)] = channel
+            feed.by_channel[channel] += 1
+        if stop.wait(tick):
+            break
+
+
+# --------------------------------------------------------------------------- sampling and the team
+
+
+@dataclass(slots=True)
+class Counts:
+    """Where the fed posts are now, counted in the database."""
+
+    ingested: int
+    scored: int
+    assigned: int
+
+
+def count_stages(engine: Engine) -> Counts:
+    """Customer posts stored, scored, and assigned (at least once)."""
+    with Session(engine) as session:
+        rows = session.execute(
+            select(col(Post.status), func.count()).where(col(Post.kind).in_(CUSTOMER_KINDS)).group_by(col(Post.status))
+        ).all()
+        assigned = session.execute(select(func.count(func.distinct(col(Assignment.post_id))))).scalar_one()
+    by_status = {str(s): int(n) for s, n in rows}
+    ingested = sum(by_status.values())
+    return Counts(ingested=ingested, scored=ingested - by_status.get(PostStatus.NEW, 0), assigned=int(assigned))
+
+
+def approve_due(engine: Engine, *, older_than: float) -> int:
+    """Play the team: approve every suggested answer drafted at least ``older_than`` seconds ago."""
+    now = utcnow()
+    with Session(engine) as session:
+        result = session.execute(
+            update(Reply)
+            .where(
+                col(Reply.kind) == ReplyKind.ANSWER,
+                col(Reply.state) == ReplyState.PENDING_APPROVAL,
+                col(Reply.created_at) <= now - timedelta(seconds=older_than),
+            )
+            .values(
+                state=ReplyState.APPROVED, approved_at=now, approved_by_id=col(Reply.author_staff_id), updated_at=now
+            )
+            .execution_options(synchronize_session=False)
+        )
+        session.commit()
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+@dataclass(slots=True)
+class Sample:
+    t: float  # seconds into the load
+    arrived: int
+    counts: Counts
+
+    @property
+    def backlog(self) -> int:
+        return self.arrived - self.counts.assigned
+
+
+# --------------------------------------------------------------------------- the report
+
+
+def _series_summary(points: Sequence[tuple[float, float]], *, load_s: float) -> dict[str, float | None]:
+    """start / middle / end / peak of a sampled series, and its slope per minute over the load."""
+    if not points:
+        return {"start": None, "middle": None, "end": None, "peak": None, "slope_per_min": None}
+    during = [(t, v) for t, v in points if 0 <= t <= load_s] or list(points)
+    middle = min(during, key=lambda p: abs(p[0] - load_s / 2))[1]
+    per_s = slope(during)
+    return {
+        "start": during[0][1],
+        "middle": middle,
+        "end": during[-1][1],
+        "peak": max(v for _, v in points),
+        "slope_per_min": rnd(per_s * 60 if per_s is not None else None),
+    }
+
+
+def _latency(values: Sequence[float]) -> dict[str, float | None]:
+    return {
+        "p50": rnd(percentile(values, 50)),
+        "p95": rnd(percentile(values, 95)),
+        "max": rnd(max(values, default=None)),
+    }
+
+
+def account(engine: Engine, feed: Feed, *, load_start: datetime, warmup_s: float, load_s: float) -> dict[str, Any]:
+    """Find every fed post in the database by its network id and say where it is; latencies from its own time."""
+    with Session(engine) as session:
+        posts = session.execute(
+            select(
+                col(Post.id),
+                col(Post.network),
+                col(Post.external_id),
+                col(Post.status),
+                col(Post.needs_response),
+                col(Post.held_since),
+                col(Post.created_at),
+                col(Post.ingested_at),
+            ).where(col(Post.kind).in_(CUSTOMER_KINDS))
+        ).all()
+        scored_at: dict[int, datetime] = {
+            int(pid): at for pid, at in session.execute(select(col(Score.post_id), col(Score.scored_at))).all()
+        }
+        first_assigned: dict[int, datetime] = {
+            int(pid): at
+            for pid, at in session.execute(
+                select(col(Assignment.post_id), func.min(col(Assignment.assigned_at))).group_by(col(Assignment.post_id))
+            ).all()
+        }
+        # Claims are safe across workers: no post may have two open assignments at once.
+        double = session.execute(
+            select(func.count()).select_from(
+                select(col(Assignment.post_id))
+                .where(col(Assignment.ended_at).is_(None))
+                .group_by(col(Assignment.post_id))
+                .having(func.count() > 1)
+                .subquery()
+            )
+        ).scalar_one()
+    found = {(p.network, p.external_id): p for p in posts}
+    unexpected = len(found.keys() - feed.arrivals.keys())
+    mine = [found[key] for key in feed.arrivals if key in found]
+    unscored = len([p for p in mine if p.status == PostStatus.NEW])
+    no_action = len([p for p in mine if p.status == PostStatus.NO_ACTION])
+    needing = [p for p in mine if p.needs_response]
+    assigned = [p for p in needing if p.id in first_assigned]
+    waiting = [p for p in needing if p.id not in first_assigned]
+    not_ingested = len(feed.arrivals) - len(mine)
+    missing = Counter(feed.channels.get(key, "?") for key in feed.arrivals if key not in found)
+    backlog = not_ingested + unscored + len(waiting)
+    window_start = load_start + timedelta(seconds=warmup_s)
+    window_end = load_start + timedelta(seconds=load_s)
+    steady = [p for p in assigned if aware(p.created_at) >= window_start]
+    to_assign = [(aware(first_assigned[p.id]) - aware(p.created_at)).total_seconds() for p in steady]
+    ingest = [(aware(p.ingested_at) - aware(p.created_at)).total_seconds() for p in steady]
+    score = [(aware(scored_at[p.id]) - aware(p.ingested_at)).total_seconds() for p in steady if p.id in scored_at]
+    assign = [
+        (aware(first_assigned[p.id]) - aware(scored_at[p.id])).total_seconds() for p in steady if p.id in scored_at
+    ]
+    in_window = len([p for p in assigned if window_start <= aware(first_assigned[p.id]) <= window_end])
+    return {
+        "arrived": len(feed.arrivals),
+        "ingested": len(mine),
+        "scored": len(mine) - unscored,
+        "needing_response": len(needing),
+        "no_action": no_action,
+        "assigned": len(assigned),
+        "backlog": {
+            "total": backlog,
+            "not_ingested": not_ingested,
+            "not_ingested_by_channel": dict(sorted(missing.items())),
+            "unscored": unscored,
+            "waiting_assignment": len(waiting),
+            "held": sum(1 for p in waiting if p.held_since is not None),
+        },
+        "balanced": len(assigned) + backlog + no_action == len(feed.arrivals),
+        "unexpected_posts": unexpected,
+        "double_assigned": int(double),
+        "assigned_in_window": in_window,
+        "latency_posts": len(to_assign),
+        "to_assign_s": _latency(to_assign),
+        "stage_latency_s": {"ingest": _latency(ingest), "score": _latency(score), "assign": _latency(assign)},
+    }
+
+
+def account_sends(engine: Engine, url: str, *, load_start: datetime, warmup_s: float, load_s: float) -> dict[str, Any]:
+    """What the outbox sent, checked against what the sandbox recorded (exactly once)."""
+    with Session(engine) as session:
+        rows = session.execute(
+            select(col(Reply.kind), col(Reply.state), col(Reply.approved_at), col(Reply.sent_at))
+        ).all()
+    sent = [r for r in rows if r.state == ReplyState.SENT]
+    window_start = load_start + timedelta(seconds=warmup_s)
+    window_end = load_start + timedelta(seconds=load_s)
+    in_window = sum(1 for r in sent if r.sent_at and window_start <= aware(r.sent_at) <= window_end)
+    waits = [(aware(r.sent_at) - aware(r.approved_at)).total_seconds() for r in sent if r.sent_at and r.approved_at]
+    states = Counter(f"{r.kind}:{r.state}" for r in rows)
+    response = requests.get(f"{url}/_sandbox/sent", timeout=60)
+    recorded = response.json().get("sent") if response.ok else None
+    steady_s = max(1e-9, load_s - warmup_s)
+    return {
+        "replies_by_kind_state": dict(sorted(states.items())),
+        "sent": len(sent),
+        "answers_sent": sum(1 for r in sent if r.kind == ReplyKind.ANSWER),
+        "acks_sent": sum(1 for r in sent if r.kind == ReplyKind.ACK),
+        "failed": sum(1 for r in rows if r.state == ReplyState.FAILED),
+        "sends_per_s": round(in_window / steady_s, 2),
+        "approved_to_sent_s": _latency(waits),
+        # What the networks received: one record per reply the outbox marked sent, no more, no fewer.
+        "sandbox_recorded": len(recorded) if recorded is not None else None,
+        "exactly_once": recorded is not None and len(recorded) == len(sent),
+    }
+
+
+# --------------------------------------------------------------------------- the run
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineOptions:
+    """The knobs of one pipeline bench."""
+
+    rate: float = 50.0
+    seconds: float = 600.0
+    workers: int = 2
+    roles: tuple[str, ...] | None = None  # one process per role; overrides ``workers``
+    db_url: str | None = DEFAULT_DB_URL
+    scorer: str = "transformer"
+    poll_seconds: float = 5.0
+    stage_seconds: float = 2.0
+    staff: int = 100
+    answer: bool = True
+    answer_after: float = 10.0
+    sample_every: float | None = None  # default: every 5 s, more often in runs shorter than 50 s
+    drain_seconds: float | None = None  # default: two poll intervals plus the slack
+    ready_timeout: float = 300.0
+    seed: int = 7
+
+    def process_roles(self) -> list[str]:
+        """The role of each worker process, checked: together they must run every part of the pipeline."""
+        roles = list(self.roles) if self.roles else ["all"] * self.workers
+        if not roles:
+            raise ValueError("at least one worker is needed")
+        parts: set[str] = set()
+        for role in roles:
+            parts |= role_parts(role)
+        missing = {"listeners", "classifier", "responder"} - parts
+        if missing:
+            raise ValueError(f"no worker runs {', '.join(sorted(missing))}: posts would never get through")
+        return roles
+
+
+def worker_env(options: PipelineOptions, url: str) -> dict[str, str]:
+    """The workers' environment: the sandbox, the bench's cadence, only the fed sources, the chosen scorer."""
+    from demo.run import settings_env
+
+    settings = Settings(
+        _env_file=None,
+        x_poll_seconds=options.poll_seconds,
+        facebook_poll_seconds=options.poll_seconds,
+        score_seconds=options.stage_seconds,
+        assign_seconds=options.stage_seconds,
+        send_seconds=options.stage_seconds,
+        # Paging for this volume (docs/capacity.md, "Poll settings"): at 50 posts/s a page post gets 5 comments/s
+        # and as many answers from the brand on the same edge, beyond Graph's default 25 × 3 per poll.
+        facebook_page_size=FACEBOOK_PAGE_SIZE,
+        facebook_max_pages=FACEBOOK_MAX_PAGES,
+        x_search_enabled=False,
+        facebook_messages_enabled=False,
+        **sandbox_settings(url),
+    )
+    env = {**os.environ, **settings_env(settings)}
+    env.pop("ESCUCHA_DATABASE_URL", None)
+    env.pop("ESCUCHA_SCORER", None)
+    if options.scorer == "lexicon":
+        env["ESCUCHA_SCORER"] = "lexicon"
+    return env
+
+
+Progress = Callable[[Sample, str], None]
+
+
+def run_pipeline(options: PipelineOptions, *, progress: Progress | None = None) -> dict[str, Any]:
+    """Run the bench (see the module docstring) and return its report."""
+    if options.scorer not in ("lexicon", "transformer"):
+        raise ValueError("scorer must be lexicon or transformer")
+    if options.rate <= 0 or options.seconds <= 0:
+        raise ValueError("rate and seconds must be positive")
+    roles = options.process_roles()
+    scratch_url, warning = database_for(options.db_url)
+    if warning:
+        log.warning("%s", warning)
+    expected = math.ceil(options.rate * options.seconds)
+    capacity = math.ceil(expected * 1.2 / options.staff) + 10
+    texts = load_seed_texts(2000, Settings(_env_file=None).data_dir)
+    listen = any("listeners" in role_parts(r) for r in roles)
+    sources = 3 if listen else 0  # x/mentions, x/dms, facebook/feed
+    drain_s = options.drain_seconds if options.drain_seconds is not None else 2 * options.poll_seconds + SLACK_S
+    # The steady window starts once the first posts had time to go all the way through.
+    warmup_s = min(options.seconds / 2, 2 * options.poll_seconds + 2 * options.stage_seconds)
+    every = options.sample_every or min(5.0, max(1.0, options.seconds / 10))
+    workers: list[WorkerProc] = []
+    stop = threading.Event()
+    feeder: threading.Thread | None = None
+    feed = Feed()
+    samples: list[Sample] = []
+    approved = approve_errors = 0
+    with contextlib.ExitStack() as stack:
+        url = stack.enter_context(sandbox_child())
+        engine = stack.enter_context(scratch_database(scratch_url))
+        logs = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="escucha-bench-")))
+        # The schema is the models' (create_all); stamped so each worker's own migrate() has nothing to do.
+        command.stamp(alembic_config(engine), "head")
+        # Workers that start together race to create APScheduler's job table (CREATE TABLE is not atomic with
+        # its existence check on PostgreSQL) and the loser exits; a deployment must create it once, as here.
+        SQLAlchemyJobStore(engine=engine, tablename=JOB_TABLE).jobs_t.create(engine, checkfirst=True)
+        seed_team(engine, staff=options.staff, capacity=capacity)
+        http = requests.Session()
+        page_posts = make_page_posts(url, http)
+
+        def cleanup() -> None:
+            stop.set()
+            if feeder is not None:
+                feeder.join(15)
+            for w in workers:
+                stop_process(w.proc)
+
+        stack.callback(cleanup)
+        workers.extend(start_workers(roles, worker_env(options, url), engine, logs))
+        ready_s = wait_until_ready(workers, engine, sources=sources, timeout=options.ready_timeout)
+        load_start = utcnow()
+        started = time.monotonic()
+        feeder = threading.Thread(
+            target=feed_sandbox,
+            kwargs=dict(
+                url=url,
+                rate=options.rate,
+                seconds=options.seconds,
+                texts=texts,
+                page_posts=page_posts,
+                feed=feed,
+                stop=stop,
+                seed=options.seed,
+                started=started,
+            ),
+            name="bench-feed",
+            daemon=True,
+        )
+        feeder.start()
+        drained_at: float | None = None
+        phase, load_end, backlog_at_end = "load", options.seconds, 0
+        while True:
+            next_tick = time.monotonic() + every
+            t = time.monotonic() - started
+            for w in workers:
+                if w.proc.poll() is not None:
+                    raise RuntimeError(f"worker {w.index} ({w.role}) exited with {w.proc.returncode}:\n{w.tail()}")
+                mb = rss_mb(w.proc.pid)
+                if mb is not None:
+                    w.rss.append((t, mb))
+            conns = db_connections(engine, workers)
+            for w in workers:
+                w.connections.append(conns.get(w.app_name, 0))
+            if options.answer:
+                try:
+                    approved += approve_due(engine, older_than=options.answer_after)
+                except DBAPIError as exc:  # a lock conflict with a sweep: the next tick approves them
+                    approve_errors += 1
+                    log.debug("approving failed this tick: %s", exc)
+            sample = Sample(t=t, arrived=len(feed), counts=count_stages(engine))
+            samples.append(sample)
+            if progress is not None:
+                progress(sample, phase)
+            if phase == "load" and not feeder.is_alive():
+                phase, load_end = "drain", t
+                backlog_at_end = sample.backlog
+            if phase == "drain" and (sample.backlog == 0 or t - load_end >= drain_s):
+                drained_at = t
+                break
+            time.sleep(max(0.0, next_tick - time.monotonic()))
+        rss_end = {w.index: rss_mb(w.proc.pid) for w in workers}
+        load_s = min(options.seconds, load_end)
+        # Let the outbox finish what was approved, then stop the workers and count.
+        for w in workers:
+            stop_process(w.proc, grace=60)
+        accounting = account(engine, feed, load_start=load_start, warmup_s=warmup_s, load_s=load_s)
+        sends = (
+            account_sends(engine, url, load_start=load_start, warmup_s=warmup_s, load_s=load_s)
+            if options.answer
+            else None
+        )
+        with Session(engine) as session:
+            model_ids = {
+                str(m): int(n)
+                for m, n in session.execute(select(col(Score.model_id), func.count()).group_by(col(Score.model_id)))
+            }
+        database = engine.dialect.name
+    steady_s = max(1e-9, load_s - warmup_s)
+    during = [(s.t, float(s.backlog)) for s in samples if s.t <= load_s]
+    tail = [p for p in during if p[0] >= load_s / 2] or during
+    per_s = slope(tail)
+    in_flight = options.rate * (options.poll_seconds + SLACK_S)
+    target = options.poll_seconds + SLACK_S
+    p95 = accounting["to_assign_s"]["p95"]
+    arrivals_in_window = sum(1 for at in feed.arrivals.values() if warmup_s <= at <= load_s)
+    return {
+        "database": database,
+        "rate": options.rate,
+        "seconds": options.seconds,
+        "roles": roles,
+        "scorer": {"requested": options.scorer, "model_ids": model_ids},
+        "poll_seconds": options.poll_seconds,
+        "stage_seconds": options.stage_seconds,
+        "staff": options.staff,
+        "sample_every_s": every,
+        "ready_s": round(ready_s, 1),
+        "steady_window_s": [round(warmup_s, 1), round(load_s, 1)],
+        "arrival_per_s": round(arrivals_in_window / steady_s, 2),
+        "sustained_posts_per_s": round(accounting["assigned_in_window"] / steady_s, 2),
+        "arrived": accounting["arrived"],
+        "arrived_by_channel": dict(sorted(feed.by_channel.items())),
+        "feed_failures": feed.failures,
+        "feed_last_error": feed.last_error,
+        "feed_behind_max_s": round(feed.behind_s, 2),
+        "ingested": accounting["ingested"],
+        "scored": accounting["scored"],
+        "needing_response": accounting["needing_response"],
+        "no_action": accounting["no_action"],
+        "assigned": accounting["assigned"],
+        "backlog": {
+            "at_end_of_load": backlog_at_end,
+            "first": int(during[0][1]) if during else None,
+            "last": int(during[-1][1]) if during else None,
+            "max": int(max((v for _, v in during), default=0)),
+            "slope_posts_per_s": rnd(per_s, 3),
+            # Not growing over the second half of the load, or no more than the target's worth in flight.
+            "draining": (per_s is not None and per_s <= 0.05 * options.rate) or backlog_at_end <= in_flight,
+            "samples": [[round(s.t, 1), s.backlog] for s in samples],
+            "drain_s": round((drained_at or load_end) - load_end, 1),
+            "after_drain": accounting["backlog"]["total"],
+            **{k: v for k, v in accounting["backlog"].items() if k != "total"},
+        },
+        "balanced": accounting["balanced"],
+        "unexpected_posts": accounting["unexpected_posts"],
+        "double_assigned": accounting["double_assigned"],
+        "latency_posts": accounting["latency_posts"],
+        "p50_to_assign_s": accounting["to_assign_s"]["p50"],
+        "p95_to_assign_s": p95,
+        "max_to_assign_s": accounting["to_assign_s"]["max"],
+        "stage_latency_s": accounting["stage_latency_s"],
+        "target_p95_s": target,
+        "meets_target": p95 is not None and p95 <= target,
+        "workers": [
+            {
+                "index": w.index,
+                "role": w.role,
+                "pid": w.proc.pid,
+                "rss_mb": {**_series_summary(w.rss, load_s=load_s), "end": rss_end.get(w.index)},
+                "db_connections": {
+                    "peak": max(w.connections, default=0),
+                    "last": w.connections[-1] if w.connections else 0,
+                },
+                "log_errors": sum(1 for line in w.log_text().splitlines() if " ERROR " in line or "Traceback" in line),
+            }
+            for w in workers
+        ],
+        "answers": (
+            {"answer_after_s": options.answer_after, "approved": approved, "approve_conflicts": approve_errors, **sends}
+            if sends is not None
+            else None
+        ),
+    }
+
+
+def run_with_progress(options: PipelineOptions, *, show: bool = True) -> dict[str, Any]:
+    """Run the bench with a progress bar on standard error; SIGTERM stops it cleanly like Ctrl-C."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    def on_term(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term) if threading.current_thread() is threading.main_thread() else None
+    bar = Progress(
+        TextColumn("[bold]{task.fields[phase]}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[status]}"),
+        console=Console(stderr=True),
+        disable=not show,
+        transient=False,
+    )
+    try:
+        with bar:
+            task = bar.add_task("bench", total=options.seconds, phase="starting", status="sandbox, database, workers")
+
+            def report(sample: Sample, phase: str) -> None:
+                c = sample.counts
+                status = (
+                    f"arrived {sample.arrived} · ingested {c.ingested} · scored {c.scored} · "
+                    f"assigned {c.assigned} · backlog {sample.backlog}"
+                )
+                bar.update(task, completed=min(sample.t, options.seconds), phase=phase, status=status)
+
+            return run_pipeline(options, progress=report)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,228 @@
+"""The classifier's commands: ``escucha train``, ``evaluate`` and ``score``.
+
+Registered on the main app by ``escucha/cli.py``; torch and transformers are imported inside the
+commands so that the rest of the CLI starts fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Annotated, Any
+
+import typer
+
+SCORE_BATCH = 64
+
+
+def _facts(obj: dict[str, Any]) -> Any:
+    from classifier.base import PostFacts
+
+    return PostFacts(
+        text=obj["text"],
+        is_dm=bool(obj.get("is_dm", False)),
+        followers_count=int(obj.get("followers_count") or 0),
+        waiting_s=float(obj.get("waiting_s") or 0.0),
+    )
+
+
+def parse_line(line: str) -> tuple[Any, dict[str, Any] | None, str | None]:
+    """(id, object, error) for one input line of ``escucha score``."""
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return None, None, f"invalid JSON: {exc.msg}"
+    if not isinstance(obj, dict):
+        return None, None, "each line must be a JSON object with 'id' and 'text'"
+    post_id = obj.get("id")
+    if not isinstance(obj.get("text"), str):
+        return post_id, None, "'text' must be a string"
+    try:
+        _facts(obj)
+    except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: followers_count Infinity, a 400-digit float
+        return post_id, None, f"bad field: {exc}"
+    return post_id, obj, None
+
+
+def score_stream(scorer: Any, lines: Iterator[str], out: IO[str], *, batch: int = SCORE_BATCH) -> int:
+    """Score JSON lines in batches; one output line per non-blank input line, errors included. Returns errors."""
+    errors = 0
+    pending: list[tuple[int, Any, dict[str, Any] | None, str | None]] = []
+
+    def flush() -> None:
+        nonlocal errors
+        good = [(n, pid, obj) for n, pid, obj, err in pending if obj is not None]
+        results: dict[int, dict[str, Any]] = {}
+        scores: list[Any]
+        if good:
+            try:
+                scores = scorer.score([_facts(obj) for _, _, obj in good])
+            except Exception:  # one bad post must not sink its batch: retry one by one
+                scores = []
+                for _, _, obj in good:
+                    try:
+                        scores.extend(scorer.score([_facts(obj)]))
+                    except Exception as exc:
+                        scores.append(exc)
+            for (n, pid, _), s in zip(good, scores, strict=True):
+                if isinstance(s, Exception):
+                    results[n] = {"id": pid, "line": n, "error": f"scoring failed: {s}"}
+                    continue
+                results[n] = {
+                    "id": pid,
+                    "sentiment": s.sentiment,
+                    "probabilities": {k: round(v, 4) for k, v in s.probabilities.items()},
+                    "complaint": round(s.complaint, 4),
+                    "urgency": s.urgency,
+                    "reasons": s.reasons,
+                    "language": s.language,
+                    "model_id": s.model_id,
+                    "crisis": s.crisis,
+                    "needs_response": s.needs_response,
+                }
+        for n, pid, parsed, err in pending:
+            row = results.get(n) if parsed is not None else {"id": pid, "line": n, "error": err}
+            if row is None or "error" in row:
+                errors += 1
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        out.flush()
+        pending.clear()
+
+    for n, raw in enumerate(lines, start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        pid, obj, err = parse_line(line)
+        pending.append((n, pid, obj, err))
+        if len(pending) >= batch:
+            flush()
+    flush()
+    return errors
+
+
+def read_labelled(path: Path) -> tuple[list[str], list[str], int]:
+    """A ``label<TAB>text`` file with a header row: (labels, texts, rows skipped)."""
+    from classifier.base import SENTIMENTS
+    from classifier.train import read_tsv
+
+    rows = read_tsv(path)
+    if rows and ("label" not in rows[0] or "text" not in rows[0]):
+        raise ValueError(f"{path}: the header must be 'label<TAB>text'")
+    keep = [r for r in rows if r["label"].strip().lower() in SENTIMENTS]
+    return [r["label"].strip().lower() for r in keep], [r["text"] for r in keep], len(rows) - len(keep)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the classifier commands to the CLI."""
+
+    @app.command()
+    def score(
+        file: Annotated[Path | None, typer.Argument(help="JSON lines {id, text}; standard input by default.")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Write JSON lines (the only format).")] = True,
+        model: Annotated[str | None, typer.Option(help="Model directory (default: $ESCUCHA_MODEL or shipped).")] = None,
+    ) -> None:
+        """Score posts: one JSON line out per line in, with sentiment, urgency and reasons; bad lines get an error."""
+        from classifier.registry import load_scorer, load_transformer
+
+        scorer = load_transformer(model) if model else load_scorer()
+        if file is None:
+            score_stream(scorer, iter(sys.stdin), sys.stdout)
+            return
+        with file.open(encoding="utf-8", errors="replace") as fh:
+            score_stream(scorer, iter(fh), sys.stdout)
+
+    @app.command()
+    def evaluate(
+        file: Annotated[Path, typer.Argument(help="TSV with a header row label<TAB>text.", exists=True)],
+        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+        model: Annotated[str | None, typer.Option(help="Model directory (default: $ESCUCHA_MODEL or shipped).")] = None,
+    ) -> None:
+        """Sentiment macro-recall, macro-F1, accuracy and per-class figures on a labelled file."""
+        from classifier.base import PostFacts
+        from classifier.metrics import sentiment_metrics
+        from classifier.registry import load_scorer, load_transformer
+
+        try:
+            gold, texts, skipped = read_labelled(file)
+        except (ValueError, OSError) as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from exc
+        scorer = load_transformer(model) if model else load_scorer()
+        pred = [s.sentiment for s in scorer.score([PostFacts(text=t) for t in texts])]
+        report = sentiment_metrics(gold, pred)
+        report["model_id"] = scorer.model_id
+        report["skipped"] = skipped
+        if as_json:
+            typer.echo(json.dumps(report, sort_keys=True))
+            return
+        for key, value in report.items():
+            typer.echo(f"{key}: {value}")
+
+    @app.command()
+    def train(
+        out: Annotated[Path | None, typer.Option(help="Output model directory (default: the shipped one).")] = None,
+        data_dir: Annotated[
+            Path | None,
+            typer.Option(
+                help="The labelled corpora (default: $ESCUCHA_DATA_DIR; docs/design.md says how to assemble it)."
+            ),
+        ] = None,
+        with_feedback: Annotated[bool, typer.Option(help="Also learn from staff corrections.")] = False,
+        seed: Annotated[int, typer.Option(help="Random seed.")] = 13,
+        epochs: Annotated[float, typer.Option(help="Passes over the training mix.")] = 0.8,
+        english_sample: Annotated[int, typer.Option(help="SemEval English tweets to sample.")] = 5000,
+        num_layers: Annotated[int, typer.Option(help="Encoder layers kept (of 12).")] = 6,
+        freeze_layers: Annotated[int, typer.Option(help="Bottom layers kept frozen.")] = 2,
+        time_budget: Annotated[float | None, typer.Option(help="Stop training after this many seconds.")] = None,
+        card: Annotated[Path | None, typer.Option(help="Model card path (default classifier/MODEL_CARD.md).")] = None,
+        refit_only: Annotated[
+            bool, typer.Option(help="Keep OUT's fine-tuned encoder; only refit the complaint head and recalibrate.")
+        ] = False,
+    ) -> None:
+        """Fine-tune the multi-task model (seeded), calibrate it, and write the weights and the model card."""
+        import torch
+        from tqdm import tqdm
+
+        from classifier.feedback import load_examples
+        from classifier.model import ModelSpec
+        from classifier.registry import default_model_dir
+        from classifier.train import Example, TrainConfig, write_model_card
+        from classifier.train import train as run_train
+        from ground.db import get_engine
+        from ground.settings import get_settings
+
+        corpora = data_dir or get_settings().data_dir
+        if corpora is None or not corpora.is_dir():
+            typer.echo(
+                "escucha train needs the labelled corpora: pass --data-dir DIR or set ESCUCHA_DATA_DIR", err=True
+            )
+            raise typer.Exit(2)
+        torch.set_num_threads(max(1, torch.get_num_threads()))
+        extra = [Example(t, task, y) for t, task, y in load_examples(get_engine())] if with_feedback else []
+        if with_feedback:
+            typer.echo(f"staff corrections: {len(extra)} labels")
+        cfg = TrainConfig(
+            data_dir=corpora,
+            out_dir=out or default_model_dir(),
+            num_layers=num_layers,
+            freeze_layers=freeze_layers,
+            english_sample=english_sample,
+            epochs=epochs,
+            seed=seed,
+            time_budget_s=time_budget,
+        )
+        if refit_only:
+            from classifier.train import refit_model_dir
+
+            report = refit_model_dir(cfg.out_dir, cfg.data_dir, seed=seed, english_sample=english_sample, extra=extra)
+        else:
+            report = run_train(
+                cfg, extra=extra, progress=lambda it, total: iter(tqdm(it, total=total, desc="training"))
+            )
+        command = "escucha train" + (" --with-feedback" if with_feedback else "") + f" --seed {seed}"
+        command += " --refit-only" if refit_only else ""
+        card_path = card or Path(__file__).resolve().parent / "MODEL_CARD.md"
+        write_model_card(card_path, ModelSpec.read(cfg.out_dir), report, command)
+        typer.echo(json.dumps({k: report[k] for k in ("sentiment_en", "sentiment_es", "complaint", "anger")}))

@@ -1,0 +1,735 @@
+"""Facebook (Graph API through facebook-sdk): the client factory, feed and Messenger listeners, the sender."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import facebook
+import requests
+
+from ground.redact import redact, reveal
+from ground.settings import Settings
+from networks.base import (
+    AuthFailed,
+    FetchResult,
+    IncomingAuthor,
+    IncomingPost,
+    PermanentFailure,
+    RateLimited,
+    SentReply,
+    TemporaryFailure,
+    created_before,
+    merge_pages,
+    same_reply_text,
+)
+from networks.http import GraphUsage, RateLimit, endpoint_limits
+
+NETWORK = "facebook"
+POST_FIELDS = "id,message,story,created_time,updated_time,from,permalink_url"
+COMMENT_FIELDS = "id,message,created_time,from,parent,permalink_url"
+CONVERSATION_FIELDS = "id,link,updated_time,message_count,unread_count"
+MESSAGE_FIELDS = "id,message,created_time,from,to"
+AUTH_CODES = {102, 190}
+RATE_LIMIT_CODES = {4, 17, 32, 613}
+# Graph's rate-limit errors carry no reset time and its usage windows roll over an hour: wait a while.
+RATE_LIMIT_RETRY_AFTER = 300.0
+# Errors a retry cannot fix on a send: permission/window (10, 200), bad parameter (100), user gone (551).
+SEND_PERMANENT_CODES = {10, 100, 200, 551}
+
+Json = dict[str, Any]
+
+
+class _GraphAPI(facebook.GraphAPI):
+    """facebook-sdk's client plus ``appsecret_proof`` on every call when an app secret is configured."""
+
+    def __init__(self, *, app_secret: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.app_secret = app_secret
+
+    def request(
+        self,
+        path: str,
+        args: Json | None = None,
+        post_args: Json | None = None,
+        files: Any = None,
+        method: str | None = None,
+    ) -> Any:
+        """Send one Graph request, signed with the app secret proof when there is a secret."""
+        if self.app_secret and self.access_token:
+            proof = hmac.new(self.app_secret.encode(), self.access_token.encode(), hashlib.sha256).hexdigest()
+            # facebook-sdk puts the token in post_args when there are any, else in the query: follow it.
+            if post_args:
+                post_args["appsecret_proof"] = proof
+            else:
+                args = {**(args or {}), "appsecret_proof": proof}
+        return super().request(path, args=args, post_args=post_args, files=files, method=method)
+
+
+def make_graph(settings: Settings, session: requests.Session) -> Any:
+    """Build the one facebook-sdk client for the page from settings, talking through ``session``."""
+    token = reveal(settings.facebook_page_token)
+    secret = reveal(settings.facebook_app_secret)
+    graph = _GraphAPI(access_token=token, session=session, app_secret=secret)
+    # facebook-sdk 3.1.0 only accepts versions up to 3.1 in its constructor; set the real one afterwards.
+    graph.version = settings.facebook_graph_version
+    return graph
+
+
+@contextmanager
+def graph_errors(action: str, *, sending: bool = False) -> Iterator[None]:
+    """Translate facebook-sdk/requests errors raised inside the block into Escucha's listener errors."""
+    try:
+        yield
+    except facebook.GraphAPIError as exc:
+        code = exc.code if isinstance(exc.code, int) else None
+        if code in AUTH_CODES:
+            raise AuthFailed(f"Facebook {action}: token refused ({redact(str(exc.message))})") from exc
+        if code in RATE_LIMIT_CODES:
+            raise RateLimited(f"Facebook {action}: rate limited", retry_after=RATE_LIMIT_RETRY_AFTER) from exc
+        if sending and code in SEND_PERMANENT_CODES:
+            raise PermanentFailure(f"Facebook {action}: refused ({redact(str(exc.message))})") from exc
+        raise TemporaryFailure(f"Facebook {action}: {redact(str(exc.message))}") from exc
+    except (requests.RequestException, ValueError, KeyError) as exc:  # timeouts, bad JSON, no content-type
+        # facebook-sdk puts access_token in the query string, and a connection error's text quotes the URL.
+        raise TemporaryFailure(redact(f"Facebook {action}: {type(exc).__name__}: {exc}")) from exc
+
+
+def parse_graph_time(value: Any) -> datetime:
+    """Parse Graph's ``2021-07-04T19:50:58+0000`` into an aware UTC datetime (``ValueError`` when it is not one)."""
+    if not isinstance(value, str):
+        raise ValueError(f"created_time missing or not a string: {value!r:.80}")
+    try:
+        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S%z").astimezone(UTC)
+    except OverflowError as exc:  # e.g. 0001-01-01T00:00:00+1400 falls before year 1 in UTC
+        raise ValueError(f"created_time out of range: {value[:40]!r}") from exc
+
+
+# Graph object ids are digits joined by "_" ("123_456"), or prefixed tokens ("t_…", "m_…", legacy
+# "m_mid.$…:…"). Ids go into request paths, so "/", "?", "#", "&", "%", spaces and ".." never pass.
+_GRAPH_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:$-]{0,199}")
+
+
+def is_graph_id(value: str) -> bool:
+    """Tell whether ``value`` can stand in a Graph path as an object id (no path or query characters)."""
+    return bool(_GRAPH_ID.fullmatch(value)) and ".." not in value
+
+
+def graph_node(value: str) -> str:
+    """``value`` when it is a Graph object id, else ``ValueError``: never put it in a request path."""
+    if not is_graph_id(value):
+        raise ValueError(f"not a Graph object id: {value[:40]!r}")
+    return value
+
+
+def _id(value: Any) -> str | None:
+    """An object id Graph sends as a string (a number is accepted); anything else is no id."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value if isinstance(value, str) and value else None
+
+
+def _object_id(value: Any, what: str) -> str:
+    """A payload's own object id, checked before it is stored or used in a path; ``ValueError`` otherwise."""
+    found = _id(value)
+    if found is None or not is_graph_id(found):
+        raise ValueError(f"{what} without a valid id: {str(value)[:40]!r}")
+    return found
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _author(who: Any) -> IncomingAuthor | None:
+    if not isinstance(who, dict) or (author_id := _id(who.get("id"))) is None:
+        return None
+    return IncomingAuthor(network=NETWORK, external_id=author_id, display_name=_text(who.get("name")) or "")
+
+
+def ids_from_permalink(permalink: Any) -> tuple[str, str | None] | None:
+    """Comment id (and parent comment id for replies) from a comment's ``permalink_url``.
+
+    Graph names a comment ``{post number}_{comment number}``; the permalink carries both numbers, which
+    recovers ids for payloads fetched without ``id`` (as in some recorded responses).
+    """
+    if not isinstance(permalink, str):
+        return None
+    parts = urlsplit(permalink)
+    segments = [s for s in parts.path.split("/") if s]
+    query = parse_qs(parts.query)
+    if "posts" not in segments or "comment_id" not in query or segments[-1] == "posts":
+        return None
+    post_number = segments[segments.index("posts") + 1]
+    comment = query["comment_id"][0]
+    reply = query.get("reply_comment_id", [None])[0]
+    if reply:
+        return f"{post_number}_{reply}", f"{post_number}_{comment}"
+    return f"{post_number}_{comment}", None
+
+
+class GraphItems:
+    """Turns Graph payloads into ``IncomingPost``s for one page."""
+
+    def __init__(self, page_id: str) -> None:
+        self.page_id = page_id
+
+    def _is_page(self, who: Any) -> bool:
+        return isinstance(who, dict) and str(who.get("id")) == self.page_id
+
+    def post(self, item: Json) -> IncomingPost:
+        """Normalise a feed post (the page's own or a visitor's); raise ``ValueError`` when malformed."""
+        post_id = _object_id(item.get("id"), f"post at {item.get('created_time')!r:.40}")
+        created = parse_graph_time(item.get("created_time"))
+        who = item.get("from")
+        by_page = self._is_page(who) if who else post_id.startswith(f"{self.page_id}_")
+        return IncomingPost(
+            network=NETWORK,
+            external_id=post_id,
+            kind="page_post" if by_page else "visitor_post",
+            source="feed",
+            text=_text(item.get("message")) or _text(item.get("story")) or "",
+            created_at=created,
+            author=_author(who),
+            conversation_id=post_id,
+            url=_text(item.get("permalink_url")) or f"https://www.facebook.com/{post_id}",
+            raw=item,
+        )
+
+    def comment(self, item: Json, *, post_id: str) -> IncomingPost:
+        """Normalise a comment or a reply on ``post_id``; raise ``ValueError`` when malformed."""
+        derived = ids_from_permalink(item.get("permalink_url"))
+        comment_id = _object_id(item.get("id") or (derived[0] if derived else None), f"comment on {post_id}")
+        if not isinstance(item.get("message"), str):
+            raise ValueError(f"comment {comment_id} has no message")
+        parent = item.get("parent")
+        parent_id = _id(parent.get("id")) if isinstance(parent, dict) else (derived[1] if derived else None)
+        if parent_id is not None and not is_graph_id(parent_id):
+            raise ValueError(f"comment {comment_id} has an invalid parent id: {parent_id[:40]!r}")
+        return IncomingPost(
+            network=NETWORK,
+            external_id=comment_id,
+            kind="own" if self._is_page(item.get("from")) else "comment",
+            source="feed",
+            text=item["message"],
+            created_at=parse_graph_time(item.get("created_time")),
+            author=_author(item.get("from")),
+            conversation_id=post_id,
+            in_reply_to_external_id=parent_id or post_id,
+            url=_text(item.get("permalink_url")) or f"https://www.facebook.com/{comment_id}",
+            raw=item,
+        )
+
+    def message(self, item: Json, *, conversation: Json) -> IncomingPost:
+        """Normalise a Messenger message; raise ``ValueError`` when malformed."""
+        message_id = _object_id(item.get("id"), f"message in {str(conversation.get('id'))[:40]!r}")
+        link = conversation.get("link")
+        return IncomingPost(
+            network=NETWORK,
+            external_id=message_id,
+            kind="own" if self._is_page(item.get("from")) else "dm",
+            source="messages",
+            text=_text(item.get("message")) or "",
+            created_at=parse_graph_time(item.get("created_time")),
+            author=_author(item.get("from")),
+            is_public=False,
+            conversation_id=str(conversation.get("id")),
+            url=f"https://www.facebook.com{link}" if isinstance(link, str) and link.startswith("/") else None,
+            raw=item,
+        )
+
+
+def _after(response: Any) -> str | None:
+    paging = response.get("paging") if isinstance(response, dict) else None
+    if not isinstance(paging, dict) or not paging.get("next"):
+        return None
+    cursors = paging.get("cursors")
+    after = _id(cursors.get("after")) if isinstance(cursors, dict) else None
+    # A cursor that is not text (or absurdly long) cannot be sent back: the walk ends here instead.
+    return after if after is not None and len(after) <= 1024 else None
+
+
+def _time(value: Any) -> datetime | None:
+    """A Graph time, or None when it is missing or unreadable."""
+    try:
+        return parse_graph_time(value)
+    except ValueError:
+        return None
+
+
+def _ts(value: Any) -> int | None:
+    at = _time(value)
+    return int(at.timestamp()) if at is not None else None
+
+
+def _graph_code(exc: BaseException) -> tuple[int | None, int | None]:
+    """Graph's (code, error_subcode) behind a listener error, when facebook-sdk raised it."""
+    cause = exc.__cause__
+    if not isinstance(cause, facebook.GraphAPIError):
+        return None, None
+    error = cause.result.get("error") if isinstance(cause.result, dict) else None
+    subcode = error.get("error_subcode") if isinstance(error, dict) else None
+    return (cause.code if isinstance(cause.code, int) else None), (subcode if isinstance(subcode, int) else None)
+
+
+def _object_gone(exc: BaseException) -> bool:
+    # (#100) subcode 33: the post or conversation was deleted (or hidden from the page) since it was listed.
+    return _graph_code(exc) == (100, 33)
+
+
+def _cursor_refused(exc: BaseException) -> bool:
+    code, subcode = _graph_code(exc)
+    return code == 100 and subcode != 33
+
+
+# Messenger ids seen are saved with the source; the store keeps the same number.
+SEEN_IDS_KEPT = 5000
+
+
+class _GraphListener:
+    network = NETWORK
+    source = ""
+    endpoints: tuple[str, ...] = ()  # path fragments of this source's edges in the session's quota table
+
+    def __init__(self, graph: Any, *, page_id: str, page_size: int = 25, max_pages: int = 3) -> None:
+        self.graph = graph
+        self.page_id = page_id
+        self.items = GraphItems(page_id)
+        self.page_size = page_size
+        self.max_pages = max_pages
+        self.requests_made = 0
+
+    def verify(self) -> None:
+        """Check the page token with ``GET /me`` and that it belongs to the configured page."""
+        with graph_errors("verify"):
+            me = self.graph.get_object("me", fields="id,name")
+        if str(me.get("id")) != self.page_id:
+            raise AuthFailed(f"Facebook token belongs to {me.get('id')}, not page {self.page_id}")
+
+    def quota(self) -> dict[str, RateLimit]:
+        """Graph's last usage headers on this source's edges, by edge."""
+        session = getattr(self.graph, "session", None)
+        return {path: q for fragment in self.endpoints for path, q in endpoint_limits(session, fragment).items()}
+
+    def _check_usage(self) -> None:
+        """Stop before a request while Graph reports 95 % or more of a quota used: a rate limit, not a crash."""
+        now = time.time()
+        for path, limit in self.quota().items():
+            if isinstance(limit, GraphUsage) and limit.exhausted:
+                raise RateLimited(
+                    f"Facebook {self.source}: {limit.header} at {limit.used}% on {path}",
+                    retry_after=max(1.0, limit.reset - now),
+                )
+
+    def _get(self, node: str, edge: str, **args: Any) -> Json:
+        self._check_usage()
+        with graph_errors(f"{self.source} fetch"):
+            graph_node(node)  # a ValueError here is reported like a malformed response
+            self.requests_made += 1
+            result: Json = self.graph.get_connections(node, edge, **{k: v for k, v in args.items() if v is not None})
+        return result
+
+    def _edge_page(self, node: str, edge: str, args: Json, run: Json, *, resuming: bool) -> Json:
+        """One page of ``node/edge`` from the run's ``after``/``until``; a refused saved cursor pages on by time.
+
+        Only a cursor saved by an earlier poll can have expired; then the edge restarts from ``until`` = the
+        oldest time it already stored (or from its newest item): items come again, none are skipped.
+        """
+        params = {**args, "limit": self.page_size, "after": run.get("after"), "until": run.get("until")}
+        try:
+            return self._get(node, edge, **params)
+        except TemporaryFailure as exc:
+            if not (resuming and run.get("after") and _cursor_refused(exc)):
+                raise
+        run["after"] = None
+        run["until"] = run.get("oldest") if "until" in args else None
+        run["refused"] = True
+        return self._get(node, edge, **{**params, "after": None, "until": run["until"]})
+
+    @staticmethod
+    def _data(response: Any) -> list[Json]:
+        data = response.get("data") if isinstance(response, dict) else None
+        return [i for i in data if isinstance(i, dict)] if isinstance(data, list) else []
+
+
+class FacebookFeedListener(_GraphListener):
+    """Posts on the page (its own and visitors') and the comments on its recent posts, committed page by page.
+
+    The cursor is a time (unix seconds), passed as ``since`` to the comments edge. A run lists the feed
+    newest first while posts are new, watching every post whose ``updated_time`` (Graph bumps it on each
+    comment) reaches ``since``, then reads each watched post's comments. Each page is saved with its
+    resume point in ``paging``; ``max_pages`` bounds the pages of one edge per poll and the next poll
+    goes on from there. The cursor moves, when the run is done, to the newest created/updated time on
+    the run's first feed page: anything that arrives later is newer than that, so nothing falls in a gap.
+    The first run (no cursor) backfills one feed page and at most ``max_pages`` pages of each post's comments.
+    """
+
+    source = "feed"
+    endpoints = ("/feed", "/comments")
+
+    def fetch_pages(self, cursor: str | None, seen_ids: list[str], paging: dict[str, Any]) -> Iterator[FetchResult]:
+        """Yield each feed or comments page of the run (new, or resumed from ``paging``) with its resume state."""
+        resuming = paging.get("phase") in ("feed", "comments")
+        since = int(cursor) if cursor and cursor.isdigit() else None
+        run: Json = dict(paging) if resuming else {"since": since, "newest": None, "phase": "feed", "watched": []}
+        since = run.get("since")
+        pages = 0
+        while True:
+            self.requests_made = 0
+            posts: list[IncomingPost] = []
+            skipped: list[str] = []
+            if run["phase"] == "feed":
+                response = self._edge_page(self.page_id, "feed", {"fields": POST_FIELDS, "until": None}, run,
+                                           resuming=resuming)  # fmt: skip
+                data = self._data(response)
+                done = self._feed_page(data, since, run, posts, skipped, first=not run.get("listed"))
+                run["listed"] = True
+                run["after"] = _after(response)
+                if done or run["after"] is None:
+                    self._next_walk(run, phase="comments")
+            else:
+                post_id = str(run["watched"][0])
+                try:
+                    response = self._edge_page(
+                        post_id,
+                        "comments",
+                        {"fields": COMMENT_FIELDS, "filter": "stream", "order": "reverse_chronological",
+                         "since": since, "until": None},
+                        run,
+                        resuming=resuming,
+                    )  # fmt: skip
+                except TemporaryFailure as exc:
+                    if not _object_gone(exc):
+                        raise
+                    skipped.append(f"comments: post {post_id} is gone ({exc})")
+                    response = {}
+                data = self._data(response)
+                for item in data:
+                    try:
+                        posts.append(self.items.comment(item, post_id=post_id))
+                    except ValueError as exc:
+                        skipped.append(f"comments: {exc}")
+                if run.get("by_comments"):
+                    times = [int(p.created_at.timestamp()) for p in posts]
+                    run["newest"] = max([*times, run.get("newest") or 0]) or None
+                run["oldest"] = min(filter(None, [run.get("oldest"), *(_ts(i.get("created_time")) for i in data)]),
+                                    default=None)  # fmt: skip
+                # The first run backfills at most ``max_pages`` pages of each post; later runs read all new ones.
+                backfilled = since is None and pages + 1 >= self.max_pages
+                run["after"] = None if backfilled else _after(response)
+                if run["after"] is None:
+                    run["watched"] = run["watched"][1:]
+                    self._next_walk(run, phase="comments")
+            resuming = False
+            run.pop("refused", None)
+            pages += 1
+            finished = run["phase"] == "comments" and not run["watched"]
+            walk_ended = run.get("after") is None
+            if finished:
+                newest = run.get("newest")
+                next_cursor = str(max(newest, since or 0)) if newest is not None else cursor
+                yield FetchResult(posts, next_cursor=next_cursor, requests_made=self.requests_made,
+                                  skipped=skipped, paging={}, items_read=len(data))  # fmt: skip
+                return
+            yield FetchResult(posts, next_cursor=None, requests_made=self.requests_made, skipped=skipped,
+                              paging=dict(run), items_read=len(data))  # fmt: skip
+            if walk_ended:
+                pages = 0
+            elif pages >= self.max_pages:
+                return  # the page bound: the next poll resumes this edge from the saved ``after``
+
+    def _feed_page(
+        self, data: list[Json], since: int | None, run: Json, posts: list[IncomingPost], skipped: list[str], *,
+        first: bool,
+    ) -> bool:  # fmt: skip
+        """Take one feed page into ``posts`` and the watch list; True when the feed walk is done."""
+        watched: list[str] = run["watched"]
+        for item in data:
+            created, updated = _ts(item.get("created_time")), _ts(item.get("updated_time"))
+            if since is None or (created is not None and created >= since):
+                try:
+                    posts.append(self.items.post(item))
+                except ValueError as exc:
+                    skipped.append(f"feed: {exc}")
+                    continue
+            latest = max(filter(None, (created, updated)), default=None)
+            if first and latest is not None:
+                run["newest"] = max(latest, run.get("newest") or 0)
+            if first and updated is None:
+                # Without updated_time (not asked for, as in some recordings) only the comments' own
+                # times can say how far this run reached: the cursor follows them, as before paging.
+                run["by_comments"] = True
+            new_activity = since is None or (latest is not None and latest >= since)
+            if (
+                isinstance(item.get("id"), str)
+                and is_graph_id(item["id"])
+                and new_activity
+                and item["id"] not in watched
+            ):
+                watched.append(item["id"])
+        created_times = [t for t in (_ts(i.get("created_time")) for i in data) if t is not None]
+        if created_times:
+            run["oldest"] = min([*created_times, *([run["oldest"]] if run.get("oldest") else [])])
+        oldest = _ts(data[-1].get("created_time")) if data else None
+        # The first run backfills one page; later runs page on while posts are still new.
+        return since is None or oldest is None or oldest < since
+
+    @staticmethod
+    def _next_walk(run: Json, *, phase: str) -> None:
+        """Start the next edge walk: no cursor, no time bound, nothing seen on it yet."""
+        run.update(phase=phase, after=None, until=None, oldest=None)
+        run.pop("refused", None)
+
+    def fetch(self, cursor: str | None, seen_ids: list[str]) -> FetchResult:
+        """Fetch new posts and comments since ``cursor`` in one result (an unfinished run keeps the cursor)."""
+        return merge_pages(self.fetch_pages(cursor, seen_ids, {}), cursor)
+
+
+class FacebookMessagesListener(_GraphListener):
+    """Messenger conversations with the page, committed page by page; message ids already seen are skipped.
+
+    A run lists the conversations updated since the cursor (Graph sorts them by ``updated_time``, newest
+    first), then reads each one's messages, newest first, down to a message already seen or older than
+    the cursor, oldest change first. ``paging`` keeps the conversations still to read and the ``after``
+    cursor of the one in progress; the cursor moves, when the run is done, to the newest ``updated_time``
+    of the run's first conversations page. The first run backfills one page of conversations and at most
+    ``max_pages`` pages of each one's messages.
+    """
+
+    source = "messages"
+    endpoints = ("/conversations", "/messages")
+
+    def fetch_pages(self, cursor: str | None, seen_ids: list[str], paging: dict[str, Any]) -> Iterator[FetchResult]:
+        """Yield each conversations or messages page of the run (new, or resumed from ``paging``)."""
+        resuming = paging.get("phase") in ("conversations", "messages")
+        since = int(cursor) if cursor and cursor.isdigit() else None
+        run: Json = (
+            dict(paging) if resuming else {"since": since, "newest": None, "phase": "conversations", "pending": []}
+        )
+        since = run.get("since")
+        seen_list = list(seen_ids)
+        seen = set(seen_list)
+        pages = 0
+        while True:
+            self.requests_made = 0
+            posts: list[IncomingPost] = []
+            skipped: list[str] = []
+            if run["phase"] == "conversations":
+                response = self._edge_page(self.page_id, "conversations",
+                                           {"platform": "messenger", "fields": CONVERSATION_FIELDS}, run,
+                                           resuming=resuming)  # fmt: skip
+                if run.pop("refused", None):
+                    run["listed"] = False  # listing again from the top: its first page sets ``newest`` again
+                data = self._data(response)
+                done = self._conversations_page(data, since, run, skipped, first=not run.get("listed"))
+                run["listed"] = True
+                run["after"] = _after(response)
+                if done or run["after"] is None or since is None:
+                    # Oldest change first: the longest-waiting customers are read first when a run is cut off.
+                    run["pending"] = sorted(run["pending"], key=lambda c: (c.get("updated") or 0, c["id"]))
+                    self._next_conversation(run, phase="messages")
+            else:
+                conv = run["pending"][0]
+                try:
+                    response = self._edge_page(conv["id"], "messages", {"fields": MESSAGE_FIELDS}, run,
+                                               resuming=resuming)  # fmt: skip
+                except TemporaryFailure as exc:
+                    if not _object_gone(exc):
+                        raise
+                    skipped.append(f"messages: conversation {conv['id']} is gone ({exc})")
+                    response = {}
+                if run.pop("refused", None):
+                    # Restarted from the newest message: ids stored earlier in this walk are no stop sign.
+                    run["stop_at_seen"] = False
+                data = self._data(response)
+                stop = self._messages_page(data, conv, since, run, seen, seen_list, posts, skipped)
+                backfilled = since is None and pages + 1 >= self.max_pages
+                run["after"] = None if stop or backfilled else _after(response)
+                if run["after"] is None:
+                    run["pending"] = run["pending"][1:]
+                    self._next_conversation(run, phase="messages")
+            resuming = False
+            pages += 1
+            seen_list = seen_list[-SEEN_IDS_KEPT:]
+            finished = run["phase"] == "messages" and not run["pending"]
+            walk_ended = run.get("after") is None
+            if finished:
+                newest = run.get("newest")
+                next_cursor = str(max(newest, since or 0)) if newest is not None else cursor
+                yield FetchResult(posts, next_cursor=next_cursor, seen_ids=list(seen_list),
+                                  requests_made=self.requests_made, skipped=skipped, paging={},
+                                  items_read=len(data))  # fmt: skip
+                return
+            yield FetchResult(posts, next_cursor=None, seen_ids=list(seen_list), requests_made=self.requests_made,
+                              skipped=skipped, paging=dict(run), items_read=len(data))  # fmt: skip
+            if walk_ended:
+                pages = 0
+            elif pages >= self.max_pages:
+                return  # the page bound: the next poll resumes this edge from the saved ``after``
+
+    @staticmethod
+    def _next_conversation(run: Json, *, phase: str) -> None:
+        run.update(phase=phase, after=None, until=None, oldest=None, stop_at_seen=True)
+
+    @staticmethod
+    def _conversations_page(data: list[Json], since: int | None, run: Json, skipped: list[str], *, first: bool) -> bool:
+        """Add the page's changed conversations to ``pending``; True when older ones begin."""
+        pending: list[Json] = run["pending"]
+        known = {c["id"] for c in pending}
+        for conv in data:
+            updated = _ts(conv.get("updated_time"))
+            if first and updated is not None:
+                run["newest"] = max(updated, run.get("newest") or 0)
+            if since is not None and (updated is None or updated < since):
+                continue
+            if not isinstance(conv.get("id"), str) or not is_graph_id(conv["id"]):
+                skipped.append(f"messages: conversation without a valid id: {str(conv.get('id'))[:40]!r}")
+                continue
+            if conv["id"] not in known:
+                known.add(conv["id"])
+                pending.append({"id": conv["id"], "link": conv.get("link"), "updated": updated})
+        last = _ts(data[-1].get("updated_time")) if data else None
+        return last is None or (since is not None and last < since)
+
+    def _messages_page(
+        self,
+        data: list[Json],
+        conv: Json,
+        since: int | None,
+        run: Json,
+        seen: set[str],
+        seen_list: list[str],
+        posts: list[IncomingPost],
+        skipped: list[str],
+    ) -> bool:
+        """Take one page of a conversation's messages; True when the walk reached what earlier runs stored."""
+        stop = False
+        new: list[str] = []
+        for item in data:
+            message_id = str(item.get("id"))
+            created = _ts(item.get("created_time"))
+            if since is not None and created is not None and created < since:
+                stop = True  # older than the cursor: the run that set it read this conversation down to here
+                break
+            if message_id in seen:
+                if run.get("stop_at_seen", True):
+                    stop = True
+                continue
+            seen.add(message_id)
+            new.append(message_id)
+            try:
+                posts.append(self.items.message(item, conversation=conv))
+            except ValueError as exc:
+                skipped.append(f"messages: {exc}")
+        # Pages come newest first; seen ids are kept oldest first so trimming drops the oldest.
+        seen_list.extend(reversed(new))
+        return stop
+
+    def fetch(self, cursor: str | None, seen_ids: list[str]) -> FetchResult:
+        """Fetch new messages in conversations updated since ``cursor`` in one result, with the seen ids."""
+        return merge_pages(self.fetch_pages(cursor, seen_ids, {}), cursor)
+
+
+def _send_target(external_id: str, author_external_id: str | None, kind: str) -> None:
+    """Refuse, for good, a reply whose target id could not stand in a Graph path (a hostile or broken row)."""
+    target = author_external_id if kind == "dm" else external_id
+    if target is not None and not is_graph_id(target):
+        raise PermanentFailure(f"Facebook reply: not a Graph object id: {target[:40]!r}")
+
+
+class FacebookSender:
+    """Sends replies on Facebook: a comment for public posts, the Send API for Messenger."""
+
+    network = NETWORK
+
+    def __init__(self, graph: Any, *, page_id: str | None = None) -> None:
+        self.graph = graph
+        self.page_id = page_id
+
+    def _page_id(self) -> str:
+        if self.page_id is None:
+            with graph_errors("verify"):
+                self.page_id = str(self.graph.get_object("me", fields="id")["id"])
+        return self.page_id
+
+    def find_reply(
+        self,
+        *,
+        external_id: str,
+        kind: str,
+        author_external_id: str | None,
+        text: str,
+        idempotency_key: str,
+        not_before: datetime | None = None,
+    ) -> SentReply | None:
+        """Look for the page's reply with ``text`` under comment ``external_id`` (or in the Messenger thread).
+
+        Comments and messages older than ``not_before`` are skipped: an identical earlier one is not this reply.
+        """
+        del idempotency_key
+        _send_target(external_id, author_external_id, kind)  # before any request: the id goes into a path
+        page = self._page_id()
+
+        def ours(item: Json) -> bool:
+            return (
+                str((item.get("from") or {}).get("id")) == page
+                and same_reply_text(text, str(item.get("message", "")))
+                and not created_before(_time(item.get("created_time")), not_before)
+            )
+
+        if kind == "dm":
+            if not author_external_id:
+                return None
+            with graph_errors("look up message"):
+                convs = self.graph.get_connections(page, "conversations", platform="messenger",
+                                                   user_id=author_external_id, fields="id")  # fmt: skip
+                for conv in convs.get("data") or []:
+                    if not isinstance(conv, dict) or not is_graph_id(str(conv.get("id", ""))):
+                        continue  # a thread we cannot name in a path cannot hold our reply either
+                    messages = self.graph.get_connections(conv["id"], "messages", fields="id,message,from,created_time",
+                                                          limit=50)  # fmt: skip
+                    for m in messages.get("data") or []:
+                        if isinstance(m, dict) and ours(m):
+                            return SentReply(external_id=str(m["id"]))
+            return None
+        with graph_errors("look up comment"):
+            replies = self.graph.get_connections(external_id, "comments", fields="id,message,from,created_time",
+                                                 limit=100, order="reverse_chronological")  # fmt: skip
+        for c in replies.get("data") or []:
+            if isinstance(c, dict) and ours(c):
+                comment_id = str(c["id"])
+                return SentReply(external_id=comment_id, url=f"https://www.facebook.com/{comment_id}")
+        return None
+
+    def send_reply(
+        self, *, external_id: str, kind: str, author_external_id: str | None, text: str, idempotency_key: str
+    ) -> SentReply:
+        """Comment on ``external_id``, or message ``author_external_id`` when ``kind`` is dm."""
+        del idempotency_key  # Graph has no idempotency key; the outbox reconciles before any retry
+        _send_target(external_id, author_external_id, kind)
+        if kind == "dm":
+            if not author_external_id:
+                raise PermanentFailure("Messenger reply needs the recipient's page-scoped id")
+            with graph_errors("send message", sending=True):
+                result = self.graph.request(
+                    f"{self.graph.version}/me/messages",
+                    post_args={
+                        # The Send API wants these two fields as JSON-encoded strings.
+                        "recipient": json.dumps({"id": author_external_id}),
+                        "message": json.dumps({"text": text}),
+                        "messaging_type": "RESPONSE",
+                    },
+                )
+            return SentReply(external_id=str(result.get("message_id", "")))
+        with graph_errors("send comment", sending=True):
+            result = self.graph.put_comment(external_id, text)
+        comment_id = str(result.get("id", ""))
+        return SentReply(external_id=comment_id, url=f"https://www.facebook.com/{comment_id}")

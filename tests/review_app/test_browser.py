@@ -1,0 +1,193 @@
+"""A manager signs in in a real browser, approves a suggested reply in two clicks, and the sandbox gets it once.
+
+Drives Debian's chromium through Playwright for Python (never a downloaded browser) and takes a screenshot of
+every page: into the test's temporary folder, or into ``docs/`` when ``ESCUCHA_SCREENSHOTS=docs`` asks for the
+README's pictures (a plain test run must not rewrite committed files).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from sqlalchemy import select
+from sqlmodel import Session, col
+
+from classifier.registry import load_scorer
+from demo.run import settings_env
+from ground.db import make_engine
+from ground.settings import Settings
+from models.schema import migrate
+from models.staff import DEMO_PASSWORD, ensure_demo_team
+from models.tables import Post, Reply, ReplyState
+from networks.registry import build_listeners, build_senders
+from review_app.launch import streamlit_command
+from sandbox.server import Sandbox
+from worker.scheduler import Worker
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = os.environ.get("ESCUCHA_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def shots_dir(tmp_path: Path) -> Path:
+    """Where the screenshots go: docs/ only on request."""
+    return DOCS if os.environ.get("ESCUCHA_SCREENSHOTS") == "docs" else tmp_path
+
+
+MANAGER = "lucia@demo.escucha"
+ADMIN = "alex@demo.escucha"
+WAIT_MS = 30_000
+COMPLAINT = "@brand my order #5521 never arrived and nobody answers, I want my money back"
+OTHERS = [
+    ("la app no carga desde ayer y tengo que pagar hoy, ¿qué pasa?", "marta_q", "es"),
+    ("thanks for the quick fix yesterday, great support", "joe_b", "en"),
+    ("me cobraron dos veces la factura de octubre", "lu_perez", "es"),
+    ("is the outage in Madrid going to be fixed today? <b>urgent</b> [link](http://evil)", "k_ng", "en"),
+]
+
+
+def _need_chromium() -> None:
+    """Skip loudly without chromium; under CI a missing browser is a failure, not a skip."""
+    if Path(CHROMIUM).exists() or shutil.which(CHROMIUM):
+        return
+    reason = f"chromium not found at {CHROMIUM}: the browser test did NOT run (apt-get install chromium)"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def _settle(page: Page) -> None:
+    """Wait until Streamlit has finished the current run, so a screenshot shows the page, not placeholders."""
+    page.wait_for_timeout(300)
+    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=WAIT_MS)
+    page.wait_for_timeout(300)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_healthy(url: str, app: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if app.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {app.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError("streamlit did not become healthy in 60 s")
+
+
+def test_manager_approves_in_the_browser_and_the_network_gets_exactly_that_reply(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    _need_chromium()
+    from playwright.sync_api import expect, sync_playwright
+
+    url_db = f"sqlite:///{tmp_path / 'browser.db'}"
+    engine = make_engine(url_db)
+    migrate(engine)
+    with Session(engine) as s:
+        ensure_demo_team(s)
+    mention_id = sandbox.add_mention(COMPLAINT, author="ana_g", lang="en", followers=12_400)
+    for text, author, lang in OTHERS:
+        sandbox.add_mention(text, author=author, lang=lang)
+    settings = Settings(database_url=url_db, **sandbox.settings_overrides())
+    Worker(
+        engine, listeners=build_listeners(settings), senders=build_senders(settings), scorer=load_scorer()
+    ).run_once()
+    with Session(engine) as s:
+        post = s.execute(select(Post).where(col(Post.external_id) == mention_id)).scalar_one()
+        reply = s.execute(select(Reply).where(col(Reply.post_id) == post.id)).scalar_one()
+        assert reply.state == ReplyState.PENDING_APPROVAL
+        post_id, reply_id, suggested = post.id, reply.id, reply.text
+    assert not [r for r in sandbox.sent if r.kind != "dm"], "nothing is sent before the approval"
+
+    port = _free_port()
+    env = {**os.environ, **settings_env(settings), "ESCUCHA_DATABASE_URL": url_db}
+    app = subprocess.Popen(
+        streamlit_command(port=port, headless=True), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    base = f"http://127.0.0.1:{port}"
+    shots = shots_dir(tmp_path)
+    shots.mkdir(exist_ok=True)
+    try:
+        _wait_healthy(base, app)
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            page.goto(f"{base}/?lang=en")
+            expect(page.get_by_role("textbox", name="E-mail")).to_be_visible(timeout=WAIT_MS)
+            _settle(page)
+            page.screenshot(path=str(shots / "review-signin.png"))
+            page.get_by_role("textbox", name="E-mail").fill(MANAGER)
+            page.get_by_role("textbox", name="Password").fill(DEMO_PASSWORD)
+            page.get_by_role("button", name="Sign in").click()
+            # Lucía's interface is in Spanish: her own choice wins over the link's ?lang=en once she signs in.
+            card = page.locator(f".st-key-post_{post_id}")
+            expect(card).to_be_visible(timeout=WAIT_MS)
+            expect(page.get_by_role("heading", name="Cola de respuesta")).to_be_visible()
+            page.get_by_text("English", exact=True).click()
+            expect(page.get_by_role("heading", name="Response queue")).to_be_visible(timeout=WAIT_MS)
+            _settle(page)
+            page.screenshot(path=str(shots / "review-queue.png"), full_page=False)
+
+            card.get_by_role("button", name="Approve and send").click()  # click 1
+            confirm = page.locator(f".st-key-confirm_box_{reply_id}")
+            expect(confirm).to_be_visible(timeout=WAIT_MS)
+            assert sandbox.sent == [] or all(r.in_reply_to != mention_id for r in sandbox.sent)
+            confirm.get_by_role("button", name="Confirm and send").click()  # click 2
+            expect(page.get_by_text(f"Reply {reply_id} approved and sent")).to_be_visible(timeout=WAIT_MS)
+            expect(card).to_have_count(0)
+
+            page.get_by_role("link", name="My inbox").click()
+            expect(page.get_by_role("heading", name="My inbox")).to_be_visible(timeout=WAIT_MS)
+            _settle(page)
+            page.screenshot(path=str(shots / "review-inbox.png"))
+            page.get_by_role("link", name="Trends").click()
+            expect(page.get_by_role("heading", name="Brand trends")).to_be_visible(timeout=WAIT_MS)
+            page.wait_for_selector("canvas, svg.marks", timeout=WAIT_MS)
+            _settle(page)
+            page.screenshot(path=str(shots / "review-trends.png"), full_page=True)
+            page.get_by_role("button", name="Sign out").click()
+            expect(page.get_by_role("textbox", name="E-mail")).to_be_visible(timeout=WAIT_MS)
+            page.get_by_role("textbox", name="E-mail").fill(ADMIN)
+            page.get_by_role("textbox", name="Password").fill(DEMO_PASSWORD)
+            page.get_by_role("button", name="Sign in").click()
+            page.get_by_role("link", name="Admin").click()
+            expect(page.get_by_role("heading", name="Admin", exact=True)).to_be_visible(timeout=WAIT_MS)
+            page.get_by_text("Lucía Romero").first.click()
+            _settle(page)
+            page.screenshot(path=str(shots / "review-admin.png"), full_page=True)
+            browser.close()
+    finally:
+        app.terminate()
+        app.wait(timeout=20)
+
+    answers = [r for r in sandbox.sent if r.in_reply_to == mention_id]
+    assert [(r.network, r.text) for r in answers] == [("x", suggested)]
+    with Session(engine) as s:
+        stored = s.get(Reply, reply_id)
+        assert stored is not None and stored.state == ReplyState.SENT and stored.external_id == answers[0].external_id
+    engine.dispose()
+    pages = ("signin", "queue", "inbox", "trends", "admin")
+    assert all((shots / f"review-{name}.png").stat().st_size > 10_000 for name in pages)

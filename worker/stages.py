@@ -1,0 +1,37 @@
+"""The responder's worker stages, each in its own transaction: assign, SLA, customer care."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from responder.care import CareOptions, CareResult, care_sweep
+from responder.sla_sweep import SlaSweepResult, sla_sweep
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class CareStageResult:
+    """What the SLA and care stage did."""
+
+    sla: SlaSweepResult
+    care: CareResult
+
+
+def sla_and_care(engine: Engine, *, options: CareOptions | None = None) -> CareStageResult:
+    """Run the SLA sweep, then the customer-care sweep; each commits on its own."""
+    with Session(engine) as session:
+        sla = sla_sweep(session)
+        session.commit()
+    with Session(engine) as session:
+        care = care_sweep(session, options=options or CareOptions())
+        session.commit()
+    if sla.breached:
+        log.warning("%d posts breached their SLA: escalated to seniors and managers", len(sla.breached))
+    if sla.held:
+        log.warning("%d posts of unavailable staff wait in the holding queue", len(sla.held))
+    return CareStageResult(sla=sla, care=care)
