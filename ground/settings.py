@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Values that people paste from examples; refusing them early beats a confusing 401 later.
@@ -15,7 +14,6 @@ _PLACEHOLDERS = {"changeme", "change-me", "xxx", "your-token-here", "token"}
 # The longest interval, timeout or lease a ``*_seconds`` setting may give: a week. Longer is a typo, and
 # ``now + timedelta(seconds=...)`` in the scheduler overflows long before infinity.
 MAX_SECONDS = 7 * 86_400.0
-_GRAPH_VERSION = re.compile(r"v\d{1,3}\.\d{1,3}")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,7 +23,7 @@ class Settings(BaseSettings):
 
     # No inf/nan in any number: an endless poll interval or an infinite budget is a typo, not a plan.
     model_config = SettingsConfigDict(
-        env_prefix="ESCUCHA_", env_file=".env", env_file_encoding="utf-8", extra="ignore", allow_inf_nan=False
+        env_prefix="ESCUCHA_", env_file=".env", env_file_encoding="utf-8", extra="allow", allow_inf_nan=False
     )
 
     database_url: str = "sqlite:///escucha.db"
@@ -36,47 +34,8 @@ class Settings(BaseSettings):
     # Loopback sandbox networks: when set, both clients talk to this base URL instead of the real APIs.
     sandbox_url: str | None = None
 
-    # X (API v2 through tweepy).
-    x_enabled: bool = True
-    x_bearer_token: SecretStr | None = None
-    x_consumer_key: SecretStr | None = None
-    x_consumer_secret: SecretStr | None = None
-    x_access_token: SecretStr | None = None
-    x_access_token_secret: SecretStr | None = None
-    x_brand_user_id: str | None = None
-    x_brand_username: str | None = None
-    x_search_query: str | None = None
-    x_poll_seconds: float = Field(default=60.0, gt=0)
-    # Each X source can be switched off or polled at its own pace (None: ``x_poll_seconds``).
-    x_mentions_enabled: bool = True
-    x_search_enabled: bool = True
-    x_dms_enabled: bool = True
-    x_mentions_poll_seconds: float | None = Field(default=None, gt=0)
-    x_search_poll_seconds: float | None = Field(default=None, gt=0)
-    x_dms_poll_seconds: float | None = Field(default=None, gt=0)
-    x_page_size: int = Field(default=100, ge=10, le=100)
-    x_max_pages: int = Field(default=10, ge=1)
-    # Monthly read budget over all X sources (None: unlimited); polling slows down to stay within it.
-    x_monthly_post_budget: int | None = Field(default=None, gt=0)
-    x_monthly_request_budget: int | None = Field(default=None, gt=0)
-    x_monthly_cost_budget_usd: float | None = Field(default=None, gt=0)
-    # Pay-per-use price estimate per post read and per request (USD).
-    x_cost_per_post_usd: float = Field(default=0.005, ge=0)
-    x_cost_per_request_usd: float = Field(default=0.0, ge=0)
-
-    # Facebook (Graph API through facebook-sdk).
-    facebook_enabled: bool = True
-    facebook_page_id: str | None = None
-    facebook_page_token: SecretStr | None = None
-    facebook_app_secret: SecretStr | None = None
-    facebook_graph_version: str = "v21.0"
-    facebook_poll_seconds: float = Field(default=60.0, gt=0)
-    facebook_feed_enabled: bool = True
-    facebook_messages_enabled: bool = True
-    facebook_feed_poll_seconds: float | None = Field(default=None, gt=0)
-    facebook_messages_poll_seconds: float | None = Field(default=None, gt=0)
-    facebook_page_size: int = Field(default=25, ge=1, le=100)
-    facebook_max_pages: int = Field(default=3, ge=1)
+    # Each network's own settings (ESCUCHA_X_…, ESCUCHA_FACEBOOK_…) live in its folder, networks/<name>/settings.py;
+    # keyword arguments such as ``x_brand_user_id=…`` given here are handed to it (``Settings.section``).
 
     # Listener robustness: retries with backoff inside one fetch for temporary failures (0: none).
     fetch_retries: int = Field(default=2, ge=0, le=10)
@@ -100,44 +59,42 @@ class Settings(BaseSettings):
     send_seconds: float = Field(default=2.0, gt=0)
     batch_size: int = Field(default=256, gt=0, le=10_000)
 
-    def poll_seconds(self, network: str, source: str) -> float:
-        """The polling interval of one source: its own setting, else its network's."""
-        own = getattr(self, f"{network}_{source}_poll_seconds", None)
-        return float(own if own is not None else getattr(self, f"{network}_poll_seconds", 60.0))
+    def section(self, prefix: str) -> dict[str, Any]:
+        """The keyword values given for one network, without its prefix (``x_page_size`` -> ``page_size``)."""
+        head = f"{prefix}_"
+        return {
+            key[len(head) :]: value.get_secret_value() if isinstance(value, SecretStr) else value
+            for key, value in (self.model_extra or {}).items()
+            if key.startswith(head)
+        }
 
-    def source_enabled(self, network: str, source: str) -> bool:
-        """Whether one source is switched on (its network's switch and its own)."""
-        return bool(getattr(self, f"{network}_enabled", True) and getattr(self, f"{network}_{source}_enabled", True))
-
-    @field_validator(
-        "x_bearer_token",
-        "x_consumer_key",
-        "x_consumer_secret",
-        "x_access_token",
-        "x_access_token_secret",
-        "facebook_page_token",
-        "facebook_app_secret",
-    )
-    @classmethod
-    def _refuse_placeholders(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and value.get_secret_value().strip().lower() in _PLACEHOLDERS:
-            raise ValueError("looks like a placeholder; set the real secret or leave it unset")
-        return value
+    @model_validator(mode="after")
+    def _mask_network_values(self) -> Settings:
+        # A network's values are checked by its own settings class (networks/<name>/settings.py); until then every
+        # text among them is kept as a secret, so a token given here never shows in a repr, a dump or a log line.
+        for key, value in (self.model_extra or {}).items():
+            if isinstance(value, str):
+                self.model_extra[key] = SecretStr(value)  # type: ignore[index]
+        return self
 
     @field_validator("*")
     @classmethod
     def _bounded_seconds(cls, value: Any, info: ValidationInfo) -> Any:
-        if str(info.field_name).endswith("_seconds") and isinstance(value, int | float) and value > MAX_SECONDS:
-            raise ValueError(f"at most {MAX_SECONDS:.0f} seconds (a week)")
-        return value
+        return bounded_seconds(value, str(info.field_name))
 
-    @field_validator("facebook_graph_version")
-    @classmethod
-    def _graph_version(cls, value: str) -> str:
-        # It becomes part of every Graph URL path: only a version such as v21.0 may go there.
-        if not _GRAPH_VERSION.fullmatch(value):
-            raise ValueError("a Graph API version looks like v21.0")
-        return value
+
+def refuse_placeholder(value: SecretStr | None) -> SecretStr | None:
+    """Refuse a secret that people paste from examples ("changeme"); refusing early beats a confusing 401 later."""
+    if value is not None and value.get_secret_value().strip().lower() in _PLACEHOLDERS:
+        raise ValueError("looks like a placeholder; set the real secret or leave it unset")
+    return value
+
+
+def bounded_seconds(value: Any, name: str) -> Any:
+    """Refuse a ``*_seconds`` value over a week: longer is a typo, and the scheduler's clock would overflow."""
+    if name.endswith("_seconds") and isinstance(value, int | float) and value > MAX_SECONDS:
+        raise ValueError(f"at most {MAX_SECONDS:.0f} seconds (a week)")
+    return value
 
 
 @lru_cache(maxsize=1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ground.settings import Settings
+from networks.settings import NetworkSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,14 +45,14 @@ class ReadBudget:
     cost_per_request_usd: float = 0.0
 
     @classmethod
-    def for_x(cls, settings: Settings) -> ReadBudget:
-        """X's budget from settings."""
+    def of(cls, network: NetworkSettings) -> ReadBudget:
+        """A network's budget from its settings (``ESCUCHA_<NAME>_MONTHLY_…_BUDGET``, prices per read)."""
         return cls(
-            posts=settings.x_monthly_post_budget,
-            requests=settings.x_monthly_request_budget,
-            cost_usd=settings.x_monthly_cost_budget_usd,
-            cost_per_post_usd=settings.x_cost_per_post_usd,
-            cost_per_request_usd=settings.x_cost_per_request_usd,
+            posts=network.monthly_post_budget,
+            requests=network.monthly_request_budget,
+            cost_usd=network.monthly_cost_budget_usd,
+            cost_per_post_usd=network.cost_per_post_usd,
+            cost_per_request_usd=network.cost_per_request_usd,
         )
 
     @property

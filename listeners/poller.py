@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,16 +14,33 @@ from sqlmodel import Session
 
 from models.store import get_cursor, record_fetch
 from models.tables import utcnow
-from networks.base import AuthFailed, FetchResult, Listener, ListenerError, RateLimited
+from networks.base import (
+    AuthFailed,
+    FetchResult,
+    Listener,
+    ListenerError,
+    PagedListener,
+    QuotaReporter,
+    RateLimited,
+)
 
 log = logging.getLogger(__name__)
 
 
+class PollStatus(enum.StrEnum):
+    """How one poll ended."""
+
+    OK = "ok"
+    RATE_LIMITED = "rate_limited"
+    AUTH_FAILED = "auth_failed"
+    TEMPORARY_FAILURE = "temporary_failure"
+
+
 @dataclass(frozen=True, slots=True)
 class PollOutcome:
-    """What one poll did: ok, rate_limited, auth_failed or temporary_failure."""
+    """What one poll did, and how it ended."""
 
-    status: str
+    status: PollStatus
     inserted: int = 0
     duplicates: int = 0
     retry_after: float | None = None
@@ -34,10 +52,9 @@ class PollOutcome:
 
 def quota_of(listener: Listener) -> dict[str, Any]:
     """The listener's last rate-limit headers per endpoint, JSON-ready (empty when it has none)."""
-    quota = getattr(listener, "quota", None)
-    if quota is None:
+    if not isinstance(listener, QuotaReporter):
         return {}
-    return {path: limit.as_json() for path, limit in quota().items()}
+    return {path: limit.as_json() for path, limit in listener.quota().items()}
 
 
 def _mark_unhealthy(engine: Engine, listener: Listener, error: str, retry_after: float | None) -> None:
@@ -60,9 +77,8 @@ def _mark_unhealthy(engine: Engine, listener: Listener, error: str, retry_after:
 
 
 def _pages(listener: Listener, cursor: str | None, seen: list[str], paging: dict[str, Any]) -> Iterator[FetchResult]:
-    fetch_pages = getattr(listener, "fetch_pages", None)
-    if fetch_pages is not None:
-        yield from fetch_pages(cursor, seen, paging)
+    if isinstance(listener, PagedListener):
+        yield from listener.fetch_pages(cursor, seen, paging)
     else:
         yield listener.fetch(cursor, seen)
 
@@ -102,17 +118,17 @@ def poll_source(engine: Engine, listener: Listener) -> PollOutcome:
             unfinished = bool(result.paging)
     except RateLimited as exc:
         _mark_unhealthy(engine, listener, f"rate limited: {exc}", exc.retry_after)
-        return PollOutcome("rate_limited", inserted, duplicates, retry_after=exc.retry_after, error=str(exc))
+        return PollOutcome(PollStatus.RATE_LIMITED, inserted, duplicates, retry_after=exc.retry_after, error=str(exc))
     except AuthFailed as exc:
         _mark_unhealthy(engine, listener, f"credentials refused: {exc}", None)
-        return PollOutcome("auth_failed", inserted, duplicates, error=str(exc))
+        return PollOutcome(PollStatus.AUTH_FAILED, inserted, duplicates, error=str(exc))
     except ListenerError as exc:
         _mark_unhealthy(engine, listener, f"temporary failure: {exc}", None)
-        return PollOutcome("temporary_failure", inserted, duplicates, error=str(exc))
+        return PollOutcome(PollStatus.TEMPORARY_FAILURE, inserted, duplicates, error=str(exc))
     if unfinished:
         log.info(
             "%s/%s: %d pages stored; the run resumes from the saved page", listener.network, listener.source, pages
         )
     if not was_healthy:
         log.info("%s/%s recovered", listener.network, listener.source)
-    return PollOutcome("ok", inserted, duplicates, pages=pages, unfinished=unfinished)
+    return PollOutcome(PollStatus.OK, inserted, duplicates, pages=pages, unfinished=unfinished)

@@ -6,9 +6,9 @@ import math
 import re
 import unicodedata
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 
 class ListenerError(Exception):
@@ -89,6 +89,19 @@ class FetchResult:
 
 
 @dataclass(frozen=True, slots=True)
+class RateLimit:
+    """The last ``x-rate-limit-*`` headers an endpoint answered with."""
+
+    limit: int
+    remaining: int
+    reset: int  # unix seconds
+
+    def as_json(self) -> dict[str, Any]:
+        """The three numbers as a JSON-ready dict."""
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
 class SentReply:
     """The network's record of a reply we sent."""
 
@@ -96,6 +109,7 @@ class SentReply:
     url: str | None = None
 
 
+@runtime_checkable
 class Listener(Protocol):
     """One pollable source on one network (e.g. X mentions, Facebook page comments)."""
 
@@ -111,6 +125,7 @@ class Listener(Protocol):
         ...
 
 
+@runtime_checkable
 class PagedListener(Listener, Protocol):
     """A source whose fetch is committed page by page and can resume an interrupted run."""
 
@@ -119,6 +134,16 @@ class PagedListener(Listener, Protocol):
         ...
 
 
+@runtime_checkable
+class QuotaReporter(Protocol):
+    """Optional capability of a ``Listener``: the rate-limit headers the network last sent, per endpoint."""
+
+    def quota(self) -> dict[str, RateLimit]:
+        """The last ``RateLimit`` seen on each endpoint."""
+        ...
+
+
+@runtime_checkable
 class Sender(Protocol):
     """Sends replies on one network."""
 
@@ -168,6 +193,7 @@ def created_before(created: datetime | None, not_before: datetime | None) -> boo
     return created is not None and not_before is not None and created < not_before
 
 
+@runtime_checkable
 class ReplyLookup(Protocol):
     """Optional capability of a ``Sender``: find a reply we may already have sent (crash reconciliation)."""
 

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import requests
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from networks.base import TemporaryFailure
+from networks.base import RateLimit, TemporaryFailure
 
 T = TypeVar("T")
 
@@ -28,19 +28,6 @@ GRAPH_USAGE_STOP = 95
 # Graph gives no reset time unless it names one (estimated_time_to_regain_access): look again after this.
 GRAPH_USAGE_WAIT = 300
 _GRAPH_VERSION = re.compile(r"^/v\d+\.\d+(?=/)")
-
-
-@dataclass(frozen=True, slots=True)
-class RateLimit:
-    """The last ``x-rate-limit-*`` headers an endpoint answered with."""
-
-    limit: int
-    remaining: int
-    reset: int  # unix seconds
-
-    def as_json(self) -> dict[str, Any]:
-        """The three numbers as a JSON-ready dict."""
-        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,15 +7,15 @@ from sqlmodel import Session, col
 
 from models.audit import audit
 from models.store import clean_text
-from models.tables import Assignment, Post, PostStatus, Reply, ReplyKind, ReplyState, Staff, utcnow
-from networks.x.text import X_MAX_WEIGHT, weighted_length
+from models.tables import Post, PostStatus, Reply, ReplyKind, ReplyState, Staff, utcnow
+from networks.registry import spec_of
+from networks.spec import DEFAULT_REPLY_LIMIT
+from responder.lifecycle import resolve_post
 from responder.permissions import Action, can, require
 
-X_MAX_CHARS = X_MAX_WEIGHT
-OPEN_DRAFT = (ReplyState.DRAFT, ReplyState.PENDING_APPROVAL, ReplyState.REJECTED)
 ANSWERED = (ReplyState.APPROVED, ReplyState.SENDING, ReplyState.SENT)
 
-MAX_REPLY_CHARS = 8000  # Graph comments allow 8k; X is checked separately.
+MAX_REPLY_CHARS = DEFAULT_REPLY_LIMIT  # a saved reply's longest text; each network checks its own limit
 MAX_NOTE_CHARS = 1024  # a rejection note, a dismissal or escalation reason: the column's size
 
 
@@ -53,11 +53,11 @@ def validate_text(text: str, *, network: str) -> str:
         raise InvalidReply("the reply is empty")
     if clean_text(cleaned) != cleaned:
         raise InvalidReply("the reply has control characters (such as NUL) that cannot be sent")
-    # X counts by weight (URLs 23, emoji and CJK 2), the way its own composer does.
-    size = weighted_length(cleaned) if network == "x" else len(cleaned)
-    limit = X_MAX_CHARS if network == "x" else MAX_REPLY_CHARS
-    if size > limit:
-        raise InvalidReply(f"the reply has {size} characters; {network} allows {limit}")
+    # Each network counts in its own way (X weighs URLs 23, emoji and CJK 2, as its composer does).
+    spec = spec_of(network)
+    size = spec.reply_length(cleaned)
+    if size > spec.reply_limit:
+        raise InvalidReply(f"the reply has {size} characters; {spec.label} allows {spec.reply_limit}")
     return cleaned
 
 
@@ -238,22 +238,10 @@ def dismiss_post(session: Session, *, post_id: int, staff: Staff, reason: str) -
         raise ReplyConflict(f"post {post_id} does not exist")
     if post.status in (PostStatus.REPLIED, PostStatus.DISMISSED):
         raise ReplyConflict(f"post {post_id} is already {post.status}")
-    now = utcnow()
-    post.status = PostStatus.DISMISSED
-    post.resolved_at = now
-    post.resolved_by = _staff_actor(staff)
-    post.resolution_note = reason
-    session.add(post)
-    session.execute(
-        update(Reply)
-        .where(
-            Reply.post_id == post_id,  # type: ignore[arg-type]
-            Reply.state.in_([ReplyState.DRAFT, ReplyState.PENDING_APPROVAL, ReplyState.REJECTED]),  # type: ignore[attr-defined]
-        )
-        .values(state=ReplyState.REJECTED, note="post dismissed", updated_at=now)
-        .execution_options(synchronize_session=False)
+    by = _staff_actor(staff)
+    resolve_post(
+        session, post, status=PostStatus.DISMISSED, at=utcnow(), by=by, note=reason, drafts_note="post dismissed"
     )
-    _close_open_work(session, post_id=post_id, at=now, note="post dismissed")
     audit(session, actor=_staff_actor(staff), action="post_dismissed", post_id=post_id, reason=reason)
     session.commit()
     return post
@@ -271,28 +259,9 @@ def escalate_post(session: Session, *, post_id: int, staff: Staff, reason: str) 
     if post.status in (PostStatus.REPLIED, PostStatus.DISMISSED, PostStatus.ESCALATED):
         raise ReplyConflict(f"post {post_id} is already {post.status}")
     now = utcnow()
-    post.status = PostStatus.ESCALATED
     post.escalated_at = now
-    post.resolved_at = now
-    post.resolved_by = _staff_actor(staff)
-    post.resolution_note = reason
-    session.add(post)
-    _close_open_work(session, post_id=post_id, at=now, note="post escalated")
+    by = _staff_actor(staff)
+    resolve_post(session, post, status=PostStatus.ESCALATED, at=now, by=by, note=reason, drafts_note="post escalated")
     audit(session, actor=_staff_actor(staff), action="post_escalated", post_id=post_id, reason=reason)
     session.commit()
     return post
-
-
-def _close_open_work(session: Session, *, post_id: int, at: object, note: str) -> None:
-    session.execute(
-        update(Reply)
-        .where(col(Reply.post_id) == post_id, col(Reply.state).in_(OPEN_DRAFT))
-        .values(state=ReplyState.REJECTED, note=note, updated_at=at)
-        .execution_options(synchronize_session=False)
-    )
-    session.execute(
-        update(Assignment)
-        .where(col(Assignment.post_id) == post_id, col(Assignment.ended_at).is_(None))
-        .values(ended_at=at)
-        .execution_options(synchronize_session=False)
-    )

@@ -12,13 +12,12 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, select, text, update
+from sqlalchemy import exists, select, text
 from sqlmodel import Session, col
 
 from ground.clock import aware
 from models.audit import audit
 from models.tables import (
-    Assignment,
     Author,
     Post,
     PostKind,
@@ -33,6 +32,7 @@ from models.tables import (
     utcnow,
 )
 from responder.drafts import DraftContext, SavedReplyBook, sla_text, suggest_reply
+from responder.lifecycle import resolve_post
 from responder.sla_targets import SlaBook, lane
 
 CARE_ACTOR = "auto:care"
@@ -227,14 +227,18 @@ def collect_ratings(session: Session, *, now: datetime) -> list[int]:
         if rating is None or question.id is None or post.id is None:
             continue
         record_rating(session, satisfaction_id=question.id, score=rating, answer_post_id=post.id)
-        post.status = PostStatus.NO_ACTION
         post.needs_response = False
         post.assignee_id = None
-        post.resolved_at = now
-        post.resolved_by = CARE_ACTOR
-        post.resolution_note = f"satisfaction answer {rating}/5 to post {question.post_id}"
-        session.add(post)
-        _close(session, post.id, now)
+        resolve_post(
+            session,
+            post,
+            status=PostStatus.NO_ACTION,
+            at=now,
+            by=CARE_ACTOR,
+            note=f"satisfaction answer {rating}/5 to post {question.post_id}",
+            drafts_note="satisfaction answer: no reply needed",
+            drafts=(ReplyState.DRAFT, ReplyState.PENDING_APPROVAL),
+        )
         done.append(post.id)
     return done
 
@@ -262,24 +266,6 @@ def _rating_candidates(session: Session) -> list[tuple[Post, Satisfaction]]:
             seen.add(question.id)
             out.append((post, question))
     return out
-
-
-def _close(session: Session, post_id: int, at: datetime) -> None:
-    session.execute(
-        update(Reply)
-        .where(
-            col(Reply.post_id) == post_id,
-            col(Reply.state).in_([ReplyState.DRAFT, ReplyState.PENDING_APPROVAL]),
-        )
-        .values(state=ReplyState.REJECTED, note="satisfaction answer: no reply needed", updated_at=at)
-        .execution_options(synchronize_session=False)
-    )
-    session.execute(
-        update(Assignment)
-        .where(col(Assignment.post_id) == post_id, col(Assignment.ended_at).is_(None))
-        .values(ended_at=at)
-        .execution_options(synchronize_session=False)
-    )
 
 
 def care_sweep(session: Session, *, options: CareOptions, now: datetime | None = None) -> CareResult:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlmodel import Session, col
 
 from models.audit import audit
 from models.tables import Assignment, Correction, Post, PostStatus, Role, Score, Staff, utcnow
-from responder.actions import InvalidReply, ReplyConflict, _close_open_work, check_input
+from responder.actions import InvalidReply, ReplyConflict, check_input
+from responder.lifecycle import end_assignment, resolve_post
 from responder.permissions import Action, require
 
 OPEN = (PostStatus.NEW, PostStatus.SCORED, PostStatus.ASSIGNED)
@@ -34,12 +35,7 @@ def reassign_post(session: Session, *, post_id: int, staff: Staff, to_staff_id: 
     if post.assignee_id == to_staff_id:
         raise InvalidReply(f"post {post_id} is already with {target.name}")
     now = utcnow()
-    session.execute(
-        update(Assignment)
-        .where(col(Assignment.post_id) == post_id, col(Assignment.ended_at).is_(None))
-        .values(ended_at=now)
-        .execution_options(synchronize_session=False)
-    )
+    end_assignment(session, post_id=post_id, at=now)
     session.add(
         Assignment(
             post_id=post_id,
@@ -130,12 +126,15 @@ def correct_post(
         )
         post.needs_response = needs_response
         if not needs_response:
-            now = utcnow()
-            post.status = PostStatus.NO_ACTION
-            post.resolved_at = now
-            post.resolved_by = f"staff:{staff.id}"
-            post.resolution_note = "no reply needed (corrected)"
-            _close_open_work(session, post_id=post_id, at=now, note="no reply needed")
+            resolve_post(
+                session,
+                post,
+                status=PostStatus.NO_ACTION,
+                at=utcnow(),
+                by=f"staff:{staff.id}",
+                note="no reply needed (corrected)",
+                drafts_note="no reply needed",
+            )
         changed.append("needs_response")
     if changed:
         session.add(post)

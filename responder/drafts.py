@@ -15,9 +15,8 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from models.tables import SavedReply, utcnow
-from networks.x.text import X_MAX_WEIGHT, truncate_x
+from networks.registry import spec_of
 
-X_MAX_CHARS = X_MAX_WEIGHT
 UPSET_P_NEGATIVE = 0.9
 REPLY_TYPES = ("crisis", "complaint", "question", "praise", "other")
 CARE_TYPES = ("ack", "update", "survey")
@@ -170,7 +169,7 @@ def variables(ctx: DraftContext) -> dict[str, str]:
     lang = "es" if ctx.language == "es" else "en"
     greet_word = "Hola" if lang == "es" else "Hi"
     handle = ctx.username.strip().lstrip("@")
-    greet = f"{greet_word} @{handle}, " if ctx.network == "x" and handle else f"{greet_word}, "
+    greet = f"{greet_word} @{handle}, " if spec_of(ctx.network).greets_by_handle and handle else f"{greet_word}, "
     first = ctx.name.split()[0] if ctx.name.strip() else ""
     return {
         "greet": greet,
@@ -182,8 +181,8 @@ def variables(ctx: DraftContext) -> dict[str, str]:
 
 
 def fit_network(text: str, network: str) -> str:
-    """Cut a reply to X's 280 weighted characters (URLs 23, emoji 2); other networks are left alone."""
-    return truncate_x(text) if network == "x" else text
+    """Cut a reply to what its network takes (X: 280 weighted characters, URLs 23, emoji 2)."""
+    return spec_of(network).fit_reply(text)
 
 
 def suggest_reply(ctx: DraftContext, book: SavedReplyBook | None = None, *, kind: str | None = None) -> str:

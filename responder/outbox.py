@@ -22,16 +22,18 @@ from sqlmodel import Session, col
 
 from ground.clock import aware
 from models.audit import audit
-from models.tables import Assignment, Author, Post, PostKind, PostStatus, Reply, ReplyKind, ReplyState, utcnow
+from models.tables import Author, Post, PostKind, PostStatus, Reply, ReplyKind, ReplyState, utcnow
 from networks.base import (
     AuthFailed,
     ListenerError,
     PermanentFailure,
     RateLimited,
+    ReplyLookup,
     Sender,
     SentReply,
     TemporaryFailure,
 )
+from responder.lifecycle import resolve_post
 from responder.provenance import build_provenance
 
 log = logging.getLogger(__name__)
@@ -176,16 +178,8 @@ def _finish(engine: Engine, reply_id: int, sent: SentReply, *, found: bool = Fal
         post = session.get(Post, reply.post_id)
         assert post is not None
         if reply.kind == ReplyKind.ANSWER:
-            post.status = PostStatus.REPLIED
-            post.resolved_at = now
-            post.resolved_by = f"staff:{reply.approved_by_id}" if reply.approved_by_id else OUTBOX_ACTOR
-            session.add(post)
-            session.execute(
-                update(Assignment)
-                .where(col(Assignment.post_id) == post.id, col(Assignment.ended_at).is_(None))
-                .values(ended_at=now)
-                .execution_options(synchronize_session=False)
-            )
+            by = f"staff:{reply.approved_by_id}" if reply.approved_by_id else OUTBOX_ACTOR
+            resolve_post(session, post, status=PostStatus.REPLIED, at=now, by=by)
         audit(
             session,
             actor=OUTBOX_ACTOR,
@@ -225,13 +219,12 @@ def _give_back(engine: Engine, reply_id: int, error: str, *, final: bool, retry_
 
 def _lookup(sender: Sender, job: _Job) -> SentReply | None:
     """Ask the network whether this reply is already there; senders without the capability say no one knows."""
-    find = getattr(sender, "find_reply", None)
-    if find is None:
+    if not isinstance(sender, ReplyLookup):
         raise PermanentFailure(f"{job.network} cannot look replies up: check the network by hand before resending")
     # Nothing of ours older than the approval can be this reply (less the networks' clock skew), however alike
     # the words: a DM thread can already hold the same saved reply, sent for an earlier message.
     not_before = aware(job.approved_at) - LOOKUP_SKEW if job.approved_at is not None else None
-    result: SentReply | None = find(
+    result: SentReply | None = sender.find_reply(
         external_id=job.external_id,
         kind=job.post_kind,
         author_external_id=job.author_external_id,

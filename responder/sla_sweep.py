@@ -18,7 +18,6 @@ from ground.clock import aware
 from models.alerts import add_alert, alert_managers
 from models.audit import audit
 from models.tables import (
-    Assignment,
     Author,
     Post,
     PostStatus,
@@ -31,6 +30,7 @@ from models.tables import (
 )
 from responder.assign import add_draft, give, hold, post_due, work_item
 from responder.drafts import SavedReplyBook
+from responder.lifecycle import end_assignment
 from responder.policy import WorkItem, choose_assignee
 from responder.sla_targets import SlaBook
 from responder.team import Team, load_team
@@ -109,15 +109,6 @@ def _record(session: Session, *, post: Post, kind: str, at: datetime, **detail: 
     audit(session, actor=SLA_ACTOR, action=f"sla_{kind}", post_id=post.id, **detail)
 
 
-def _end_assignment(session: Session, post_id: int, at: datetime) -> None:
-    session.execute(
-        update(Assignment)
-        .where(col(Assignment.post_id) == post_id, col(Assignment.ended_at).is_(None))
-        .values(ended_at=at)
-        .execution_options(synchronize_session=False)
-    )
-
-
 def _supersede_drafts(session: Session, post_id: int, at: datetime) -> None:
     # Untouched suggestions name the previous owner; edited ones are kept (a person wrote them).
     session.execute(
@@ -148,7 +139,7 @@ def move(
     post = item.post
     assert post.id is not None
     old = post.assignee_id
-    _end_assignment(session, post.id, at)
+    end_assignment(session, post_id=post.id, at=at)
     if old is not None and old in team.slots and post.status == PostStatus.ASSIGNED:
         team.release(old)
     _supersede_drafts(session, post.id, at)

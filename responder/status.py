@@ -10,6 +10,7 @@ from sqlmodel import Session, col
 from ground.settings import Settings
 from listeners.budget import ReadBudget
 from models.tables import Post, PostKind, PostStatus, Reply, Score, SourceCursor, utcnow
+from networks.registry import NETWORKS
 from responder.report import responder_status
 
 OPEN = (PostStatus.NEW, PostStatus.SCORED, PostStatus.ASSIGNED)
@@ -88,14 +89,21 @@ def collect_status(session: Session, settings: Settings | None = None) -> dict[s
 
 
 def read_budget(sources: list[dict[str, Any]], settings: Settings) -> dict[str, Any]:
-    """X's reads this month against its budget: posts, requests, estimated cost and the pace."""
-    budget = ReadBudget.for_x(settings)
+    """Each network's reads this month against its budget: posts, requests, estimated cost and the pace.
+
+    A network shows when it bills reads, has a budget, or read anything this month.
+    """
     month = utcnow().strftime("%Y-%m")
-    mine = [s["month"] for s in sources if s["network"] == "x" and s["month"]["month"] == month]
-    spend = budget.spend(posts_read=sum(m["posts_read"] for m in mine), requests=sum(m["requests"] for m in mine))
-    pace = budget.pace(spend, utcnow())
-    return {
-        "x": {
+    out: dict[str, Any] = {}
+    for name, spec in NETWORKS.items():
+        own = spec.settings_of(settings)
+        budget = ReadBudget.of(own)
+        mine = [s["month"] for s in sources if s["network"] == name and s["month"]["month"] == month]
+        if not (mine or budget.limited or own.cost_per_post_usd or own.cost_per_request_usd):
+            continue
+        spend = budget.spend(posts_read=sum(m["posts_read"] for m in mine), requests=sum(m["requests"] for m in mine))
+        pace = budget.pace(spend, utcnow())
+        out[name] = {
             "month": month,
             "posts_read": spend.posts_read,
             "requests": spend.requests,
@@ -107,4 +115,4 @@ def read_budget(sources: list[dict[str, Any]], settings: Settings) -> dict[str, 
             "month_elapsed": round(pace.elapsed, 4),
             "slowed": pace.note if budget.limited else None,
         }
-    }
+    return out

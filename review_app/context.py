@@ -13,6 +13,7 @@ from sqlmodel import Session
 from ground.db import get_engine
 from ground.settings import get_settings
 from models.tables import Staff
+from networks.registry import build_senders
 from responder.permissions import Action, can
 from review_app.i18n import DEFAULT_LANGUAGE, LANGUAGES, t
 
@@ -37,11 +38,6 @@ def senders() -> Mapping[str, Sender]:
 
     Without senders an approval is still recorded; the worker's outbox job sends it on its next pass.
     """
-    try:
-        from networks.registry import build_senders
-    except ImportError as exc:
-        log.info("no sender registry in this install (%s); the worker will send approved replies", exc)
-        return {}
     try:
         built = build_senders(get_settings())
     except Exception:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-NETWORK_LABELS = {"x": "X", "facebook": "Facebook"}
+from networks.registry import NETWORKS, spec_of
 
 
 def duration(seconds: float) -> str:
@@ -33,7 +33,7 @@ def count(n: int) -> str:
 
 def network(code: str) -> str:
     """Return the display name of a network code."""
-    return NETWORK_LABELS.get(code, code)
+    return spec_of(code).label if code in NETWORKS else code
 
 
 def kind(code: str) -> str:

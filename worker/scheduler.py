@@ -29,7 +29,7 @@ from classifier.pipeline import rescore_open, score_pending
 from ground.settings import Settings
 from listeners.budget import ReadBudget
 from listeners.lease import lease_key, source_lease
-from listeners.poller import PollOutcome, poll_source
+from listeners.poller import PollOutcome, PollStatus, poll_source
 from models.store import get_cursor
 from models.tables import SourceCursor, utcnow
 from networks.base import AuthFailed, Listener, ListenerError, Sender
@@ -208,17 +208,17 @@ class Worker:
         now = utcnow()
         next_run: datetime | None = now + timedelta(seconds=interval_for(self.intervals, listener))
         throttled: str | None = None
-        if outcome.status == "rate_limited" and outcome.retry_after:
+        if outcome.status == PollStatus.RATE_LIMITED and outcome.retry_after:
             # Never sleep in a job: move its next run to when the network lets us back in.
             next_run = now + timedelta(seconds=outcome.retry_after)
-        elif outcome.status == "auth_failed":
+        elif outcome.status == PollStatus.AUTH_FAILED:
             log.error("%s stopped: credentials refused (%s); other sources keep running", jid, outcome.error)
             self.remove_job(jid)
             next_run, throttled = None, "stopped: credentials refused"
-        elif outcome.status == "ok":
+        elif outcome.status == PollStatus.OK:
             throttled, next_run = self._pace(listener, next_run)
         self._record_schedule(listener, next_run, throttled)
-        if (outcome.status == "rate_limited" or throttled is not None) and next_run is not None:
+        if (outcome.status == PollStatus.RATE_LIMITED or throttled is not None) and next_run is not None:
             self._reschedule(jid, next_run)
         return outcome
 

@@ -24,6 +24,7 @@ from networks.base import (
     IncomingAuthor,
     IncomingPost,
     PermanentFailure,
+    RateLimit,
     RateLimited,
     SentReply,
     TemporaryFailure,
@@ -31,7 +32,8 @@ from networks.base import (
     merge_pages,
     same_reply_text,
 )
-from networks.http import GraphUsage, RateLimit, endpoint_limits
+from networks.facebook.settings import FacebookSettings
+from networks.http import GraphUsage, endpoint_limits
 
 NETWORK = "facebook"
 POST_FIELDS = "id,message,story,created_time,updated_time,from,permalink_url"
@@ -74,13 +76,12 @@ class _GraphAPI(facebook.GraphAPI):
         return super().request(path, args=args, post_args=post_args, files=files, method=method)
 
 
-def make_graph(settings: Settings, session: requests.Session) -> Any:
+def make_graph(settings: Settings | FacebookSettings, session: requests.Session) -> Any:
     """Build the one facebook-sdk client for the page from settings, talking through ``session``."""
-    token = reveal(settings.facebook_page_token)
-    secret = reveal(settings.facebook_app_secret)
-    graph = _GraphAPI(access_token=token, session=session, app_secret=secret)
+    fb = settings if isinstance(settings, FacebookSettings) else FacebookSettings.of(settings)
+    graph = _GraphAPI(access_token=reveal(fb.page_token), session=session, app_secret=reveal(fb.app_secret))
     # facebook-sdk 3.1.0 only accepts versions up to 3.1 in its constructor; set the real one afterwards.
-    graph.version = settings.facebook_graph_version
+    graph.version = fb.graph_version
     return graph
 
 

@@ -20,6 +20,7 @@ from networks.base import (
     IncomingAuthor,
     IncomingPost,
     PermanentFailure,
+    RateLimit,
     RateLimited,
     SentReply,
     TemporaryFailure,
@@ -27,7 +28,8 @@ from networks.base import (
     merge_pages,
     same_reply_text,
 )
-from networks.http import RateLimit, endpoint_limits, with_retries
+from networks.http import endpoint_limits, with_retries
+from networks.x.settings import XSettings
 
 NETWORK = "x"
 TWITTER_EPOCH_MS = 1288834974657
@@ -49,14 +51,15 @@ DEFAULT_MAX_PAGES = 5
 Json = dict[str, Any]
 
 
-def make_x_client(settings: Settings, session: requests.Session) -> tweepy.Client:
+def make_x_client(settings: Settings | XSettings, session: requests.Session) -> tweepy.Client:
     """Build the one tweepy client for X from settings, talking through ``session``."""
+    x = settings if isinstance(settings, XSettings) else XSettings.of(settings)
     client = tweepy.Client(
-        bearer_token=reveal(settings.x_bearer_token),
-        consumer_key=reveal(settings.x_consumer_key),
-        consumer_secret=reveal(settings.x_consumer_secret),
-        access_token=reveal(settings.x_access_token),
-        access_token_secret=reveal(settings.x_access_token_secret),
+        bearer_token=reveal(x.bearer_token),
+        consumer_key=reveal(x.consumer_key),
+        consumer_secret=reveal(x.consumer_secret),
+        access_token=reveal(x.access_token),
+        access_token_secret=reveal(x.access_token_secret),
         # Plain dicts keep the payload exactly as X sent it, for ``IncomingPost.raw``.
         return_type=dict,
         # Never sleep inside a job: a 429 becomes RateLimited and the poller reschedules.

@@ -12,6 +12,7 @@ from sqlmodel import Session, col
 from ground.settings import get_settings
 from models.staff import list_staff
 from models.tables import Role, SavedReply, Shift, SlaPolicy, Staff
+from networks.registry import NETWORKS
 from responder.admin import CHANNELS, LANES, add_shift, remove_shift, save_reply_text, set_sla_policy, update_staff
 from responder.permissions import Action, NotAllowed
 from responder.status import collect_status
@@ -173,9 +174,9 @@ def _sources_section(lang: str, session: Session) -> None:
     st.subheader(t(lang, "admin_keywords"))
     st.dataframe(
         [
-            {"setting": "x_brand_username", "value": plain(settings.x_brand_username or "")},
-            {"setting": "x_search_query", "value": plain(settings.x_search_query or "")},
-            {"setting": "facebook_page_id", "value": plain(settings.facebook_page_id or "")},
+            {"setting": name, "value": plain(value)}
+            for spec in NETWORKS.values()
+            for name, value in spec.settings_of(settings).identity().items()
         ],
         hide_index=True,
     )

@@ -11,6 +11,7 @@ import streamlit as st
 from sqlmodel import Session
 
 from ground.settings import get_settings
+from networks.registry import NETWORKS
 from responder.permissions import Action
 from review_app import context, fmt
 from review_app.i18n import t
@@ -107,7 +108,8 @@ def render() -> None:
     with topics_col:
         st.subheader(t(lang, "topics_title"))
         settings = get_settings()
-        brand = brand_words(settings.x_search_query, settings.x_brand_username)
+        terms = [term for spec in NETWORKS.values() for term in spec.settings_of(settings).brand_terms()]
+        brand = brand_words(*terms)
         topics = complaint_topics(frame, leave_out=brand)
         # A dataframe shows cells as plain text: topic words from posts cannot render as markup.
         st.dataframe(topics, hide_index=True, width="stretch")

@@ -37,6 +37,7 @@ from models.tables import PostKind, Reply, ReplyState, SourceCursor
 from networks.registry import build_listeners, build_senders
 from responder.outbox import send_one
 from responder.status import collect_status
+from review_app import context
 from sandbox.server import Sandbox
 from tests.support.desk import desk_engine, sign_in
 from tests.support.factories import scored_post, staff
@@ -232,7 +233,7 @@ def desk_with_networks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     for name, value in TOKENS.items():
         monkeypatch.setenv(f"ESCUCHA_{name.upper()}", value)
     for engine in desk_engine(tmp_path, monkeypatch):
-        monkeypatch.setitem(sys.modules, "networks.registry", real_registry)
+        monkeypatch.setattr(context, "build_senders", real_registry.build_senders)
         st.cache_resource.clear()
         yield engine
 

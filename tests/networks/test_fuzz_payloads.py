@@ -36,7 +36,15 @@ from escucha.classifier_cli import parse_line, score_stream
 from ground.settings import Settings
 from models.store import post_row, save_posts
 from models.tables import Post, utcnow
-from networks.base import MAX_RETRY_AFTER, FetchResult, IncomingAuthor, IncomingPost, ListenerError, RateLimited
+from networks.base import (
+    MAX_RETRY_AFTER,
+    FetchResult,
+    IncomingAuthor,
+    IncomingPost,
+    ListenerError,
+    RateLimit,
+    RateLimited,
+)
 from networks.facebook.adapter import (
     FacebookFeedListener,
     FacebookMessagesListener,
@@ -45,10 +53,13 @@ from networks.facebook.adapter import (
     make_graph,
     parse_graph_time,
 )
+from networks.facebook.settings import FacebookSettings
 from networks.fake import b64, fields, unb64, unix_or_iso
 from networks.fake import parse_graph_time as sandbox_graph_time
-from networks.http import GraphUsage, RateLimit, RewritingSession, graph_usage
+from networks.http import GraphUsage, RewritingSession, graph_usage
+from networks.registry import NETWORKS
 from networks.x.adapter import XDMListener, XMentionsListener, XSearchListener, XTweets, make_x_client, parse_x_time
+from networks.x.settings import XSettings
 from networks.x.text import X_MAX_WEIGHT, truncate_x, weighted_length
 from responder.care import parse_rating
 from responder.policy import parse_codes
@@ -734,8 +745,10 @@ def test_the_sandbox_answers_any_request_without_a_server_error(
 
 # --- settings ---------------------------------------------------------------------------------------
 
+# The app's settings and every network's, as the keywords a person gives (x_page_size=…).
 SETTING_NAMES = sorted(
-    name for name, info in Settings.model_fields.items() if info.annotation is not None and name not in ("data_dir",)
+    [name for name, info in Settings.model_fields.items() if info.annotation is not None and name != "data_dir"]
+    + [f"{spec.name}_{name}" for spec in NETWORKS.values() for name in spec.settings.model_fields]
 )
 
 
@@ -745,21 +758,24 @@ SETTING_NAMES = sorted(
 def test_settings_are_valid_or_refused_with_a_validation_error(values: dict[str, Any]) -> None:
     try:
         made = Settings(_env_file=None, **values)
+        parts: list[Any] = [made, *(spec.settings_of(made) for spec in NETWORKS.values())]
     except ValidationError:
         return
-    for name in SETTING_NAMES:
-        value = getattr(made, name)
-        if isinstance(value, float):
-            assert math.isfinite(value), name
-        if name.endswith("_seconds") and value is not None:
-            utcnow() + timedelta(seconds=value)  # every interval and timeout can be scheduled
-    assert made.facebook_graph_version.startswith("v") and "/" not in made.facebook_graph_version
+    for part in parts:
+        for name in type(part).model_fields:
+            value = getattr(part, name)
+            if isinstance(value, float):
+                assert math.isfinite(value), name
+            if name.endswith("_seconds") and value is not None:
+                utcnow() + timedelta(seconds=value)  # every interval and timeout can be scheduled
+    graph_version = FacebookSettings.of(made).graph_version
+    assert graph_version.startswith("v") and "/" not in graph_version
 
 
 @pytest.mark.parametrize("value", ["inf", "1e999", "nan"])
 def test_an_endless_poll_interval_is_refused(value: str) -> None:
     with pytest.raises(ValidationError):
-        Settings(_env_file=None, x_poll_seconds=value)
+        XSettings.of(Settings(_env_file=None, x_poll_seconds=value))
 
 
 # --- escucha score: JSON lines ------------------------------------------------------------------------

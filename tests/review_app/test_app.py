@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import html
 import re
-import sys
-import types
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -23,6 +21,7 @@ from models.tables import Post, PostStatus, Reply, ReplyState, Staff, utcnow
 from networks.base import SentReply
 from responder.assign import assign_pending
 from responder.sla_targets import PUBLIC_COMPLAINT_S
+from review_app import context
 from review_app.i18n import STRINGS, t
 from review_app.queries import UNASSIGNED, QueueFilters, count_queue, fetch_queue, filter_options, posts_per_hour
 from review_app.safe import md, plain, shorten
@@ -236,9 +235,7 @@ def test_manager_approves_exactly_once_and_the_second_approver_is_told(app_engin
 
 def test_approve_and_send_uses_the_sender_registry(app_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     sender = FakeSender()
-    registry = types.ModuleType("networks.registry")
-    registry.build_senders = lambda settings: {"x": sender}  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "networks.registry", registry)
+    monkeypatch.setattr(context, "build_senders", lambda settings: {"x": sender})
     desk = seed(app_engine)
     rid = desk.replies["high"]
     at = open_app(desk.manager)
@@ -257,9 +254,7 @@ def test_a_sender_crash_is_reported_and_the_reply_held_in_sending(
         def send_reply(self, **kw: object) -> SentReply:  # type: ignore[override]
             raise RuntimeError("socket closed mid-request")
 
-    registry = types.ModuleType("networks.registry")
-    registry.build_senders = lambda settings: {"x": Broken()}  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "networks.registry", registry)
+    monkeypatch.setattr(context, "build_senders", lambda settings: {"x": Broken()})
     desk = seed(app_engine)
     rid = desk.replies["low"]
     at = open_app(desk.manager)

@@ -307,12 +307,16 @@ def test_seed_spreads_texts_over_every_channel(sandbox: Sandbox) -> None:
     assert "FC_Help" not in str(added[0].get("text") or added[0].get("message"))
 
 
+@pytest.mark.timing
 def test_keep_alive_requests_are_not_held_back_by_nagle(sandbox: Sandbox) -> None:
-    """With Nagle on, each keep-alive POST waited ~40 ms for the client's delayed ACK; now about 1 ms."""
+    """With Nagle on, each keep-alive POST waited ~40 ms for the client's delayed ACK; now about 1 ms.
+
+    The bound sits below Nagle's 40 ms with room for a loaded machine; `escucha bench send` gives the figure.
+    """
     import time
 
     http = requests.Session()
     started = time.monotonic()
     for i in range(50):
         http.post(f"{sandbox.url}/_sandbox/add_mention", json={"text": f"hola {i}"}, timeout=5).raise_for_status()
-    assert (time.monotonic() - started) / 50 < 0.02
+    assert (time.monotonic() - started) / 50 < 0.03

@@ -16,7 +16,8 @@ from ground.settings import Settings
 from listeners.budget import ReadBudget, Spend
 from models.store import get_cursor
 from models.tables import utcnow
-from networks.registry import build_listeners, build_senders
+from networks.registry import build_listeners, build_senders, network_settings, poll_intervals
+from networks.x.settings import XSettings
 from responder.status import collect_status
 from sandbox.server import Sandbox
 from worker.scheduler import Worker, job_id, run_poll
@@ -45,8 +46,9 @@ def test_sources_switch_on_and_off_and_have_their_own_intervals(sandbox: Sandbox
     settings = settings_for(sandbox, x_dms_enabled=False, facebook_messages_enabled=False, x_search_poll_seconds=300)
     sources = {(x.network, x.source) for x in build_listeners(settings)}
     assert sources == {("x", "mentions"), ("x", "search"), ("facebook", "feed")}
-    assert settings.poll_seconds("x", "search") == 300 and settings.poll_seconds("x", "mentions") == 60
-    assert not settings_for(sandbox, x_enabled=False).source_enabled("x", "mentions")
+    intervals = poll_intervals(settings, build_listeners(settings))
+    assert intervals["x:search"] == 300 and intervals["x:mentions"] == intervals["facebook:feed"] == 60
+    assert not network_settings(settings_for(sandbox, x_enabled=False), "x").source_enabled("mentions")
 
 
 def test_jobs_persist_across_restarts_with_their_pauses(engine: Engine, sandbox: Sandbox) -> None:
@@ -128,7 +130,7 @@ def test_worker_slows_down_when_the_budget_runs_ahead_and_says_so(
     for i in range(30):
         sandbox.add_mention(f"m{i}")
     settings = settings_for(sandbox, facebook_enabled=False, x_monthly_post_budget=20, x_page_size=10)
-    worker = worker_for(engine, settings, budgets={"x": ReadBudget.for_x(settings)})
+    worker = worker_for(engine, settings, budgets={"x": ReadBudget.of(XSettings.of(settings))})
     scheduler = worker.start(intervals={"x": 3600}, stage_seconds=3600, persistent=True, paused=True)
     try:
         mentions = worker.listener("x", "mentions")

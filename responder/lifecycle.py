@@ -1,0 +1,66 @@
+"""A post's end, in one place: resolving it records how, who and why, and ends its open work."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlmodel import Session, col
+
+from models.tables import Assignment, Post, PostStatus, Reply, ReplyState
+
+# Replies nobody has approved yet: a post that ends takes them with it (rejected ones get the closing note too).
+OPEN_DRAFT = (ReplyState.DRAFT, ReplyState.PENDING_APPROVAL, ReplyState.REJECTED)
+
+
+def end_assignment(session: Session, *, post_id: int, at: datetime) -> None:
+    """End the post's open assignment, if it has one (its owner's load drops with it)."""
+    session.execute(
+        update(Assignment)
+        .where(col(Assignment.post_id) == post_id, col(Assignment.ended_at).is_(None))
+        .values(ended_at=at)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def close_open_work(
+    session: Session, *, post_id: int, at: datetime, note: str, drafts: Sequence[ReplyState] = OPEN_DRAFT
+) -> None:
+    """Reject the post's unapproved replies with ``note`` and end its assignment."""
+    session.execute(
+        update(Reply)
+        .where(col(Reply.post_id) == post_id, col(Reply.state).in_(drafts))
+        .values(state=ReplyState.REJECTED, note=note, updated_at=at)
+        .execution_options(synchronize_session=False)
+    )
+    end_assignment(session, post_id=post_id, at=at)
+
+
+def resolve_post(
+    session: Session,
+    post: Post,
+    *,
+    status: PostStatus,
+    at: datetime,
+    by: str,
+    note: str | None = None,
+    drafts_note: str | None = None,
+    drafts: Sequence[ReplyState] = OPEN_DRAFT,
+) -> None:
+    """Mark ``post`` as ended (replied, dismissed, escalated, no action) by ``by``, and end its open work.
+
+    With ``drafts_note`` its unapproved replies are rejected with that note; without it (a reply was just sent)
+    only the assignment ends. The caller commits.
+    """
+    assert post.id is not None
+    post.status = status
+    post.resolved_at = at
+    post.resolved_by = by
+    if note is not None:
+        post.resolution_note = note
+    session.add(post)
+    if drafts_note is None:
+        end_assignment(session, post_id=post.id, at=at)
+    else:
+        close_open_work(session, post_id=post.id, at=at, note=drafts_note, drafts=drafts)
