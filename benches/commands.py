@@ -167,6 +167,22 @@ def register(bench_app: typer.Typer) -> None:
         for row in report["statements"]:
             typer.echo(f"{row['origin']}: {row['ms']} ms, indexes {row['indexes']}, full scans {row['seq_scans']}")
 
+    @bench_app.command("chaos")
+    def bench_chaos(
+        minutes: Annotated[float, typer.Option(help="How long customers post and faults land.")] = 10.0,
+        kills: Annotated[int, typer.Option(help="Workers SIGKILLed (and replaced) at random over the run.")] = 20,
+        seed: Annotated[int, typer.Option(help="Seeds traffic, faults, approvals and kills.")] = 20261206,
+        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    ) -> None:
+        """Traffic on every channel through real workers on a private PostgreSQL, with kills, a restart and faults."""
+        from benches.chaos import bench_chaos as run
+
+        report = run(minutes=minutes, kills=kills, seed=seed)
+        _print(report, as_json)
+        lost = report["posts_lost"] + report["posts_duplicated"] + report["replies_sent_twice"] + report["replies_lost"]
+        if lost:
+            raise typer.Exit(1)
+
     @bench_app.command("classifier")
     def bench_classifier(
         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,

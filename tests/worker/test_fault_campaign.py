@@ -35,6 +35,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, SQLModel, col
 
+from benches.campaign import Campaign, RecordingSandbox
 from classifier.lexicon_scorer import LexiconScorer
 from ground.db import make_engine
 from ground.settings import Settings
@@ -49,7 +50,6 @@ from responder.team import load_team
 from sandbox.server import Sandbox
 from tests.support.db import PG_URL, require_pg
 from tests.support.factories import scored_post, staff
-from tests.support.fault_campaign import Campaign, RecordingSandbox
 from worker.scheduler import JOB_TABLE, Worker, job_store
 
 SEED = int(os.environ.get("ESCUCHA_FAULT_SEED", "20260501"))

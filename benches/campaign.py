@@ -1,6 +1,7 @@
 """The fault-campaign harness: real worker processes on one PostgreSQL schema, the sandbox, staff, checks.
 
-``tests/test_fault_campaign.py`` runs one scenario per kind of fault. The harness starts ``escucha worker``
+``tests/worker/test_fault_campaign.py`` runs one scenario per kind of fault; ``escucha bench chaos``
+(``benches/chaos.py``) runs them all at once for minutes. The harness starts ``escucha worker``
 processes (each capability in two of them), feeds the in-process sandbox a stream of X mentions, X DMs,
 Facebook comments and Messenger messages, approves the suggested answers through ``responder.actions`` as
 the review app does, and finally compares the database with what the sandbox itself served and received.
@@ -34,7 +35,7 @@ from networks.fake import Reply as HttpReply
 from responder.actions import InvalidReply, ReplyConflict, approve_reply
 from sandbox.server import Sandbox, SentRecord
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 # Every capability runs in two processes, so killing any one worker never leaves a stage without one.
 ROLES = ("all", "listeners", "classifier", "responder")
 POLL_S = 0.7  # poll and stage cadence of the workers
@@ -141,6 +142,7 @@ class Campaign:
     engine: Engine
     logs: Path
     seed: int
+    bury: bool = False
     workers: list[WorkerProc] = field(default_factory=list)
     # What the sandbox was given to serve: customers' posts by network, and the page's own posts.
     customer_ids: dict[str, set[str]] = field(default_factory=lambda: {"x": set(), "facebook": set()})
@@ -192,7 +194,7 @@ class Campaign:
         log = self.logs / f"{name}.log"
         out: IO[bytes]
         with log.open("ab") as out:
-            proc = subprocess.Popen(
+            proc = subprocess.Popen(  # noqa: S603 - our own interpreter and CLI
                 [sys.executable, "-m", "escucha.cli", "worker", "--role", role],
                 cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
             )  # fmt: skip
@@ -291,15 +293,20 @@ class Campaign:
             body = template.format(n=self._posts)
             # One author per post: a reply is looked up by its text in the customer's thread.
             author = f"cliente_{self.seed % 1000}_{self._posts}"
-            kind = self.rng_traffic.choice(("mention", "mention", "dm", "comment", "comment", "message"))
+            kinds = ("mention", "mention", "dm", "comment", "comment", "message")
+            # With ``bury``, visitors also post on the page's feed and comments land on any page post, old ones
+            # too: a campaign post from last week sits under dozens of newer posts and still gets comments.
+            kind = self.rng_traffic.choice((*kinds, "visitor_post", "visitor_post") if self.bury else kinds)
             if kind == "mention":
                 self.customer_ids["x"].add(self.sandbox.add_mention(body, author=author, lang=lang))
             elif kind == "dm":
                 self.customer_ids["x"].add(self.sandbox.add_dm(body, author=author))
             elif kind == "message":
                 self.customer_ids["facebook"].add(self.sandbox.add_fb_message(body, author=author.title()))
+            elif kind == "visitor_post":
+                self.customer_ids["facebook"].add(self.sandbox.add_fb_post(body, author=author.title(), lang=lang))
             else:
-                if not self.page_posts or self.rng_traffic.random() < 0.15:
+                if not self.page_posts or self.rng_traffic.random() < (0.03 if self.bury else 0.15):
                     self.page_posts.append(self.sandbox.add_fb_post(f"Novedades de la semana {self._posts}"))
                 target = self.rng_traffic.choice(self.page_posts)
                 self.customer_ids["facebook"].add(self.sandbox.add_fb_comment(target, body, author=author.title()))
