@@ -720,11 +720,20 @@ class FacebookSender:
                         return SentReply(external_id=found)
             return None
         # The reply is a comment on the target (a post, or a comment's thread), newer than its approval.
+        node = self._thread_of(external_id) if kind == "comment" else external_id
         since = int(not_before.timestamp()) if not_before is not None else None
-        replies = self._lookup_pages(external_id, "comments", "look up comment", limit=LOOKUP_PAGE_SIZE, since=since,
+        replies = self._lookup_pages(node, "comments", "look up comment", limit=LOOKUP_PAGE_SIZE, since=since,
                                      order="reverse_chronological", fields="id,message,from,created_time")  # fmt: skip
         comment_id = _newest_match(replies, ours, not_before)
         return SentReply(external_id=comment_id, url=f"https://www.facebook.com/{comment_id}") if comment_id else None
+
+    def _thread_of(self, comment_id: str) -> str:
+        """The comment whose ``/comments`` lists our replies to ``comment_id``: its parent when it is a reply."""
+        with graph_errors("look up comment"):
+            target = self.graph.get_object(comment_id, fields="id,parent")
+        parent = _id(_dict(_dict(target).get("parent")).get("id"))
+        # Graph keeps threads one level deep: a reply to a reply is listed under the top-level comment.
+        return parent if parent is not None and is_graph_id(parent) else comment_id
 
     def _lookup_pages(self, node: str, edge: str, action: str, **args: Any) -> Iterator[list[Json]]:
         """Yield each page of ``node/edge`` (objects only), following the ``after`` cursor; raise past the cap."""

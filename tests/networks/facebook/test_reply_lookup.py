@@ -80,3 +80,17 @@ def test_a_failing_or_rate_limited_page_is_reported_not_read_as_absent(sandbox: 
     with pytest.raises(RateLimited):
         sender.find_reply(**lookup)
     assert sender.find_reply(**lookup) is not None
+
+
+def test_a_reply_to_a_reply_is_looked_up_in_the_thread_it_lands_in(sandbox: Sandbox) -> None:
+    """Graph keeps threads one level deep: our reply to a reply is listed under the top-level comment."""
+    top = sandbox.add_fb_comment(sandbox.add_fb_post("Horario"), "¿Abren hoy?", author=None)
+    theirs = sandbox.add_fb_comment(top, "Mi pedido no llega", author="Ana")
+    sender = sender_for(sandbox)
+    target = {"external_id": theirs, "kind": "comment", "author_external_id": None, "text": TEXT}
+    target["idempotency_key"] = "k"
+    sent = sender.send_reply(**target)
+    for i in range(120):
+        sandbox.add_fb_comment(top, f"Seguimos ({i})", author=None)
+    found = sender.find_reply(**target, not_before=sandbox.now() - timedelta(minutes=2))
+    assert found is not None and found.external_id == sent.external_id
