@@ -193,6 +193,11 @@ def created_before(created: datetime | None, not_before: datetime | None) -> boo
     return created is not None and not_before is not None and created < not_before
 
 
+# A reply lookup pages back to the reply's approval time, never by a fixed count; past this many pages it
+# gives up for now (``TemporaryFailure``) and the outbox keeps the reply in ``sending`` to look again later.
+LOOKUP_MAX_PAGES = 50
+
+
 @runtime_checkable
 class ReplyLookup(Protocol):
     """Optional capability of a ``Sender``: find a reply we may already have sent (crash reconciliation)."""
@@ -210,6 +215,8 @@ class ReplyLookup(Protocol):
         """Return our account's reply with ``text`` to ``external_id`` (or DM to the author), if it exists.
 
         Messages created before ``not_before`` (the reply's approval, less the clock skew) are not this reply,
-        even with the same words: a thread can hold an identical earlier message that was really sent.
+        even with the same words: a thread can hold an identical earlier message that was really sent. The
+        lookup pages back to ``not_before`` however many newer items there are; when it cannot finish (rate
+        limit, error, ``LOOKUP_MAX_PAGES``) it raises ``RateLimited`` or ``TemporaryFailure``, never None.
         """
         ...

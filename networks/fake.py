@@ -16,7 +16,18 @@ SANDBOX_FB_TOKEN = "sandbox-fb-token"  # noqa: S105
 TWITTER_EPOCH_MS = 1288834974657
 X_WINDOW_SECONDS = 900
 # Per-endpoint request caps per 15-minute window, as X documents them for a Basic app.
-X_LIMITS = {"me": 75, "mentions": 450, "search": 450, "dm_events": 300, "tweet": 200, "user_tweets": 900, "dm": 200}
+X_LIMITS = {
+    "me": 75,
+    "mentions": 450,
+    "search": 450,
+    "dm_events": 300,
+    "dm_conversation_events": 300,
+    "tweet": 200,
+    "user_tweets": 900,
+    "dm": 200,
+}
+# ``GET /2/users/:id/tweets`` reaches back this many tweets at most, as X documents it.
+X_TIMELINE_DEPTH = 3200
 MESSENGER_WINDOW = timedelta(hours=24)
 
 Reply = tuple[int, dict[str, str], bytes]

@@ -334,7 +334,14 @@ def _deliver(engine: Engine, sender: Sender, job: _Job, *, checkpoint: Checkpoin
     try:
         # An earlier attempt may have reached the network before failing or crashing: look before sending.
         sent = _lookup(sender, job) if look_first else None
-        found = sent is not None
+    except (RateLimited, TemporaryFailure) as exc:
+        # Unsettled is not absent: the reply waits in ``sending`` for the reconciliation's next look, without
+        # spending an attempt (a flaky lookup must not fail a reply that may already be on the network).
+        return SendOutcome(rid, _hold(engine, rid, str(exc)), str(exc))
+    except (AuthFailed, PermanentFailure, ListenerError) as exc:
+        return SendOutcome(rid, _give_back(engine, rid, str(exc), final=True), str(exc))
+    found = sent is not None
+    try:
         if sent is None:
             sent = sender.send_reply(
                 external_id=job.external_id,
@@ -392,7 +399,8 @@ def reconcile_sending(
         try:
             sent = _lookup(sender, job)
         except (TemporaryFailure, RateLimited) as exc:
-            outcomes.append(SendOutcome(reply_id, "unknown", str(exc)))  # look again next time
+            # Not settled (rate limit, error, page cap): never resend blind; look again a lease from now.
+            outcomes.append(SendOutcome(reply_id, _hold(engine, reply_id, str(exc)), str(exc)))
             continue
         except ListenerError as exc:
             outcomes.append(SendOutcome(reply_id, _give_back(engine, reply_id, str(exc), final=True), str(exc)))
@@ -403,6 +411,25 @@ def reconcile_sending(
             continue
         outcomes.append(SendOutcome(reply_id, _requeue(engine, reply_id, cutoff), "not on the network"))
     return outcomes
+
+
+def _hold(engine: Engine, reply_id: int, error: str) -> str:
+    """Keep a reply whose lookup could not finish in ``sending``, looked at again once its lease runs out anew.
+
+    Restarting the lease spaces the lookups out (each may page through many items, which X bills) instead of
+    repeating them every tick; the error says why the reply waits.
+    """
+    with Session(engine) as session:
+        res = session.execute(
+            update(Reply)
+            .where(col(Reply.id) == reply_id, col(Reply.state) == ReplyState.SENDING)
+            .values(error=f"lookup unsettled: {error}"[:1024], updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        if res.rowcount == 1:  # type: ignore[attr-defined]
+            audit(session, actor=OUTBOX_ACTOR, action="reply_lookup_unsettled", reply_id=reply_id, error=error[:500])
+        session.commit()
+    return "unknown"
 
 
 def _requeue(engine: Engine, reply_id: int, cutoff: datetime) -> str:

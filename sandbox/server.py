@@ -26,7 +26,17 @@ __all__ = ["SANDBOX_FB_TOKEN", "SANDBOX_X_TOKEN", "Sandbox", "SentRecord"]
 # The admin routes that add one item each (``POST /_sandbox/<route>`` with its keyword arguments as JSON);
 # ``POST /_sandbox/add_many`` takes a list of them.
 ADMIN_ADDS = frozenset(
-    {"add_mention", "add_search_hit", "add_dm", "add_fb_post", "add_fb_comment", "add_fb_message", "add_brand_tweet"}
+    {
+        "add_mention",
+        "add_search_hit",
+        "add_dm",
+        "add_brand_dm",
+        "add_fb_post",
+        "add_fb_comment",
+        "add_fb_message",
+        "add_fb_page_message",
+        "add_brand_tweet",
+    }
 )
 
 

@@ -7,7 +7,7 @@ import hmac
 import json
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +19,7 @@ import requests
 from ground.redact import redact, reveal
 from ground.settings import Settings
 from networks.base import (
+    LOOKUP_MAX_PAGES,
     AuthFailed,
     FetchResult,
     IncomingAuthor,
@@ -46,6 +47,7 @@ RATE_LIMIT_CODES = {4, 17, 32, 613}
 RATE_LIMIT_RETRY_AFTER = 300.0
 # Errors a retry cannot fix on a send: permission/window (10, 200), bad parameter (100), user gone (551).
 SEND_PERMANENT_CODES = {10, 100, 200, 551}
+LOOKUP_PAGE_SIZE = 100
 
 Json = dict[str, Any]
 
@@ -639,6 +641,22 @@ class FacebookMessagesListener(_GraphListener):
         return merge_pages(self.fetch_pages(cursor, seen_ids, {}), cursor)
 
 
+def _dict(value: Any) -> Json:
+    return value if isinstance(value, dict) else {}
+
+
+def _newest_match(pages: Iterator[list[Json]], ours: Callable[[Json], bool], not_before: datetime | None) -> str | None:
+    """The id of the first item, newest first, that ``ours`` accepts, stopping at items older than ``not_before``."""
+    for page in pages:
+        for item in page:
+            if created_before(_time(item.get("created_time")), not_before):
+                return None  # newest first: the rest is older than the approval too
+            found = _id(item.get("id"))
+            if found is not None and ours(item):
+                return found
+    return None
+
+
 def _send_target(external_id: str, author_external_id: str | None, kind: str) -> None:
     """Refuse, for good, a reply whose target id could not stand in a Graph path (a hostile or broken row)."""
     target = author_external_id if kind == "dm" else external_id
@@ -651,9 +669,10 @@ class FacebookSender:
 
     network = NETWORK
 
-    def __init__(self, graph: Any, *, page_id: str | None = None) -> None:
+    def __init__(self, graph: Any, *, page_id: str | None = None, lookup_max_pages: int = LOOKUP_MAX_PAGES) -> None:
         self.graph = graph
         self.page_id = page_id
+        self.lookup_max_pages = lookup_max_pages
 
     def _page_id(self) -> str:
         if self.page_id is None:
@@ -673,42 +692,63 @@ class FacebookSender:
     ) -> SentReply | None:
         """Look for the page's reply with ``text`` under comment ``external_id`` (or in the Messenger thread).
 
-        Comments and messages older than ``not_before`` are skipped: an identical earlier one is not this reply.
+        Pages back to ``not_before`` (the approval, less the clock skew), however busy the thread; comments and
+        messages older than it are not this reply. ``TemporaryFailure`` when the walk cannot be finished.
         """
         del idempotency_key
         _send_target(external_id, author_external_id, kind)  # before any request: the id goes into a path
         page = self._page_id()
 
         def ours(item: Json) -> bool:
-            return (
-                str((item.get("from") or {}).get("id")) == page
-                and same_reply_text(text, str(item.get("message", "")))
-                and not created_before(_time(item.get("created_time")), not_before)
-            )
+            by_page = str(_dict(item.get("from")).get("id")) == page
+            return by_page and same_reply_text(text, str(item.get("message", "")))
 
         if kind == "dm":
             if not author_external_id:
                 return None
-            with graph_errors("look up message"):
-                convs = self.graph.get_connections(page, "conversations", platform="messenger",
-                                                   user_id=author_external_id, fields="id")  # fmt: skip
-                for conv in convs.get("data") or []:
-                    if not isinstance(conv, dict) or not is_graph_id(str(conv.get("id", ""))):
+            conversations = self._lookup_pages(page, "conversations", "look up message", platform="messenger",
+                                               user_id=author_external_id, fields="id")  # fmt: skip
+            for convs in conversations:
+                for conv in convs:
+                    if not is_graph_id(str(conv.get("id", ""))):
                         continue  # a thread we cannot name in a path cannot hold our reply either
-                    messages = self.graph.get_connections(conv["id"], "messages", fields="id,message,from,created_time",
-                                                          limit=50)  # fmt: skip
-                    for m in messages.get("data") or []:
-                        if isinstance(m, dict) and ours(m):
-                            return SentReply(external_id=str(m["id"]))
+                    # Messages come newest first: page back until they are older than the approval.
+                    messages = self._lookup_pages(conv["id"], "messages", "look up message", limit=LOOKUP_PAGE_SIZE,
+                                                  fields="id,message,from,created_time")  # fmt: skip
+                    found = _newest_match(messages, ours, not_before)
+                    if found is not None:
+                        return SentReply(external_id=found)
             return None
+        # The reply is a comment on the target (a post, or a comment's thread), newer than its approval.
+        node = self._thread_of(external_id) if kind == "comment" else external_id
+        since = int(not_before.timestamp()) if not_before is not None else None
+        replies = self._lookup_pages(node, "comments", "look up comment", limit=LOOKUP_PAGE_SIZE, since=since,
+                                     order="reverse_chronological", fields="id,message,from,created_time")  # fmt: skip
+        comment_id = _newest_match(replies, ours, not_before)
+        return SentReply(external_id=comment_id, url=f"https://www.facebook.com/{comment_id}") if comment_id else None
+
+    def _thread_of(self, comment_id: str) -> str:
+        """The comment whose ``/comments`` lists our replies to ``comment_id``: its parent when it is a reply."""
         with graph_errors("look up comment"):
-            replies = self.graph.get_connections(external_id, "comments", fields="id,message,from,created_time",
-                                                 limit=100, order="reverse_chronological")  # fmt: skip
-        for c in replies.get("data") or []:
-            if isinstance(c, dict) and ours(c):
-                comment_id = str(c["id"])
-                return SentReply(external_id=comment_id, url=f"https://www.facebook.com/{comment_id}")
-        return None
+            target = self.graph.get_object(comment_id, fields="id,parent")
+        parent = _id(_dict(_dict(target).get("parent")).get("id"))
+        # Graph keeps threads one level deep: a reply to a reply is listed under the top-level comment.
+        return parent if parent is not None and is_graph_id(parent) else comment_id
+
+    def _lookup_pages(self, node: str, edge: str, action: str, **args: Any) -> Iterator[list[Json]]:
+        """Yield each page of ``node/edge`` (objects only), following the ``after`` cursor; raise past the cap."""
+        after: str | None = None
+        for _ in range(self.lookup_max_pages):
+            query = {k: v for k, v in {**args, "after": after}.items() if v is not None}
+            with graph_errors(action):
+                response = self.graph.get_connections(node, edge, **query)
+            data = _dict(response).get("data")
+            yield [i for i in data if isinstance(i, dict)] if isinstance(data, list) else []
+            after = _after(response)
+            if after is None:
+                return
+        # Not settled is not absent: the outbox keeps the reply in ``sending`` and looks again later.
+        raise TemporaryFailure(f"Facebook {action}: not settled within {self.lookup_max_pages} pages")
 
     def send_reply(
         self, *, external_id: str, kind: str, author_external_id: str | None, text: str, idempotency_key: str

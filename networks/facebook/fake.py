@@ -184,6 +184,14 @@ class GraphSandbox(SandboxCore):
             conv["_last_user_message"] = at
             return str(self._new_message(user, self._fb_users[self.page_id], text, at, conv)["id"])
 
+    def add_fb_page_message(self, text: str, *, to: str, at: datetime | None = None) -> str:
+        """Add a Messenger message from the page to ``to`` (a person's name), without recording it as sent."""
+        with self._lock:
+            at = at or self.now()
+            user = self._fb_user(to)
+            conv = self._conversation(user, at)
+            return str(self._new_message(self._fb_users[self.page_id], user, text, at, conv)["id"])
+
     def _graph(self, method: str, path: str, params: dict[str, str], fault: Fault | None) -> Reply:
         with self._lock:
             if not hasattr(self, "_fb_calls"):

@@ -15,6 +15,7 @@ import tweepy
 from ground.redact import redact, reveal
 from ground.settings import Settings
 from networks.base import (
+    LOOKUP_MAX_PAGES,
     AuthFailed,
     FetchResult,
     IncomingAuthor,
@@ -47,6 +48,9 @@ EXPANSIONS = ["author_id", "referenced_tweets.id"]
 DM_EVENT_FIELDS = ["id", "event_type", "text", "sender_id", "dm_conversation_id", "created_at"]
 DEFAULT_PAGE_SIZE = 100
 DEFAULT_MAX_PAGES = 5
+LOOKUP_PAGE_SIZE = 100
+# ``GET /2/users/:id/tweets`` reaches back this many of the user's tweets, whatever the time bounds.
+TIMELINE_DEPTH = 3200
 
 Json = dict[str, Any]
 
@@ -562,9 +566,12 @@ class XSender:
 
     network = NETWORK
 
-    def __init__(self, client: tweepy.Client, *, brand_user_id: str | None = None) -> None:
+    def __init__(
+        self, client: tweepy.Client, *, brand_user_id: str | None = None, lookup_max_pages: int = LOOKUP_MAX_PAGES
+    ) -> None:
         self.client = client
         self.brand_user_id = brand_user_id
+        self.lookup_max_pages = lookup_max_pages
 
     def _brand_id(self) -> str:
         if self.brand_user_id is None:
@@ -585,46 +592,90 @@ class XSender:
     ) -> SentReply | None:
         """Look for our reply with ``text`` to tweet ``external_id`` (or our DM to the author) on X.
 
-        Tweets and DM events older than ``not_before`` are skipped: an identical earlier message is not this one.
+        Pages back to ``not_before`` (the approval, less the clock skew), however many newer items there are;
+        items older than it are not this reply. ``TemporaryFailure`` when the walk cannot be finished.
         """
         del idempotency_key
         brand = self._brand_id()
         if kind == "dm":
             if not author_external_id:
                 return None
-            with x_errors("look up DM"):
-                response = self.client.get_direct_message_events(
-                    dm_event_fields=DM_EVENT_FIELDS, event_types="MessageCreate", max_results=100, user_auth=True
-                )
-            for event in response.get("data") or []:
-                conversation = str(event.get("dm_conversation_id", ""))
-                if (
-                    str(event.get("sender_id")) == brand
-                    and author_external_id in conversation.split("-")
-                    and same_reply_text(text, str(event.get("text", "")))
-                    and not created_before(_created(event), not_before)
-                ):
-                    return SentReply(external_id=str(event["id"]), url=f"https://x.com/messages/{conversation}")
-            return None
-        # Our replies to the post are newer than it: the brand's timeline since that id is all we need.
-        with x_errors("look up reply"):
-            response = self.client.get_users_tweets(
-                brand,
-                since_id=external_id,
-                max_results=100,
-                tweet_fields=["referenced_tweets", "created_at"],
+            return self._find_dm(brand, author_external_id, text, not_before)
+        return self._find_tweet(brand, external_id, text, not_before)
+
+    def _lookup_pages(self, call: Callable[[str | None], Any], action: str) -> Iterator[list[Json]]:
+        """Yield each page's items, newest first, following ``next_token``; raise past the page cap."""
+        token: str | None = None
+        for _ in range(self.lookup_max_pages):
+            with x_errors(action):
+                response = call(token)
+            body = _dict(response)
+            yield _dicts(body.get("data"))
+            token = _token(_dict(body.get("meta")).get("next_token"))
+            if token is None:
+                return
+        # Not settled is not absent: the outbox keeps the reply in ``sending`` and looks again later.
+        raise TemporaryFailure(f"X {action}: not settled within {self.lookup_max_pages} pages")
+
+    def _find_tweet(self, brand: str, external_id: str, text: str, not_before: datetime | None) -> SentReply | None:
+        # Our reply is newer than the post and than its approval: the brand's timeline from then on holds it.
+        # X refuses since_id together with start_time, so the later of the two bounds goes as start_time.
+        bounds = [b for b in (not_before, _created({"id": _snowflake(external_id) or ""})) if b is not None]
+        params: Json = {
+            "start_time": max(bounds) if bounds else None,
+            "exclude": ["retweets"],
+            "max_results": LOOKUP_PAGE_SIZE,
+            "tweet_fields": ["referenced_tweets", "created_at"],
+            "user_auth": True,
+        }
+        read = 0
+        pages = self._lookup_pages(
+            lambda token: self.client.get_users_tweets(brand, pagination_token=token, **params), "look up reply"
+        )
+        for page in pages:
+            read += len(page)
+            for tweet in page:
+                if created_before(_created(tweet), not_before):
+                    return None  # the timeline is newest first: the rest is older than the approval too
+                refs = _dicts(tweet.get("referenced_tweets"))
+                replied = any(r.get("type") == "replied_to" and str(r.get("id")) == external_id for r in refs)
+                tweet_id = _id(tweet.get("id"))
+                if tweet_id and replied and same_reply_text(text, str(tweet.get("text", ""))):
+                    return SentReply(external_id=tweet_id, url=f"https://x.com/i/web/status/{tweet_id}")
+        if read >= TIMELINE_DEPTH:
+            # X serves a timeline's newest 3200 tweets only: the reply may lie beyond what it showed.
+            raise TemporaryFailure(f"X look up reply: the brand tweeted {read}+ times since; check by hand")
+        return None
+
+    def _find_dm(self, brand: str, participant: str, text: str, not_before: datetime | None) -> SentReply | None:
+        if _snowflake(participant) is None:
+            # The id goes into the request path; a reply we cannot look up is never resent blind.
+            raise PermanentFailure(f"X look up DM: not a user id: {participant[:40]!r}")
+        pages = self._lookup_pages(
+            lambda token: self.client.get_direct_message_events(
+                participant_id=participant,
+                dm_event_fields=DM_EVENT_FIELDS,
+                event_types="MessageCreate",
+                max_results=LOOKUP_PAGE_SIZE,
+                pagination_token=token,
                 user_auth=True,
-            )
-        for tweet in response.get("data") or []:
-            refs = tweet.get("referenced_tweets") or []
-            replied = any(r.get("type") == "replied_to" and str(r.get("id")) == external_id for r in refs)
-            if (
-                replied
-                and same_reply_text(text, str(tweet.get("text", "")))
-                and not created_before(_created(tweet), not_before)
-            ):
-                tweet_id = str(tweet["id"])
-                return SentReply(external_id=tweet_id, url=f"https://x.com/i/web/status/{tweet_id}")
+            ),
+            "look up DM",
+        )
+        # Only the one-to-one conversation with this customer: no other thread can hold the reply.
+        for page in pages:
+            for event in page:
+                if created_before(_created(event), not_before):
+                    return None  # events come newest first: the rest is older than the approval too
+                event_id = _id(event.get("id"))
+                if (
+                    event_id
+                    and str(event.get("sender_id")) == brand
+                    and same_reply_text(text, str(event.get("text", "")))
+                ):
+                    conversation = _text(event.get("dm_conversation_id"))
+                    url = f"https://x.com/messages/{conversation}" if conversation else None
+                    return SentReply(external_id=event_id, url=url)
         return None
 
     def verify(self) -> None:

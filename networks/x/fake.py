@@ -8,13 +8,14 @@ import json
 import re
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote
 
 from networks.fake import (
     X_LIMITS,
+    X_TIMELINE_DEPTH,
     X_WINDOW_SECONDS,
     Json,
     Reply,
@@ -194,11 +195,33 @@ class XSandbox(SandboxCore):
             quoted = self._tweet(quote_brand_tweet) if quote_brand_tweet else None
             return str(self._new_tweet(text, user, lang=lang, at=at, quote_of=quoted, search=True)["id"])
 
-    def add_brand_tweet(self, text: str, *, at: datetime | None = None) -> str:
-        """Add a tweet by the brand itself (e.g. an announcement people quote); return its id."""
+    def add_brand_tweet(self, text: str, *, at: datetime | None = None, in_reply_to: str | None = None) -> str:
+        """Add a tweet by the brand itself (an announcement, or a reply to ``in_reply_to``); return its id.
+
+        Unlike a reply posted through the API, it is not recorded as sent.
+        """
         with self._lock:
             brand = self._x_users[self.brand_user_id]
-            return str(self._new_tweet(text, brand, lang="es", at=at)["id"])
+            parent = self._tweet(in_reply_to) if in_reply_to else None
+            if in_reply_to and parent is None:
+                raise KeyError(in_reply_to)
+            return str(self._new_tweet(text, brand, lang="es", at=at, reply_to=parent)["id"])
+
+    def add_brand_dm(self, text: str, *, to: str, at: datetime | None = None) -> str:
+        """Add a direct message from the brand to the user ``to`` (a handle), without recording it as sent."""
+        with self._lock:
+            user = self._add_x_user(to)
+            at = at or self.now()
+            event = {
+                "id": self._x_id(at),
+                "event_type": "MessageCreate",
+                "text": text,
+                "sender_id": self.brand_user_id,
+                "dm_conversation_id": self._dm_conversation(user["id"], self.brand_user_id),
+                "created_at": x_time(at),
+            }
+            self._dm_events.append(event)
+            return str(event["id"])
 
     def _dm_conversation(self, a: str, b: str) -> str:
         lo, hi = sorted((a, b), key=int)
@@ -280,6 +303,7 @@ class XSandbox(SandboxCore):
             ("GET", r"/2/tweets/search/recent", "search", False),
             ("GET", r"/2/users/(\d+)/tweets", "user_tweets", False),
             ("GET", r"/2/dm_events", "dm_events", True),
+            ("GET", r"/2/dm_conversations/with/(\d+)/dm_events", "dm_conversation_events", True),
             ("POST", r"/2/tweets", "tweet", True),
             ("POST", r"/2/dm_conversations/with/(\d+)/messages", "dm", True),
         ]
@@ -311,12 +335,14 @@ class XSandbox(SandboxCore):
                 reply = json_reply(200, {"data": pick(self._x_users[self.brand_user_id], {"id", "name", "username"})})
             elif name == "user_tweets":
                 assert match is not None
-                own = [t for t in self._tweets if t["author_id"] == match.group(1)]
-                reply = json_reply(200, self._x_page(own[::-1], params, "pagination_token", 100, self._tweet_view))
+                reply = self._x_user_tweets(match.group(1), params)
             elif name in ("mentions", "search"):
                 reply = self._x_timeline(name, params, match)
             elif name == "dm_events":
                 reply = self._x_dm_events(params)
+            elif name == "dm_conversation_events":
+                assert match is not None
+                reply = self._x_dm_events(params, participant_id=match.group(1))
             elif (payload := _json_object(body)) is None:
                 reply = _x_invalid("body", body[:40].decode("utf-8", "replace"), "must be a JSON object")
             elif name == "tweet":
@@ -445,12 +471,60 @@ class XSandbox(SandboxCore):
             includes["tweets"] = list({t["id"]: t for t in tweets}.values())
         return includes
 
-    def _x_dm_events(self, params: dict[str, str]) -> Reply:
+    def _x_user_tweets(self, user_id: str, params: dict[str, str]) -> Reply:
+        """``GET /2/users/:id/tweets``: the user's tweets newest first, within X's 3200 and the time bounds."""
+        max_results = params.get("max_results", "10")
+        if not max_results.isdigit() or not 5 <= int(max_results) <= 100:
+            return _x_invalid("max_results", max_results, "is not between 5 and 100")
+        bounds: dict[str, datetime | None] = {}
+        for name in ("start_time", "end_time"):
+            value = params.get(name)
+            try:
+                bound = datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+                bounds[name] = bound.replace(tzinfo=UTC) if bound is not None and bound.tzinfo is None else bound
+            except ValueError:
+                return _x_invalid(name, value or "", "is not a valid RFC 3339 date-time")
+        start, end = bounds["start_time"], bounds["end_time"]
+        if (start or end) and (params.get("since_id") or params.get("until_id")):
+            return _x_invalid(
+                "since_id", params.get("since_id") or params.get("until_id", ""),
+                "cannot be used in conjunction with 'start_time' or 'end_time'",
+            )  # fmt: skip
+        exclude = set(filter(None, params.get("exclude", "").split(",")))
+        # X serves only the most recent 3200 tweets of a user's timeline, whatever the bounds.
+        own = [t for t in self._tweets if t["author_id"] == user_id][-X_TIMELINE_DEPTH:]
+
+        def keep(tweet: Json) -> bool:
+            # Timestamps have second granularity and both bounds are inclusive.
+            at = datetime.fromisoformat(tweet["created_at"].replace("Z", "+00:00")).replace(microsecond=0)
+            refs = {r["type"] for r in tweet.get("referenced_tweets", [])}
+            return (
+                (start is None or at >= start)
+                and (end is None or at <= end)
+                and not ("replies" in exclude and "replied_to" in refs)
+                and not ("retweets" in exclude and "retweeted" in refs)
+            )
+
+        newest_first = [t for t in reversed(own) if keep(t)]
+        page = self._x_page(newest_first, params, "pagination_token", int(max_results), self._tweet_view)
+        return json_reply(200, page)
+
+    def _x_dm_events(self, params: dict[str, str], *, participant_id: str | None = None) -> Reply:
+        """``GET /2/dm_events``, or one conversation's events (``/2/dm_conversations/with/:id/dm_events``)."""
         max_results = params.get("max_results", "100")
         if not max_results.isdigit() or not 1 <= int(max_results) <= 100:
             return _x_invalid("max_results", max_results, "is not between 1 and 100")
         types = set(params.get("event_types", "MessageCreate").split(","))
-        events = [e for e in reversed(self._dm_events) if e["event_type"] in types]
+        conversation = None
+        if participant_id is not None:
+            if participant_id not in self._x_users:
+                return _x_invalid("participant_id", participant_id, "is not a valid user")
+            conversation = self._dm_conversation(participant_id, self.brand_user_id)
+        events = [
+            e
+            for e in reversed(self._dm_events)
+            if e["event_type"] in types and (conversation is None or e["dm_conversation_id"] == conversation)
+        ]
 
         def view(event: Json, params: dict[str, str]) -> Json:
             return pick(event, fields(params.get("dm_event.fields"), ()) | {"id", "event_type", "text"})

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -268,3 +269,108 @@ def test_one_tick_sends_batch_after_batch_exactly_once(engine: Engine, sandbox: 
     outcomes = send_approved(engine, build_senders(settings), limit=10)
     assert sorted(o.result for o in outcomes) == ["sent"] * 25
     assert sorted(r.in_reply_to for r in sandbox.sent) == sorted(targets)
+
+
+def _approved_rows_for(engine: Engine, sandbox: Sandbox, n: int) -> list[str]:
+    """``n`` more X mentions in the sandbox, each with an approved answer in the database; return their ids."""
+    targets = [sandbox.add_mention(f"pedido {i} no llega", author=f"otro_{i}", lang="es") for i in range(n)]
+    with Session(engine, expire_on_commit=False) as session:
+        for i, external_id in enumerate(targets):
+            post = scored_post(session, text=f"pedido {i} no llega")
+            post.external_id = external_id
+            session.add(post)
+            session.add(Reply(post_id=post.id, state=ReplyState.APPROVED, text=f"Lo miramos ya ({i})",  # type: ignore[arg-type]
+                              idempotency_key=f"more{external_id}", approved_at=utcnow()))  # fmt: skip
+        session.commit()
+    return targets
+
+
+@pytest.mark.slow
+def test_a_reply_lost_in_a_crash_is_found_behind_101_newer_replies_not_sent_again(
+    engine: Engine, db_url: str, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """Issue 18's repro: the lookup once read one page of 100 of the brand's tweets and resent the rest."""
+    external_id = _target(sandbox, "x")
+    reply_id = _approved_reply(engine, sandbox, external_id)
+    overrides = tmp_path / "settings.json"
+    overrides.write_text(json.dumps(sandbox.settings_overrides()))
+    child = subprocess.run(
+        [sys.executable, "-m", "tests.support.outbox_child", db_url, str(overrides), str(reply_id)],
+        env={**os.environ, CRASH_ENV: "after_send"}, cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert child.returncode == 137, child.stderr[-2000:]
+    assert len(_received(sandbox, external_id)) == 1
+    # The responder comes back and sends 101 more replies while the lost one is still within its lease.
+    more = _approved_rows_for(engine, sandbox, 101)
+    senders = build_senders(_settings(sandbox))
+    outcomes = send_approved(engine, senders, lease=timedelta(hours=1))
+    assert sorted(o.result for o in outcomes) == ["sent"] * 101
+    # Restarted with a short lease: the lost reply is looked up past those 101 tweets, found, and not resent.
+    send_approved(engine, senders, lease=timedelta(0))
+    send_approved(engine, senders, lease=timedelta(0))
+    assert len(_received(sandbox, external_id)) == 1
+    assert all(len(_received(sandbox, t)) == 1 for t in more)
+    with Session(engine) as session:
+        reply = session.get(Reply, reply_id)
+        assert reply is not None and reply.state == ReplyState.SENT
+        assert reply.external_id == _received(sandbox, external_id)[0]
+        assert reply.provenance is not None and reply.provenance["reconciled"] is True
+
+
+def _lookup_path(network: str) -> str:
+    return "/2/users/" if network == "x" else "/comments"
+
+
+@pytest.mark.parametrize("network", ["x", "facebook"])
+@pytest.mark.parametrize("status", [429, 503])
+def test_a_lookup_that_cannot_finish_leaves_the_reply_sending_and_sends_nothing(
+    engine: Engine, sandbox: Sandbox, network: str, status: int
+) -> None:
+    external_id = _target(sandbox, network)
+    reply_id = _approved_reply(engine, sandbox, external_id)
+    senders = build_senders(_settings(sandbox))
+    with pytest.raises(Crash):
+        send_one(engine, senders, reply_id, checkpoint=_crash_at("after_send"))  # type: ignore[arg-type]
+    # Every lookup fails for now (X's 429 also spends the endpoint's window for a second).
+    sandbox.fail_next(100, status=status, path_contains=_lookup_path(network), retry_after=1)
+    for _ in range(3):
+        assert [o.result for o in reconcile_sending(engine, senders, older_than=timedelta(0))] == ["unknown"]
+        assert [o.result for o in send_approved(engine, senders, lease=timedelta(0))] == ["unknown"]
+    with Session(engine) as session:
+        reply = session.get(Reply, reply_id)
+        assert reply is not None and reply.state == ReplyState.SENDING and reply.error
+    assert len(_received(sandbox, external_id)) == 1
+    # Once the network answers again the next pass settles it: found, never sent a second time.
+    sandbox.clear_faults()
+    deadline = time.monotonic() + 30
+    while [o.result for o in reconcile_sending(engine, senders, older_than=timedelta(0))] != ["found"]:
+        assert time.monotonic() < deadline, "the lookup never succeeded after the faults were cleared"
+        time.sleep(0.2)
+    send_approved(engine, senders, lease=timedelta(0))
+    assert len(_received(sandbox, external_id)) == 1
+    with Session(engine) as session:
+        done = session.get(Reply, reply_id)
+        assert done is not None and done.state == ReplyState.SENT
+
+
+@pytest.mark.parametrize("network", ["x", "facebook"])
+def test_a_failing_lookup_before_a_retry_keeps_the_reply_sending_instead_of_counting_an_attempt(
+    engine: Engine, sandbox: Sandbox, network: str
+) -> None:
+    """A send that failed may still have reached the network: its retry looks first, and waits if it cannot look."""
+    external_id = _target(sandbox, network)
+    reply_id = _approved_reply(engine, sandbox, external_id)
+    senders = build_senders(_settings(sandbox))
+    send_path = "/2/tweets" if network == "x" else "/comments"
+    sandbox.fail_next(1, status=503, path_contains=send_path)
+    assert send_one(engine, senders, reply_id).result == "retry"
+    sandbox.fail_next(1, status=503, path_contains=_lookup_path(network))
+    assert send_one(engine, senders, reply_id).result == "unknown"
+    with Session(engine) as session:
+        reply = session.get(Reply, reply_id)
+        assert reply is not None and reply.state == ReplyState.SENDING and reply.attempts == 2
+    assert _received(sandbox, external_id) == []
+    # The next pass looks again, finds nothing there, and sends it once.
+    send_approved(engine, senders, lease=timedelta(0))
+    send_approved(engine, senders, lease=timedelta(0))
+    assert len(_received(sandbox, external_id)) == 1
