@@ -14,6 +14,7 @@ from sqlmodel import Session
 
 from models.store import get_cursor, record_fetch
 from models.tables import utcnow
+from models.watch import load_watched
 from networks.base import (
     AuthFailed,
     FetchResult,
@@ -22,6 +23,7 @@ from networks.base import (
     PagedListener,
     QuotaReporter,
     RateLimited,
+    WatchingListener,
 )
 
 log = logging.getLogger(__name__)
@@ -89,6 +91,9 @@ def poll_source(engine: Engine, listener: Listener) -> PollOutcome:
         cursor = get_cursor(session, network=listener.network, source=listener.source)
         position, seen, paging = cursor.cursor, list(cursor.seen_ids), dict(cursor.paging)
         was_healthy = cursor.healthy
+        if isinstance(listener, WatchingListener):
+            # What the last committed page left: a crash mid-poll resumes from the set saved with its posts.
+            listener.set_watched(load_watched(session, network=listener.network))
         session.commit()
     inserted = duplicates = pages = 0
     unfinished = False
@@ -110,6 +115,8 @@ def poll_source(engine: Engine, listener: Listener) -> PollOutcome:
                     items_read=result.items_read,
                     rate_limits=quota_of(listener),
                     notes=notes,
+                    watch=result.watch,
+                    unwatch=result.unwatch,
                 )
                 session.commit()
             for reason in notes:

@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
 from models.tables import Author, Post, SourceCursor, utcnow
+from models.watch import Watch, save_watches
 
 # SQLModel does not declare ``__table__`` for type checkers; these are the Core tables behind the models.
 POSTS: Table = Post.__table__  # type: ignore[attr-defined]
@@ -269,13 +270,18 @@ def record_fetch(
     items_read: int | None = None,
     rate_limits: dict[str, Any] | None = None,
     notes: list[str] | None = None,
+    watch: Sequence[Watch] = (),
+    unwatch: Sequence[str] = (),
 ) -> StoredBatch:
     """Save a fetch's (or one page's) posts and advance the source's cursor in the caller's transaction.
 
-    ``paging`` is the resume point of an unfinished paged run ({} once it finished, None: unchanged).
+    ``paging`` is the resume point of an unfinished paged run ({} once it finished, None: unchanged);
+    ``watch`` and ``unwatch`` change the network's watched posts in the same transaction.
     """
     cursor = get_cursor(session, network=network, source=source)
     stored = save_posts(session, posts, notes=notes)
+    if watch or unwatch:
+        save_watches(session, network=network, watch=watch, unwatch=unwatch)
     if next_cursor is not None:
         cursor.cursor = next_cursor
     if seen_ids is not None:

@@ -271,6 +271,27 @@ class SourceCursor(SQLModel, table=True):
     throttled: str | None = Field(default=None, max_length=255)
 
 
+class WatchedPost(SQLModel, table=True):
+    """A post whose replies a listener still reads on every poll, with its own cursor into them.
+
+    Written in the same transaction as the posts a page brought, so a crash loses neither; a post leaves
+    when its listener says its activity window has ended.
+    """
+
+    __tablename__ = "watched_post"
+    __table_args__ = (UniqueConstraint("network", "post_external_id", name="uq_watched_post_network_post"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    network: str = Field(max_length=16)
+    post_external_id: str = Field(max_length=128)
+    # The newest activity seen on the post (its own time, its updated time, its newest reply).
+    last_activity_at: datetime
+    # Where reading its replies goes on from, in the network's terms (Graph: a unix time for ``since``).
+    comments_cursor: str | None = Field(default=None, max_length=255)
+    # The listener run that last read it, so a resumed run reads each watched post once.
+    read_in_run: str | None = Field(default=None, max_length=64)
+
+
 class AuditEvent(SQLModel, table=True):
     """Something that happened and who did it: assignments, approvals, sends, breaches."""
 

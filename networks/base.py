@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
+from models.watch import Watch
+
 
 class ListenerError(Exception):
     """Base class of the errors a network adapter may raise."""
@@ -86,6 +88,9 @@ class FetchResult:
     paging: dict[str, Any] | None = None
     # Items the network returned (what X bills as posts read), including ones skipped or already stored.
     items_read: int | None = None
+    # Watched posts to add or update, and ones whose window ended: saved with these posts.
+    watch: list[Watch] = field(default_factory=list)
+    unwatch: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +140,15 @@ class PagedListener(Listener, Protocol):
 
 
 @runtime_checkable
+class WatchingListener(PagedListener, Protocol):
+    """A paged source that also reads the replies of watched posts, each from its own cursor."""
+
+    def set_watched(self, watched: list[Watch]) -> None:
+        """Start from the stored watched posts (the poller loads them before each poll)."""
+        ...
+
+
+@runtime_checkable
 class QuotaReporter(Protocol):
     """Optional capability of a ``Listener``: the rate-limit headers the network last sent, per endpoint."""
 
@@ -170,6 +184,8 @@ def merge_pages(pages: Iterator[FetchResult], cursor: str | None) -> FetchResult
             merged.seen_ids = page.seen_ids
         if page.next_cursor is not None:
             merged.next_cursor = page.next_cursor
+        merged.watch.extend(page.watch)
+        merged.unwatch.extend(page.unwatch)
     if unfinished:
         merged.skipped.append(f"stopped after {count} pages; the cursor stays so the rest is fetched later")
     return merged

@@ -116,7 +116,9 @@ def graph_endpoint(path: str) -> str:
     One key per edge keeps the recorded quotas bounded however many posts the listeners visit.
     """
     segments = [s for s in _GRAPH_VERSION.sub("", path).split("/") if s]
-    if segments and segments[0] != "me":
+    if not segments:
+        return "/?ids"  # the multi-id read (``GET /?ids=a,b``): the version's root names no object
+    if segments[0] != "me":
         segments[0] = "{id}"
     return "/" + "/".join(segments)
 

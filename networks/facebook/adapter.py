@@ -7,9 +7,11 @@ import hmac
 import json
 import re
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -18,6 +20,7 @@ import requests
 
 from ground.redact import redact, reveal
 from ground.settings import Settings
+from models.watch import Watch
 from networks.base import (
     LOOKUP_MAX_PAGES,
     AuthFailed,
@@ -363,101 +366,143 @@ class _GraphListener:
         return [i for i in data if isinstance(i, dict)] if isinstance(data, list) else []
 
 
-class FacebookFeedListener(_GraphListener):
-    """Posts on the page (its own and visitors') and the comments on its recent posts, committed page by page.
+# Graph answers at most 50 ids in one multi-id read (``GET /?ids=a,b,c``).
+MULTI_ID_LIMIT = 50
+DAY_SECONDS = 86_400
 
-    The cursor is a time (unix seconds), passed as ``since`` to the comments edge. A run lists the feed
-    newest first while posts are new, watching every post whose ``updated_time`` (Graph bumps it on each
-    comment) reaches ``since``, then reads each watched post's comments. Each page is saved with its
-    resume point in ``paging``; ``max_pages`` bounds the pages of one edge per poll and the next poll
-    goes on from there. The cursor moves, when the run is done, to the newest created/updated time on
-    the run's first feed page: anything that arrives later is newer than that, so nothing falls in a gap.
-    The first run (no cursor) backfills one feed page and at most ``max_pages`` pages of each post's comments.
+
+def _int(value: Any) -> int | None:
+    """A whole number from saved state (ints, or digits as text), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    return int(value) if isinstance(value, str) and value.isdigit() else None
+
+
+@dataclass(slots=True)
+class FeedRun:
+    """Where a feed run stands, saved with each page: the feed walk, then one pass over the watched posts."""
+
+    since: int | None = None  # the source cursor the run started from (unix seconds)
+    newest: int | None = None  # newest created/updated time on the run's first feed page: the next cursor
+    phase: str = "feed"  # "feed", then "comments"
+    after: str | None = None  # the feed walk's after cursor
+    until: int | None = None  # the feed walk's time bound after a refused after cursor
+    oldest: int | None = None  # oldest created time the feed walk met
+    listed: bool = False  # the first feed page was read (it alone sets ``newest``)
+    by_comments: bool = False  # the feed had no updated_time: ``newest`` follows the comments read
+    run_id: str = ""  # marks each watched post this run has read, so a resumed run reads the rest
+    # The run began with no cursor or no watched posts: the feed walk goes on to the watch window's start.
+    seeding: bool = False
+
+    def to_json(self) -> Json:
+        """The run as the JSON saved in the source's ``paging``."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, value: Any) -> FeedRun | None:
+        """A run saved by ``to_json`` (None when ``value`` is no run in progress)."""
+        if not isinstance(value, dict) or value.get("phase") not in ("feed", "comments"):
+            return None
+        after = value.get("after")
+        return cls(
+            since=_int(value.get("since")),
+            newest=_int(value.get("newest")),
+            phase=value["phase"],
+            after=after if isinstance(after, str) and after else None,
+            until=_int(value.get("until")),
+            oldest=_int(value.get("oldest")),
+            listed=value.get("listed") is True,
+            by_comments=value.get("by_comments") is True,
+            run_id=str(value.get("run_id") or uuid.uuid4().hex),
+            seeding=value.get("seeding") is True,
+        )
+
+
+class FacebookFeedListener(_GraphListener):
+    """Posts on the page (its own and visitors') and the comments on every post active in the watch window.
+
+    The cursor is a time (unix seconds). A run lists the feed newest first down to the first post older
+    than the cursor, storing the new posts and adding every post it meets to the watched set. Then it reads
+    the comments of every watched post, up to 50 posts a request (Graph's multi-id read with a ``comments``
+    field expansion), each from its own cursor, so a post buried under any number of newer posts is still
+    read and one post's backlog never hides another's. A post leaves the set when it has had no activity
+    for ``watch_days``. Each page is saved with the run's resume point in ``paging`` and the watched posts
+    it changed; ``max_pages`` bounds the feed pages and each post's comments pages per poll, and the next
+    poll goes on from there. The cursor moves, when the run is done, to the newest created/updated time on
+    the run's first feed page. The first run (no cursor) backfills one feed page.
     """
 
     source = "feed"
-    endpoints = ("/feed", "/comments")
+    endpoints = ("/feed", "/comments", "/?ids")
+
+    def __init__(
+        self,
+        graph: Any,
+        *,
+        page_id: str,
+        page_size: int = 25,
+        max_pages: int = 3,
+        watch_days: int = 30,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        super().__init__(graph, page_id=page_id, page_size=page_size, max_pages=max_pages)
+        self.watch_days = watch_days
+        self.clock = clock
+        # The watched posts: loaded by the poller before each poll, kept in memory between bare ``fetch``es.
+        self.watched: dict[str, Watch] = {}
+
+    def set_watched(self, watched: list[Watch]) -> None:
+        """Start from the stored watched posts."""
+        self.watched = {w.external_id: w for w in watched}
+
+    def _window_start(self) -> datetime:
+        return self.clock() - timedelta(days=self.watch_days)
 
     def fetch_pages(self, cursor: str | None, seen_ids: list[str], paging: dict[str, Any]) -> Iterator[FetchResult]:
-        """Yield each feed or comments page of the run (new, or resumed from ``paging``) with its resume state."""
-        resuming = paging.get("phase") in ("feed", "comments")
-        since = int(cursor) if cursor and cursor.isdigit() else None
-        run: Json = dict(paging) if resuming else {"since": since, "newest": None, "phase": "feed", "watched": []}
-        since = run.get("since")
+        """Yield each feed page, then each batch of watched posts' comments, with the run's resume state."""
+        saved = FeedRun.from_json(paging)
+        resuming = saved is not None
+        since = _int(cursor)
+        run = saved or FeedRun(since=since, run_id=uuid.uuid4().hex, seeding=since is None or not self.watched)
         pages = 0
-        while True:
+        while run.phase == "feed":
             self.requests_made = 0
             posts: list[IncomingPost] = []
             skipped: list[str] = []
-            if run["phase"] == "feed":
-                response = self._edge_page(self.page_id, "feed", {"fields": POST_FIELDS, "until": None}, run,
-                                           resuming=resuming)  # fmt: skip
-                data = self._data(response)
-                done = self._feed_page(data, since, run, posts, skipped, first=not run.get("listed"))
-                run["listed"] = True
-                run["after"] = _after(response)
-                if done or run["after"] is None:
-                    self._next_walk(run, phase="comments")
-            else:
-                post_id = str(run["watched"][0])
-                try:
-                    response = self._edge_page(
-                        post_id,
-                        "comments",
-                        {"fields": COMMENT_FIELDS, "filter": "stream", "order": "reverse_chronological",
-                         "since": since, "until": None},
-                        run,
-                        resuming=resuming,
-                    )  # fmt: skip
-                except TemporaryFailure as exc:
-                    if not _object_gone(exc):
-                        raise
-                    skipped.append(f"comments: post {post_id} is gone ({exc})")
-                    response = {}
-                data = self._data(response)
-                for item in data:
-                    try:
-                        posts.append(self.items.comment(item, post_id=post_id))
-                    except ValueError as exc:
-                        skipped.append(f"comments: {exc}")
-                if run.get("by_comments"):
-                    times = [int(p.created_at.timestamp()) for p in posts]
-                    run["newest"] = max([*times, run.get("newest") or 0]) or None
-                run["oldest"] = min(filter(None, [run.get("oldest"), *(_ts(i.get("created_time")) for i in data)]),
-                                    default=None)  # fmt: skip
-                # The first run backfills at most ``max_pages`` pages of each post; later runs read all new ones.
-                backfilled = since is None and pages + 1 >= self.max_pages
-                run["after"] = None if backfilled else _after(response)
-                if run["after"] is None:
-                    run["watched"] = run["watched"][1:]
-                    self._next_walk(run, phase="comments")
+            watch: list[Watch] = []
+            walk: Json = {"after": run.after, "until": run.until, "oldest": run.oldest}
+            response = self._edge_page(self.page_id, "feed", {"fields": POST_FIELDS, "until": None}, walk,
+                                       resuming=resuming)  # fmt: skip
             resuming = False
-            run.pop("refused", None)
+            run.until = _int(walk.get("until"))
+            data = self._data(response)
+            done = self._feed_page(data, run, posts, skipped, watch)
+            run.listed = True
+            run.after = _after(response)
+            if done or run.after is None:
+                run.phase, run.after, run.until, run.oldest = "comments", None, None, None
             pages += 1
-            finished = run["phase"] == "comments" and not run["watched"]
-            walk_ended = run.get("after") is None
-            if finished:
-                newest = run.get("newest")
-                next_cursor = str(max(newest, since or 0)) if newest is not None else cursor
-                yield FetchResult(posts, next_cursor=next_cursor, requests_made=self.requests_made,
-                                  skipped=skipped, paging={}, items_read=len(data))  # fmt: skip
-                return
             yield FetchResult(posts, next_cursor=None, requests_made=self.requests_made, skipped=skipped,
-                              paging=dict(run), items_read=len(data))  # fmt: skip
-            if walk_ended:
-                pages = 0
-            elif pages >= self.max_pages:
-                return  # the page bound: the next poll resumes this edge from the saved ``after``
+                              paging=run.to_json(), items_read=len(data), watch=watch)  # fmt: skip
+            if run.phase == "feed" and pages >= self.max_pages:
+                return  # the page bound: the next poll resumes the feed walk from the saved ``after``
+        yield from self._comments_pass(cursor, run)
 
     def _feed_page(
-        self, data: list[Json], since: int | None, run: Json, posts: list[IncomingPost], skipped: list[str], *,
-        first: bool,
-    ) -> bool:  # fmt: skip
-        """Take one feed page into ``posts`` and the watch list; True when the feed walk is done."""
-        watched: list[str] = run["watched"]
+        self, data: list[Json], run: FeedRun, posts: list[IncomingPost], skipped: list[str], watch: list[Watch]
+    ) -> bool:
+        """Take one feed page into ``posts`` and the watched set; True when the feed walk is done."""
+        since, first = run.since, not run.listed
+        window_start = self._window_start()
+        floor = int(window_start.timestamp())
         for item in data:
             created, updated = _ts(item.get("created_time")), _ts(item.get("updated_time"))
-            if since is None or (created is not None and created >= since):
+            # The first run stores one page; later runs what is newer than the cursor. A seeding walk
+            # goes on down the watch window only to watch the older posts.
+            new = (since is None and first) or (since is not None and created is not None and created >= since)
+            if new:
                 try:
                     posts.append(self.items.post(item))
                 except ValueError as exc:
@@ -465,31 +510,205 @@ class FacebookFeedListener(_GraphListener):
                     continue
             latest = max(filter(None, (created, updated)), default=None)
             if first and latest is not None:
-                run["newest"] = max(latest, run.get("newest") or 0)
+                run.newest = max(latest, run.newest or 0)
             if first and updated is None:
                 # Without updated_time (not asked for, as in some recordings) only the comments' own
-                # times can say how far this run reached: the cursor follows them, as before paging.
-                run["by_comments"] = True
-            new_activity = since is None or (latest is not None and latest >= since)
-            if (
-                isinstance(item.get("id"), str)
-                and is_graph_id(item["id"])
-                and new_activity
-                and item["id"] not in watched
-            ):
-                watched.append(item["id"])
+                # times can say how far this run reached: the cursor follows them.
+                run.by_comments = True
+            post_id = item.get("id")
+            if not isinstance(post_id, str) or not is_graph_id(post_id) or latest is None:
+                continue
+            active = datetime.fromtimestamp(latest, UTC)
+            known = self.watched.get(post_id)
+            if known is not None:
+                if active > known.last_activity:
+                    self._watch(replace(known, last_activity=active), watch)
+            elif new or (run.seeding and created is not None and created >= floor):
+                # A new post (or, seeding, one created inside the window) enters the set; an older one stays
+                # out. Its comments before the run's cursor (or, past the first run's first page, before the
+                # newest item that page showed) were read with the feed or predate what this listener
+                # promises. The first run's first page backfills them, even beyond the window, once.
+                start = since if since is not None else (None if first else run.newest)
+                self._watch(Watch(post_id, active, cursor=str(start) if start is not None else None), watch)
         created_times = [t for t in (_ts(i.get("created_time")) for i in data) if t is not None]
         if created_times:
-            run["oldest"] = min([*created_times, *([run["oldest"]] if run.get("oldest") else [])])
+            run.oldest = min([*created_times, *([run.oldest] if run.oldest else [])])
         oldest = _ts(data[-1].get("created_time")) if data else None
-        # The first run backfills one page; later runs page on while posts are still new.
-        return since is None or oldest is None or oldest < since
+        # Later runs page on while posts are still new; a seeding run while they are inside the window.
+        bound = floor if run.seeding else since
+        return bound is None or oldest is None or oldest < bound
 
-    @staticmethod
-    def _next_walk(run: Json, *, phase: str) -> None:
-        """Start the next edge walk: no cursor, no time bound, nothing seen on it yet."""
-        run.update(phase=phase, after=None, until=None, oldest=None)
-        run.pop("refused", None)
+    def _watch(self, entry: Watch, watch: list[Watch]) -> None:
+        self.watched[entry.external_id] = entry
+        watch.append(entry)
+
+    def _due(self, run: FeedRun) -> list[Watch]:
+        """The watched posts this run has not read yet, those read longest ago first."""
+        due = [w for w in self.watched.values() if w.read_in_run != run.run_id]
+        return sorted(due, key=lambda w: (_int(w.cursor) or -1, w.external_id))
+
+    def _comments_pass(self, cursor: str | None, run: FeedRun) -> Iterator[FetchResult]:
+        """Read every due watched post's comments, a batch a page; the run ends when none is left."""
+        cut: set[str] = set()  # posts whose backlog outran this poll's page bound: read on the next poll
+        while True:
+            due = [w for w in self._due(run) if w.external_id not in cut]
+            if not due:
+                break
+            self.requests_made = 0
+            posts: list[IncomingPost] = []
+            skipped: list[str] = []
+            watch: list[Watch] = []
+            unwatch: list[str] = []
+            items = self._read_batch(due[:MULTI_ID_LIMIT], run, posts, skipped, watch, unwatch, cut)
+            for post_id in unwatch:
+                self.watched.pop(post_id, None)
+            for entry in watch:
+                self.watched[entry.external_id] = entry
+            last = not [w for w in self._due(run) if w.external_id not in cut]
+            if last and not cut:
+                yield self._finish(cursor, run, posts, skipped, watch, unwatch, items)
+                return
+            yield FetchResult(posts, next_cursor=None, requests_made=self.requests_made, skipped=skipped,
+                              paging=run.to_json(), items_read=items, watch=watch, unwatch=unwatch)  # fmt: skip
+        if cut:
+            return  # the next poll resumes this run with the posts whose backlog is left
+        self.requests_made = 0
+        yield self._finish(cursor, run, [], [], [], [], 0)
+
+    def _finish(
+        self,
+        cursor: str | None,
+        run: FeedRun,
+        posts: list[IncomingPost],
+        skipped: list[str],
+        watch: list[Watch],
+        unwatch: list[str],
+        items: int,
+    ) -> FetchResult:
+        newest = run.newest
+        next_cursor = str(max(newest, run.since or 0)) if newest is not None else cursor
+        return FetchResult(posts, next_cursor=next_cursor, requests_made=self.requests_made, skipped=skipped,
+                           paging={}, items_read=items, watch=watch, unwatch=unwatch)  # fmt: skip
+
+    def _read_batch(
+        self,
+        batch: list[Watch],
+        run: FeedRun,
+        posts: list[IncomingPost],
+        skipped: list[str],
+        watch: list[Watch],
+        unwatch: list[str],
+        cut: set[str],
+    ) -> int:
+        """Read one multi-id batch of watched posts' comments (each from its own cursor); items read."""
+        items = 0
+        for entry in [w for w in batch if _int(w.cursor) is None]:
+            # Never read yet (the first run's backfill): newest first on its own edge, at most ``max_pages``.
+            items += self._read_post(entry, None, None, run, posts, skipped, watch, unwatch, cut)
+        batch = [w for w in batch if _int(w.cursor) is not None]
+        if not batch:
+            return items
+        since = min(c for c in (_int(w.cursor) for w in batch) if c is not None)
+        expansion = f"comments.filter(stream).order(chronological).since({since})"
+        expansion += f".limit({self.page_size}){{{COMMENT_FIELDS}}}"
+        self._check_usage()
+        try:
+            with graph_errors(f"{self.source} fetch"):
+                ids = [graph_node(w.external_id) for w in batch]
+                self.requests_made += 1
+                response = self.graph.get_objects(ids, fields=f"updated_time,{expansion}")
+        except TemporaryFailure as exc:
+            if _graph_code(exc)[0] != 100:
+                raise
+            # (#100) One id of the batch is gone and Graph refuses them all: each post is read on its own.
+            skipped.append(f"comments: a batch of {len(batch)} posts refused, read one by one ({exc})")
+            response = {}
+        for entry in batch:
+            found = response.get(entry.external_id) if isinstance(response, dict) else None
+            items += self._read_post(entry, found if isinstance(found, dict) else None, since, run, posts,
+                                     skipped, watch, unwatch, cut)  # fmt: skip
+        return items
+
+    def _read_post(
+        self,
+        entry: Watch,
+        found: Json | None,
+        batch_since: int | None,
+        run: FeedRun,
+        posts: list[IncomingPost],
+        skipped: list[str],
+        watch: list[Watch],
+        unwatch: list[str],
+        cut: set[str],
+    ) -> int:
+        """Take one watched post's comments, oldest first from its cursor, paging on up to ``max_pages``."""
+        post_id = entry.external_id
+        own = _int(entry.cursor)
+        backfill = own is None
+        activity = [entry.last_activity]
+        newest = own
+        page: Json | None = None
+        query_since = own
+        if found is not None:
+            page = found.get("comments") if isinstance(found.get("comments"), dict) else {}
+            query_since = batch_since  # a cursor from the batch's answer pages on in the batch's query
+            if (updated := _time(found.get("updated_time"))) is not None:
+                activity.append(updated)
+        after: str | None = None
+        pages = 0 if page is None else 1
+        items = 0
+        while True:
+            if page is None:
+                try:
+                    page = self._get(post_id, "comments", fields=COMMENT_FIELDS, filter="stream",
+                                     order="reverse_chronological" if backfill else "chronological",
+                                     since=query_since, limit=self.page_size,
+                                     after=after)  # fmt: skip
+                except TemporaryFailure as exc:
+                    if _object_gone(exc):
+                        skipped.append(f"comments: post {post_id} is gone ({exc})")
+                        unwatch.append(post_id)
+                        return items
+                    if not (after and _cursor_refused(exc)):
+                        raise
+                    # The after cursor lapsed: go on by time from the newest comment read (inclusive).
+                    query_since, after, page = newest, None, None
+                    continue
+                pages += 1
+            data = self._data(page)
+            items += len(data)
+            for item in data:
+                created = _ts(item.get("created_time"))
+                if own is not None and created is not None and created < own:
+                    continue  # before this post's cursor: an earlier run read it
+                try:
+                    posts.append(self.items.comment(item, post_id=post_id))
+                except ValueError as exc:
+                    skipped.append(f"comments: {exc}")
+                    continue
+                if created is not None:
+                    newest = max(created, newest or 0)
+                    activity.append(datetime.fromtimestamp(created, UTC))
+                    if run.by_comments:
+                        run.newest = max(created, run.newest or 0)
+            after = _after(page)
+            page = None
+            if after is None or pages >= self.max_pages:
+                break
+        # A backfill takes the newest ``max_pages`` pages and is done; later reads go on from the newest.
+        done = after is None or backfill
+        if done and run.newest is not None and not run.by_comments:
+            # Every comment made after this read is newer than the first feed page's newest time.
+            newest = max(newest or 0, run.newest)
+        last_activity = max(activity)
+        if done and last_activity < self._window_start():
+            unwatch.append(post_id)  # no activity for ``watch_days``: the post's window has ended
+            return items
+        if not done:
+            cut.add(post_id)  # read again on the next poll, from the newest comment taken now
+        watch.append(Watch(post_id, last_activity, cursor=str(newest) if newest is not None else None,
+                           read_in_run=run.run_id if done else entry.read_in_run))  # fmt: skip
+        return items
 
     def fetch(self, cursor: str | None, seen_ids: list[str]) -> FetchResult:
         """Fetch new posts and comments since ``cursor`` in one result (an unfinished run keeps the cursor)."""

@@ -227,6 +227,8 @@ class GraphSandbox(SandboxCore):
                 return _graph_error(400, f"(#100) The after cursor {exc} is invalid or has expired", 100)
 
     def _graph_get(self, segments: list[str], params: dict[str, str]) -> Reply:
+        if segments == [""]:
+            return self._graph_multi(params)
         node = self.page_id if segments[0] == "me" else segments[0]
         edge = segments[1] if len(segments) > 1 else None
         if edge is None:
@@ -243,7 +245,9 @@ class GraphSandbox(SandboxCore):
             posts = [
                 p for p in self._fb_posts if edge == "feed" or (edge == "posts") == (p["from"]["id"] == self.page_id)
             ]
-            posts = _since_until(posts[::-1], params)
+            # Graph lists a feed newest first by created_time (a backdated post sorts by its own time).
+            posts = sorted(posts, key=lambda p: (parse_graph_time(p["created_time"]), _number(p["id"])), reverse=True)
+            posts = _since_until(posts, params)
             return json_reply(200, self._graph_page(posts, params, ("created_time", "message", "id")))
         if node == self.page_id and edge == "conversations":
             convs = sorted(self._conversations.values(), key=lambda c: c["updated_time"], reverse=True)
@@ -259,6 +263,38 @@ class GraphSandbox(SandboxCore):
             messages = [m for m in reversed(self._messages) if m["_conversation_id"] == node]
             return json_reply(200, self._graph_page(messages, params, ("id", "created_time")))
         return _graph_missing(node if edge is None else f"{node}/{edge}")
+
+    def _graph_multi(self, params: dict[str, str]) -> Reply:
+        """``GET /?ids=a,b&fields=…``: one object per id, keyed by id, with field expansion of ``comments``."""
+        ids = [i for i in params.get("ids", "").split(",") if i]
+        if not ids:
+            return _graph_error(400, "(#100) The parameter ids is required", 100)
+        if len(ids) > MULTI_ID_MAX:
+            return _graph_error(400, f"(#100) Too many IDs. Maximum: {MULTI_ID_MAX}", 100)
+        missing = [i for i in ids if self._fb_object(i) is None]
+        if missing:
+            # Graph refuses the whole read when any id names nothing (deleted, hidden, never existed).
+            return _graph_error(400, f"(#100) Some of the aliases you requested do not exist: {','.join(missing)}", 100)
+        wanted = _expansions(params.get("fields", ""))
+        out: Json = {}
+        for object_id in ids:
+            found = self._fb_object(object_id)
+            assert found is not None
+            plain = {name for name in wanted if name != "comments"}
+            body = pick(found, plain | {"id"} if wanted else {"created_time", "message", "id"})
+            if "comments" in wanted:
+                mods, sub = wanted["comments"]
+                edge = {**mods, "fields": sub, "access_token": params.get("access_token", "")}
+                try:
+                    page = self._graph_page(
+                        self._comments_of(object_id, edge), edge, ("created_time", "from", "message", "id")
+                    )
+                except _CursorRefused as exc:
+                    return _graph_error(400, f"(#100) The after cursor {exc} is invalid or has expired", 100)
+                if page["data"]:  # Graph leaves an empty edge out of an expanded object
+                    body["comments"] = page
+            out[object_id] = body
+        return json_reply(200, out)
 
     def _comments_of(self, node: str, params: dict[str, str]) -> list[Json]:
         stream = params.get("filter") == "stream"
@@ -335,6 +371,43 @@ class GraphSandbox(SandboxCore):
         message = self._new_message(self._fb_users[self.page_id], user, text, self.now(), conv)
         self._sent.append(SentRecord("facebook", "message", text, message["id"], recipient=user["id"]))
         return json_reply(200, {"recipient_id": user["id"], "message_id": message["id"]})
+
+
+# Graph's most ids in one multi-id read.
+MULTI_ID_MAX = 50
+
+
+def _number(object_id: str) -> int:
+    tail = object_id.split("_")[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
+def _expansions(param: str) -> dict[str, tuple[dict[str, str], str]]:
+    """``a,comments.since(1).limit(5){id,message}`` → {name: (modifiers, nested fields)} (Graph field expansion)."""
+    out: dict[str, tuple[dict[str, str], str]] = {}
+    depth, part, parts = 0, "", []
+    for ch in param + ",":
+        if ch in "{(":
+            depth += 1
+        elif ch in "})":
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append(part.strip())
+            part = ""
+        else:
+            part += ch
+    for raw in filter(None, parts):
+        sub = ""
+        if raw.endswith("}") and "{" in raw:
+            raw, sub = raw[: raw.index("{")], raw[raw.index("{") + 1 : -1]
+        name, *rest = raw.split(".")
+        mods: dict[str, str] = {}
+        for mod in rest:
+            if "(" in mod and mod.endswith(")"):
+                key, value = mod[:-1].split("(", 1)
+                mods[key] = value
+        out[name.strip()] = (mods, sub)
+    return out
 
 
 class _CursorRefused(Exception):

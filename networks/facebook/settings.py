@@ -28,6 +28,8 @@ class FacebookSettings(NetworkSettings):
     messages_poll_seconds: float | None = Field(default=None, gt=0)
     page_size: int = Field(default=25, ge=1, le=100)
     max_pages: int = Field(default=3, ge=1)
+    # A post's comments are read on every poll until it has had no activity for this many days.
+    watch_days: int = Field(default=30, ge=1, le=365)
 
     def identity(self) -> dict[str, str]:
         """The Page's id."""

@@ -23,7 +23,7 @@ def facebook_listeners(fb: FacebookSettings, settings: Settings, session: reques
     options: dict[str, Any] = {"page_id": str(fb.page_id), "page_size": fb.page_size, "max_pages": fb.max_pages}
     listeners: list[Listener] = []
     if fb.source_enabled("feed"):
-        listeners.append(FacebookFeedListener(graph, **options))
+        listeners.append(FacebookFeedListener(graph, **options, watch_days=fb.watch_days))
     if fb.source_enabled("messages"):
         listeners.append(FacebookMessagesListener(graph, **options))
     return listeners
