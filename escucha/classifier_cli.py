@@ -145,7 +145,10 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def score(
-        file: Annotated[Path | None, typer.Argument(help="JSON lines {id, text}; standard input by default.")] = None,
+        file: Annotated[
+            Path | None,
+            typer.Argument(help="JSON lines {id, text}; standard input by default.", exists=True, dir_okay=False),
+        ] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Write JSON lines (the only format).")] = True,
         model: Annotated[str | None, typer.Option(help="Model directory (default: $ESCUCHA_MODEL or shipped).")] = None,
     ) -> None:
@@ -161,7 +164,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def evaluate(
-        file: Annotated[Path, typer.Argument(help="TSV with a header row label<TAB>text.", exists=True)],
+        file: Annotated[
+            Path, typer.Argument(help="TSV with a header row label<TAB>text.", exists=True, dir_okay=False)
+        ],
         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
         model: Annotated[str | None, typer.Option(help="Model directory (default: $ESCUCHA_MODEL or shipped).")] = None,
     ) -> None:
@@ -233,6 +238,10 @@ def register(app: typer.Typer) -> None:
             )
             raise typer.Exit(2)
         torch.set_num_threads(max(1, torch.get_num_threads()))
+        if with_feedback:
+            from models.schema import require_schema
+
+            require_schema(get_engine())  # staff corrections are read, never a schema made for them
         extra = [Example(t, task, y) for t, task, y in load_examples(get_engine())] if with_feedback else []
         if with_feedback:
             typer.echo(f"staff corrections: {len(extra)} labels")
