@@ -52,20 +52,32 @@ class Example:
 _ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
 
 
-def read_tsv(path: Path) -> list[dict[str, str]]:
-    """Read a header-row TSV; every field is text (quotes are literal tweet characters, ``\\u002c`` is decoded)."""
+def read_tsv_lines(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """Read a header-row TSV as (header, [(line number, fields)]) for every row, short or blank ones included."""
     with path.open(encoding="utf-8", newline="") as fh:
         reader = csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
         try:
             header = next(reader)
-            rows = [dict(zip(header, row, strict=False)) for row in reader if len(row) >= len(header)]
+            rows = [(reader.line_num, row) for row in reader]
         except StopIteration:
             raise ValueError(f"{path}: empty file, no header row") from None
         except csv.Error as exc:  # e.g. a field over csv's size limit
             raise ValueError(f"{path}: {exc}") from exc
+    return header, rows
+
+
+def decode_escapes(text: str) -> str:
+    """Decode the ``\\u002c``-style escapes some corpora use for characters that would break a TSV."""
+    return _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text) if "\\u" in text else text
+
+
+def read_tsv(path: Path) -> list[dict[str, str]]:
+    """Read a header-row TSV; every field is text (quotes are literal tweet characters, ``\\u002c`` is decoded)."""
+    header, lines = read_tsv_lines(path)
+    rows = [dict(zip(header, row, strict=False)) for _, row in lines if len(row) >= len(header)]
     for row in rows:
-        if "text" in row and "\\u" in row["text"]:
-            row["text"] = _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), row["text"])
+        if "text" in row:
+            row["text"] = decode_escapes(row["text"])
     return rows
 
 

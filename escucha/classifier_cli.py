@@ -102,16 +102,42 @@ def score_stream(scorer: Any, lines: Iterator[str], out: IO[str], *, batch: int 
     return errors
 
 
-def read_labelled(path: Path) -> tuple[list[str], list[str], int]:
-    """A ``label<TAB>text`` file with a header row: (labels, texts, rows skipped)."""
+def read_labelled(path: Path) -> tuple[list[str], list[str], list[dict[str, Any]]]:
+    """A ``label<TAB>text`` file with a header row: (labels, texts, every skipped row with its line and why)."""
     from classifier.base import SENTIMENTS
-    from classifier.train import read_tsv
+    from classifier.train import decode_escapes, read_tsv_lines
 
-    rows = read_tsv(path)
-    if rows and ("label" not in rows[0] or "text" not in rows[0]):
+    header, lines = read_tsv_lines(path)
+    if "label" not in header or "text" not in header:
         raise ValueError(f"{path}: the header must be 'label<TAB>text'")
-    keep = [r for r in rows if r["label"].strip().lower() in SENTIMENTS]
-    return [r["label"].strip().lower() for r in keep], [r["text"] for r in keep], len(rows) - len(keep)
+    at_label, at_text = header.index("label"), header.index("text")
+    gold: list[str] = []
+    texts: list[str] = []
+    skipped: list[dict[str, Any]] = []
+    for line, fields in lines:
+        why = None
+        if not fields or fields == [""]:
+            why = "blank line"
+        elif len(fields) < len(header):
+            why = (
+                "no tab: expected label<TAB>text"
+                if len(fields) == 1
+                else f"{len(fields)} fields, the header has {len(header)}"
+            )
+        else:
+            label = fields[at_label].strip().lower()
+            # A tab inside the last column is part of the text, not a new field.
+            text = "\t".join(fields[at_text:]) if at_text == len(header) - 1 else fields[at_text]
+            if label not in SENTIMENTS:
+                why = f"label {fields[at_label].strip()!r} is not {', '.join(SENTIMENTS[:-1])} or {SENTIMENTS[-1]}"
+            elif not text.strip():
+                why = "empty text"  # nothing to score: a model's guess on it would count as a prediction
+            else:
+                gold.append(label)
+                texts.append(decode_escapes(text))
+        if why is not None:
+            skipped.append({"line": line, "why": why})
+    return gold, texts, skipped
 
 
 def register(app: typer.Typer) -> None:
@@ -119,7 +145,10 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def score(
-        file: Annotated[Path | None, typer.Argument(help="JSON lines {id, text}; standard input by default.")] = None,
+        file: Annotated[
+            Path | None,
+            typer.Argument(help="JSON lines {id, text}; standard input by default.", exists=True, dir_okay=False),
+        ] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Write JSON lines (the only format).")] = True,
         model: Annotated[str | None, typer.Option(help="Model directory (default: $ESCUCHA_MODEL or shipped).")] = None,
     ) -> None:
@@ -135,7 +164,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def evaluate(
-        file: Annotated[Path, typer.Argument(help="TSV with a header row label<TAB>text.", exists=True)],
+        file: Annotated[
+            Path, typer.Argument(help="TSV with a header row label<TAB>text.", exists=True, dir_okay=False)
+        ],
         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
         model: Annotated[str | None, typer.Option(help="Model directory (default: $ESCUCHA_MODEL or shipped).")] = None,
     ) -> None:
@@ -149,16 +180,23 @@ def register(app: typer.Typer) -> None:
         except (ValueError, OSError) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from exc
+        if not texts:
+            typer.echo(f"error: {file}: no row to score ({len(skipped)} skipped)", err=True)
+            raise typer.Exit(2)
         scorer = load_transformer(model) if model else load_scorer()
         pred = [s.sentiment for s in scorer.score([PostFacts(text=t) for t in texts])]
         report = sentiment_metrics(gold, pred)
         report["model_id"] = scorer.model_id
-        report["skipped"] = skipped
+        report["skipped"] = len(skipped)
+        report["skipped_rows"] = skipped
         if as_json:
             typer.echo(json.dumps(report, sort_keys=True))
             return
         for key, value in report.items():
-            typer.echo(f"{key}: {value}")
+            if key != "skipped_rows":
+                typer.echo(f"{key}: {value}")
+        for row in skipped:
+            typer.echo(f"skipped line {row['line']}: {row['why']}")
 
     @app.command()
     def train(
@@ -200,6 +238,10 @@ def register(app: typer.Typer) -> None:
             )
             raise typer.Exit(2)
         torch.set_num_threads(max(1, torch.get_num_threads()))
+        if with_feedback:
+            from models.schema import require_schema
+
+            require_schema(get_engine())  # staff corrections are read, never a schema made for them
         extra = [Example(t, task, y) for t, task, y in load_examples(get_engine())] if with_feedback else []
         if with_feedback:
             typer.echo(f"staff corrections: {len(extra)} labels")

@@ -6,34 +6,136 @@ import json
 import logging
 import signal
 import subprocess
+import sys
 import threading
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
+from typer.core import TyperGroup
 
-from ground.db import get_engine
+from ground.db import check_reachable, get_engine
+from ground.errors import UserError
 from ground.logs import setup_logging
-from ground.settings import get_settings
-from models.schema import migrate
+from ground.redact import redact
+from ground.settings import get_settings, settings_problem
+from models.schema import migrate, require_schema
 
-app = typer.Typer(help="Escucha: the social-media listening and response desk.", no_args_is_help=True)
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 log = logging.getLogger("escucha")
 
 
+class _Run:
+    """What the global options said for this invocation (``--debug``), read when a command fails."""
+
+    debug = False
+
+
+def _describe(exc: Exception) -> tuple[str, int]:
+    """One line and an exit code for an error that reached the top: the user's to fix, or ours (--debug)."""
+    if isinstance(exc, ValidationError):
+        return settings_problem(exc, _env_prefix(exc.title)), 2
+    if isinstance(exc, UserError):
+        return str(exc), exc.exit_code
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.strerror or exc}: {exc.filename}", 1
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {first} (`escucha --debug …` shows the traceback)", 1
+
+
+def _env_prefix(settings_class: str) -> str:
+    """The environment prefix of the settings class a validation error names (``ESCUCHA_`` or a network's)."""
+    from networks.registry import NETWORKS
+
+    for spec in NETWORKS.values():
+        if spec.settings.__name__ == settings_class:
+            return str(spec.settings.model_config.get("env_prefix", "ESCUCHA_"))
+    return "ESCUCHA_"
+
+
+def _fail(message: str, code: int) -> None:
+    # One line on standard error, whatever the message held (a driver's multi-line text, a secret by mistake).
+    typer.echo(f"error: {' '.join(redact(message).split())}", err=True)
+    sys.exit(code)
+
+
+class EscuchaGroup(TyperGroup):
+    """The ``escucha`` command: a person's mistake ends in one line and a non-zero exit; ``--debug`` shows more."""
+
+    def main(
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """Run a command; an error ends in one line (usage, settings, database, files), its traceback with --debug."""
+        call = dict(args=args, prog_name=prog_name, complete_var=complete_var, windows_expand_args=windows_expand_args)
+        if not standalone_mode:
+            return super().main(**call, standalone_mode=False, **extra)
+        _Run.debug = False
+        try:
+            code = super().main(**call, standalone_mode=False, **extra)
+        except typer.TyperException as exc:  # click's usage errors and bad parameters (typer carries its own click)
+            ctx = getattr(exc, "ctx", None)
+            hint = f" (see `{ctx.command_path} --help`)" if ctx is not None and exc.exit_code == 2 else ""
+            _fail(exc.format_message() + hint, exc.exit_code)
+        except typer.Abort:
+            _fail("aborted", 1)
+        except Exception as exc:
+            if _Run.debug:
+                raise
+            _fail(*_describe(exc))
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+# No pretty tracebacks: with --debug the plain one, without local variables (they may hold settings).
+app = typer.Typer(
+    cls=EscuchaGroup,
+    help="Escucha: the social-media listening and response desk.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
 @app.callback()
-def main(log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO") -> None:
+def main(
+    log_level: Annotated[str, typer.Option(help=f"Logging level: {', '.join(LOG_LEVELS)}.")] = "INFO",
+    debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback when a command fails.")] = False,
+) -> None:
     """Set up logging for every command."""
+    _Run.debug = debug
+    if log_level.upper() not in LOG_LEVELS:
+        raise typer.BadParameter(f"{log_level!r} is not one of {', '.join(LOG_LEVELS)}", param_hint="--log-level")
     setup_logging(log_level)
+
+
+def _database(*, read_only: bool) -> Engine:
+    """The configured database, reachable; a reader's must already carry this version's schema, a writer's is migrated.
+
+    Readers never create or migrate anything: pointed at the wrong database, they must not leave tables behind.
+    """
+    get_settings()  # a refused setting is reported before any connection is tried
+    engine = get_engine()
+    if read_only:
+        require_schema(engine)
+    else:
+        check_reachable(engine)
+        migrate(engine)
+    return engine
 
 
 @app.command("init-db")
 def init_db() -> None:
     """Create or upgrade the database schema (Alembic migrations)."""
-    migrate(get_engine())
+    _database(read_only=False)
     typer.echo("database is at the latest schema")
 
 
@@ -42,8 +144,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON 
     """Show what was ingested, scored, assigned and answered, and each source's health."""
     from responder.status import collect_status
 
-    engine = get_engine()
-    migrate(engine)
+    engine = _database(read_only=True)
     with Session(engine) as session:
         report = collect_status(session, get_settings())
     if as_json:
@@ -93,8 +194,9 @@ def worker(
     from networks.registry import NETWORKS, build_listeners, build_senders, poll_intervals
 
     settings = get_settings()
-    engine = get_engine()
-    migrate(engine)
+    for spec in NETWORKS.values():
+        spec.settings_of(settings)  # each network's settings checked before the database is touched
+    engine = _database(read_only=False)
     listeners = build_listeners(settings)
     if not listeners and "listeners" in parts:
         log.warning("no network credentials configured: nothing to poll (see README, 'Configuration')")
@@ -145,8 +247,7 @@ def user_add(
 
     if role not in set(Role):
         raise typer.BadParameter(f"role must be one of {', '.join(Role)}", param_hint="--role")
-    engine = get_engine()
-    migrate(engine)
+    engine = _database(read_only=False)
     with Session(engine) as session:
         try:
             member = create_user(
@@ -169,6 +270,7 @@ def review(port: Annotated[int, typer.Option(help="Port of the review app.")] = 
     """Open the Streamlit review app on the configured database."""
     from review_app.launch import streamlit_command
 
+    _database(read_only=True)  # the app only reads and acts on an existing desk: say so here, not in a browser
     raise typer.Exit(subprocess.call(streamlit_command(port=port)))  # noqa: S603 - our own interpreter and app
 
 

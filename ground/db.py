@@ -9,7 +9,18 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, create_engine
+
+from ground.errors import UserError
+
+# How long a PostgreSQL connection attempt may take before the database counts as unreachable (libpq waits for
+# the operating system's TCP timeout otherwise, minutes on a silent network); a connect_timeout in the URL wins.
+CONNECT_TIMEOUT_S = 10
+
+
+class DatabaseUnreachable(UserError):
+    """The configured database cannot be opened (wrong host or port, down, refused credentials, no such file)."""
 
 
 def normalise_url(url: str) -> str:
@@ -36,7 +47,20 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
+    if "connect_timeout" not in make_url(url).query:
+        kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S, **kwargs.get("connect_args", {})}
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def check_reachable(engine: Engine) -> None:
+    """Open one connection, or raise ``DatabaseUnreachable`` with one line (the password hidden)."""
+    try:
+        with engine.connect():
+            pass
+    except DBAPIError as exc:
+        reason = " ".join(str(exc.orig).split()) or type(exc.orig).__name__
+        where = engine.url.render_as_string(hide_password=True)
+        raise DatabaseUnreachable(f"cannot reach the database {where}: {reason} (check ESCUCHA_DATABASE_URL)") from exc
 
 
 @lru_cache(maxsize=4)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 # Values that people paste from examples; refusing them early beats a confusing 401 later.
 _PLACEHOLDERS = {"changeme", "change-me", "xxx", "your-token-here", "token"}
@@ -81,6 +84,61 @@ class Settings(BaseSettings):
     @classmethod
     def _bounded_seconds(cls, value: Any, info: ValidationInfo) -> Any:
         return bounded_seconds(value, str(info.field_name))
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        return check_database_url(value)
+
+    @field_validator("sandbox_url")
+    @classmethod
+    def _sandbox_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s:]+", value):
+            raise ValueError("must be an http or https URL with a host, e.g. http://127.0.0.1:8000")
+        return value
+
+    @field_validator("sending_lease_seconds")
+    @classmethod
+    def _lease_beyond_timeout(cls, value: float, info: ValidationInfo) -> float:
+        # A lease shorter than one call would second-guess a live sender: its reply could go out twice.
+        timeout = info.data.get("http_timeout_seconds")
+        if timeout is not None and value <= timeout:
+            raise ValueError(f"must be longer than ESCUCHA_HTTP_TIMEOUT_SECONDS ({timeout:g} s)")
+        return value
+
+
+def check_database_url(value: str) -> str:
+    """Refuse a database URL that would leave libpq to guess: PostgreSQL needs a host and a database name."""
+    example = "e.g. postgresql://escucha@db.example/escucha or sqlite:///escucha.db"
+    try:
+        url = make_url(value)
+        port = url.port  # an out-of-range or non-numeric port fails here or below
+    except (ArgumentError, ValueError):
+        raise ValueError(f"not a database URL; {example}") from None
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        return value  # sqlite:///FILE, or sqlite:// for a database in memory
+    if backend not in ("postgresql", "postgres"):
+        raise ValueError(f"{backend!r} is not supported: use sqlite or postgresql, {example}")
+    if port is not None and not 0 < port < 65_536:
+        raise ValueError(f"port {port} is out of range (1-65535)")
+    # libpq also takes both from the query (a Unix socket folder as host=/run/postgresql); without either it
+    # picks a default database on a default socket: whatever that is, it is not a choice a person made.
+    if not (url.host or url.query.get("host")):
+        raise ValueError(f"a PostgreSQL URL needs a host; {example}")
+    if not (url.database or url.query.get("dbname")):
+        raise ValueError(f"a PostgreSQL URL needs a database name; {example}")
+    return value
+
+
+def settings_problem(exc: ValidationError, prefix: str) -> str:
+    """One line for refused settings, naming each variable (``ESCUCHA_…``); never the refused value itself."""
+    parts = []
+    for error in exc.errors():
+        name = prefix + "_".join(str(part) for part in error["loc"]).upper()
+        message = str(error["msg"]).removeprefix("Value error, ")
+        parts.append(f"{name}: {message}")
+    return "; ".join(parts).replace("\n", " ")
 
 
 def refuse_placeholder(value: SecretStr | None) -> SecretStr | None:

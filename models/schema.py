@@ -10,12 +10,15 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import SQLModel
 
 import models.tables  # noqa: F401  (registers the tables)
-from ground.db import make_engine, normalise_url
+from ground.db import check_reachable, make_engine, normalise_url
+from ground.errors import UserError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -31,6 +34,37 @@ def alembic_config(engine: Engine) -> Config:
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Bring the schema up to ``revision`` with Alembic."""
     command.upgrade(alembic_config(engine), revision)
+
+
+class SchemaNotReady(UserError):
+    """The database has no Escucha schema, or an older or newer one than this version of Escucha."""
+
+
+def require_schema(engine: Engine) -> None:
+    """Check, without changing anything, that the schema is at this version's head; else say to run init-db."""
+    where = engine.url.render_as_string(hide_password=True)
+    path = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
+    if path and path != ":memory:" and not path.startswith("file:") and not Path(path).exists():
+        # Connecting would create the file: a reader leaves no trace, not even an empty database.
+        raise SchemaNotReady(f"the database {where} has no Escucha schema (no such file): run `escucha init-db` first")
+    check_reachable(engine)
+    scripts = ScriptDirectory.from_config(alembic_config(engine))
+    head = scripts.get_current_head()
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+    if current == head:
+        return
+    if current is None:
+        raise SchemaNotReady(f"the database {where} has no Escucha schema: run `escucha init-db` first")
+    if current in {script.revision for script in scripts.walk_revisions()}:
+        raise SchemaNotReady(
+            f"the database {where} has an older schema (revision {current}, this version needs {head}): "
+            "run `escucha init-db` to upgrade it"
+        )
+    raise SchemaNotReady(
+        f"the database {where} has schema revision {current}, which this version of Escucha does not know "
+        f"(it needs {head}): was it upgraded by a newer Escucha?"
+    )
 
 
 @contextmanager

@@ -34,7 +34,7 @@ from models.tables import (
 from responder.drafts import DraftContext, SavedReplyBook, sla_text, suggest_reply
 from responder.policy import StaffSlot, WorkItem, choose_assignee
 from responder.sla_targets import SlaBook, lane
-from responder.team import Team, load_team
+from responder.team import load_team
 
 AUTO_ASSIGNER = "auto:policy"
 # "Very negative" posts go to senior staff, like crisis ones.
@@ -135,16 +135,26 @@ def hold(session: Session, *, post: Post, at: datetime) -> None:
     )
 
 
+def _waiting() -> tuple[Any, ...]:
+    """The filter of posts the sweep may claim: scored, needing an answer, nobody's."""
+    return (
+        col(Post.status) == PostStatus.SCORED,
+        col(Post.needs_response).is_(True),
+        col(Post.assignee_id).is_(None),
+    )
+
+
+def _any_waiting(session: Session) -> bool:
+    # A plain read, no lock: an idle desk never takes the team lock.
+    return session.execute(select(col(Post.id)).where(*_waiting()).limit(1)).first() is not None
+
+
 def _claim_page(session: Session, *, limit: int, offset: int) -> list[tuple[Post, Score, Author | None]]:
     stmt = (
         select(Post, Score, Author)
         .join(Score, col(Score.post_id) == col(Post.id))
         .outerjoin(Author, col(Author.id) == col(Post.author_id))
-        .where(
-            col(Post.status) == PostStatus.SCORED,
-            col(Post.needs_response).is_(True),
-            col(Post.assignee_id).is_(None),
-        )
+        .where(*_waiting())
         .order_by(col(Post.urgency).desc(), col(Post.created_at).asc(), col(Post.id).asc())
         .offset(offset)
         .limit(limit)
@@ -165,19 +175,20 @@ def assign_pending(
     """
     now = now or utcnow()
     result = SweepResult()
-    team: Team | None = None
-    sla = SlaBook()
-    book = SavedReplyBook()
+    if not _any_waiting(session):
+        return result
+    # The team lock first, then the claims (docs/design.md, "Lock order"): claiming posts and then waiting for
+    # the staff rows deadlocked with the SLA sweep, which held the staff rows and waited to stamp due times on
+    # the posts this sweep had claimed ("deadlock detected" at worker start with a backlog).
+    team = load_team(session, now=now, lock=True)
+    sla = SlaBook.load(session)
+    book = SavedReplyBook.load(session)
     batch = _Rows()
     for _ in range(max_pages):
         # Assigned rows leave the filter once flushed; held ones stay, so they are the offset.
         rows = _claim_page(session, limit=limit, offset=len(result.held))
         if not rows:
             break
-        if team is None:
-            team = load_team(session, now=now, lock=True)  # after the claim: see ``load_team``
-            sla = SlaBook.load(session)
-            book = SavedReplyBook.load(session)
         for post, score, author in rows:
             post_due(post, score, sla)
             chosen = choose_assignee(work_item(post, score), team.all_slots())

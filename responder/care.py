@@ -34,6 +34,7 @@ from models.tables import (
 from responder.drafts import DraftContext, SavedReplyBook, sla_text, suggest_reply
 from responder.lifecycle import resolve_post
 from responder.sla_targets import SlaBook, lane
+from responder.team import lock_team
 
 CARE_ACTOR = "auto:care"
 # The PostgreSQL advisory lock that serialises care sweeps (a fixed signed 64-bit key).
@@ -276,6 +277,9 @@ def care_sweep(session: Session, *, options: CareOptions, now: datetime | None =
         # acknowledgement for the same DM (found by the fault campaign). Waiting here, the second one sees
         # what the first committed.
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CARE_LOCK_KEY})
+    # Then the team lock, like the assignment and SLA sweeps, before any post is read or written (docs/design.md,
+    # "Lock order"): care changes posts those sweeps move, so without it the two could lock them in opposite orders.
+    lock_team(session)
     now = now or utcnow()
     book = SavedReplyBook.load(session)
     result = CareResult(answers=collect_ratings(session, now=now))

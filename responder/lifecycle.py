@@ -5,13 +5,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlmodel import Session, col
 
 from models.tables import Assignment, Post, PostStatus, Reply, ReplyState
 
 # Replies nobody has approved yet: a post that ends takes them with it (rejected ones get the closing note too).
 OPEN_DRAFT = (ReplyState.DRAFT, ReplyState.PENDING_APPROVAL, ReplyState.REJECTED)
+
+
+def lock_post(session: Session, post_id: int) -> None:
+    """Hold the post's row on PostgreSQL before changing its assignment or replies (SQLite writers are serial)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(col(Post.id)).where(col(Post.id) == post_id).with_for_update())
 
 
 def end_assignment(session: Session, *, post_id: int, at: datetime) -> None:

@@ -1,6 +1,6 @@
 """SLA sweeps: redistribute the work of people who left, reassign predicted breaches, escalate breaches.
 
-Runs under the same team lock as the assignment sweep (see ``responder.team.load_team``).
+Runs under the same team lock as the assignment and care sweeps, taken first (docs/design.md, "Lock order").
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from models.tables import (
 )
 from responder.assign import add_draft, give, hold, post_due, work_item
 from responder.drafts import SavedReplyBook
-from responder.lifecycle import end_assignment
+from responder.lifecycle import end_assignment, lock_post
 from responder.policy import WorkItem, choose_assignee
 from responder.sla_targets import SlaBook
 from responder.team import Team, load_team
@@ -61,6 +61,18 @@ class _Open:
         return session.get(Author, self.post.author_id) if self.post.author_id is not None else None
 
 
+def _open_filter() -> tuple[Any, ...]:
+    return (
+        col(Post.needs_response).is_(True),
+        col(Post.status).in_([PostStatus.SCORED, PostStatus.ASSIGNED]),
+    )
+
+
+def _any_open(session: Session) -> bool:
+    # A plain read, no lock: an idle desk never takes the team lock.
+    return session.execute(select(col(Post.id)).where(*_open_filter()).limit(1)).first() is not None
+
+
 def _open_posts(session: Session) -> list[_Open]:
     # Every open post, every tick: only the columns the decisions read. The network's raw payload, the text
     # and the score's reasons are loaded on first use, for the few posts that move (loading them for all
@@ -69,10 +81,7 @@ def _open_posts(session: Session) -> list[_Open]:
         select(Post, Score)
         .join(Score, col(Score.post_id) == col(Post.id))
         .options(defer(Post.raw), defer(Post.text), defer(Post.url), defer(Score.reasons))  # type: ignore[arg-type]
-        .where(
-            col(Post.needs_response).is_(True),
-            col(Post.status).in_([PostStatus.SCORED, PostStatus.ASSIGNED]),
-        )
+        .where(*_open_filter())
         .order_by(col(Post.id))
     ).all()
     return [_Open(p, s) for p, s in rows]
@@ -138,6 +147,9 @@ def move(
     """Take a post from its owner and give it to ``to`` (or back to the holding queue when None)."""
     post = item.post
     assert post.id is not None
+    # The post's row before its assignment and replies, the order an approval takes them in (docs/design.md,
+    # "Lock order"): superseding a draft first and then waiting for the post could deadlock with an approval.
+    lock_post(session, post.id)
     old = post.assignee_id
     end_assignment(session, post_id=post.id, at=at)
     if old is not None and old in team.slots and post.status == PostStatus.ASSIGNED:
@@ -283,10 +295,12 @@ def sla_sweep(session: Session, *, now: datetime | None = None, handle_s: int = 
     """Run the SLA duties in order: due times, redistribution, predicted breaches, breaches; caller commits."""
     now = now or utcnow()
     result = SlaSweepResult()
-    items = _open_posts(session)
-    if not items:
+    if not _any_open(session):
         return result
+    # The team lock first, then the posts (docs/design.md, "Lock order"); read after the lock, the open posts
+    # are also as the last sweep committed them.
     team = load_team(session, now=now, lock=True)
+    items = _open_posts(session)
     sla = SlaBook.load(session)
     book = SavedReplyBook.load(session)
     for item in items:

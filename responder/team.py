@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlmodel import Session, col
 
 from models.tables import Post, PostStatus, Shift, Staff
@@ -57,18 +58,32 @@ def open_loads(session: Session) -> dict[int, int]:
     return {int(sid): int(n) for sid, n in rows}
 
 
+def lock_team(session: Session) -> None:
+    """Take the team lock on PostgreSQL: every staff row, in id order; the first lock of every sweep.
+
+    The assignment, SLA and care sweeps take it before they read a post they decide on or write anything, so
+    they run one at a time and never wait for a post row while holding one (docs/design.md, "Lock order").
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_locked(select(col(Staff.id)).order_by(col(Staff.id)))).all()
+
+
+def _locked(query: Select[Any]) -> Select[Any]:
+    # Claims of posts are SKIP LOCKED, but capacity is shared: the team rows serialise the decisions of
+    # concurrent sweeps, so two workers never both fill the last slot of the same person.
+    # FOR NO KEY UPDATE, not FOR UPDATE: it still serialises the sweeps, but leaves alone the KEY SHARE
+    # locks that foreign-key checks take on staff rows. With FOR UPDATE, an approval or the outbox
+    # recording a sent reply (holding the post/reply rows, checking approved_by_id) deadlocked with a
+    # sweep (holding the staff rows, waiting for those posts): the approval failed, and the sent reply
+    # stayed in "sending" until its lease ran out (found by the fault campaign).
+    return query.with_for_update(of=Staff, key_share=True)
+
+
 def load_team(session: Session, *, now: datetime, lock: bool = False) -> Team:
-    """Read the team; with ``lock`` on PostgreSQL, hold the staff rows so loads stay true until commit."""
+    """Read the team; with ``lock`` on PostgreSQL, hold the staff rows (the team lock) so loads stay true."""
     query = select(Staff).order_by(col(Staff.id))
     if lock and session.get_bind().dialect.name == "postgresql":
-        # Claims of posts are SKIP LOCKED, but capacity is shared: the team rows serialise the decisions of
-        # concurrent sweeps, so two workers never both fill the last slot of the same person.
-        # FOR NO KEY UPDATE, not FOR UPDATE: it still serialises the sweeps, but leaves alone the KEY SHARE
-        # locks that foreign-key checks take on staff rows. With FOR UPDATE, an approval or the outbox
-        # recording a sent reply (holding the post/reply rows, checking approved_by_id) deadlocked with a
-        # sweep (holding the staff rows, waiting for those posts): the approval failed, and the sent reply
-        # stayed in "sending" until its lease ran out (found by the fault campaign).
-        query = query.with_for_update(of=Staff, key_share=True)
+        query = _locked(query)
     members = list(session.execute(query).scalars())
     loads = open_loads(session)  # counted after the lock: sees every sweep committed before ours
     shifts = shift_windows(session)

@@ -81,6 +81,44 @@ def test_evaluate_contract(env: dict[str, str], tmp_path: Path) -> None:
     assert 0 <= report["macro_recall"] <= 1 and 0 <= report["macro_f1"] <= 1
 
 
+def test_evaluate_counts_every_skipped_row_with_why_and_never_scores_empty_texts(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    f = tmp_path / "val.tsv"
+    f.write_text(
+        "label\ttext\n"
+        "negative\tthe order never arrived\n"
+        "positive no tab in this row\n"  # line 3
+        "neutral\t\n"  # line 4: nothing to score
+        "positive\t   \n"  # line 5: only blanks
+        "mixed\tnot a sentiment\n"  # line 6
+        "\n"  # line 7
+        "positive\tthanks great\n"
+    )
+    result = CliRunner().invoke(app, ["evaluate", str(f), "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["n"] == 2  # only the two rows with a label and a text were scored
+    assert report["skipped"] == 5
+    assert [(s["line"], s["why"]) for s in report["skipped_rows"]] == [
+        (3, "no tab: expected label<TAB>text"),
+        (4, "empty text"),
+        (5, "empty text"),
+        (6, "label 'mixed' is not negative, neutral or positive"),
+        (7, "blank line"),
+    ]
+    text = CliRunner().invoke(app, ["evaluate", str(f)], env=env)
+    assert text.exit_code == 0 and "skipped line 3: no tab" in text.output
+
+
+def test_evaluate_with_nothing_to_score_says_so(env: dict[str, str], tmp_path: Path) -> None:
+    f = tmp_path / "empty.tsv"
+    f.write_text("label\ttext\npositive\t\nneutral\n")
+    result = CliRunner().invoke(app, ["evaluate", str(f), "--json"], env=env)
+    assert result.exit_code == 2
+    assert "no row to score" in result.output and "Traceback" not in result.output
+
+
 def test_evaluate_rejects_bad_header(env: dict[str, str], tmp_path: Path) -> None:
     f = tmp_path / "bad.tsv"
     f.write_text("sentiment\ttweet\npositive\thi\n")

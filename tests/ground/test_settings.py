@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from ground.settings import Settings
+from ground.settings import Settings, settings_problem
 from networks.facebook.settings import FacebookSettings
 from networks.registry import network_settings
 from networks.x.settings import XSettings
@@ -46,3 +46,55 @@ def test_care_switches_reach_the_worker(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("ESCUCHA_SATISFACTION_SURVEY", "true")
     options = care_options(Settings())
     assert (options.ack_dms, options.updates, options.satisfaction) == (False, True, True)
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("postgresql://", "needs a host"),
+        ("postgresql:///escucha", "needs a host"),
+        ("postgresql://db.example", "needs a database name"),
+        ("postgres://db.example/", "needs a database name"),
+        ("postgresql://db.example:99999/escucha", "port"),
+        ("not a url", "not a database URL"),
+        ("mysql://db.example/escucha", "sqlite"),
+    ],
+)
+def test_database_urls_without_a_host_or_a_database_are_refused(url: str, why: str) -> None:
+    with pytest.raises(ValidationError, match=why) as caught:
+        Settings(_env_file=None, database_url=url)  # type: ignore[call-arg]
+    assert [e["loc"] for e in caught.value.errors()] == [("database_url",)]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite:///escucha.db",
+        "sqlite://",
+        "postgresql://escucha@db.example/escucha",
+        "postgres://db.example:5433/escucha",
+        "postgresql+psycopg://u:p@127.0.0.1/test?options=-csearch_path%3Dx",
+        "postgresql:///escucha?host=/var/run/postgresql",
+    ],
+)
+def test_database_urls_with_a_host_and_a_database_are_kept(url: str) -> None:
+    assert Settings(_env_file=None, database_url=url).database_url == url  # type: ignore[call-arg]
+
+
+def test_other_out_of_range_values_are_refused() -> None:
+    with pytest.raises(ValidationError, match="http or https URL"):
+        Settings(_env_file=None, sandbox_url="localhost:8000")  # type: ignore[call-arg]
+    with pytest.raises(ValidationError, match="longer than ESCUCHA_HTTP_TIMEOUT_SECONDS"):
+        Settings(_env_file=None, http_timeout_seconds=30, sending_lease_seconds=10)  # type: ignore[call-arg]
+
+
+def test_a_refused_value_is_one_line_naming_the_variable() -> None:
+    with pytest.raises(ValidationError) as caught:
+        Settings(_env_file=None, database_url="postgresql://", fetch_retries=99)  # type: ignore[call-arg]
+    line = settings_problem(caught.value, "ESCUCHA_")
+    assert "\n" not in line
+    assert line.startswith("ESCUCHA_DATABASE_URL: ") and "ESCUCHA_FETCH_RETRIES: " in line
+    with pytest.raises(ValidationError) as caught:
+        XSettings.of(Settings(_env_file=None, x_bearer_token="changeme"))  # type: ignore[call-arg]
+    line = settings_problem(caught.value, "ESCUCHA_X_")
+    assert line.startswith("ESCUCHA_X_BEARER_TOKEN: ") and "changeme" not in line
