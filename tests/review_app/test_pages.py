@@ -157,8 +157,28 @@ def test_agent_has_no_approve_reject_or_reassign_buttons_but_can_submit_and_corr
     rid, pid = desk.replies["medium"], desk.posts["medium"].id
     at = open_tools(open_app(desk.agent), pid)
     keys = {b.key for b in at.button}
-    assert f"submit_{rid}" in keys and f"correct_{pid}" in keys and f"dismiss_{pid}" in keys
-    assert not {f"approve_{rid}", f"reject_{rid}", f"reassign_{pid}"} & keys
+    assert f"submit_{rid}" in keys and f"correct_{pid}" in keys
+    # The post is the manager's: an agent may not dismiss a colleague's post, so the desk does not offer it.
+    assert not {f"approve_{rid}", f"reject_{rid}", f"reassign_{pid}", f"dismiss_{pid}"} & keys
+
+
+def test_the_desk_offers_dismiss_only_where_the_signed_in_person_may_dismiss(app_engine: Engine) -> None:
+    desk = seed(app_engine)
+    own, colleague = desk.posts["medium"], desk.posts["low"]
+    with Session(app_engine) as s:
+        post = s.get(Post, own.id)
+        assert post is not None
+        post.assignee_id = desk.agent.id
+        s.add(post)
+        s.commit()
+    for member, post_id, offered in (
+        (desk.agent, own.id, True),
+        (desk.agent, colleague.id, False),
+        (desk.manager2, own.id, True),  # managers act on anything, a colleague's post included
+        (desk.manager2, colleague.id, True),
+    ):
+        keys = {b.key for b in open_tools(open_app(member), post_id).button}
+        assert (f"dismiss_{post_id}" in keys) is offered, (member.name, post_id)
 
 
 # --- reassign, correct, presence ---
