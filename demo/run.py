@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import signal
 import subprocess
 import sys
 import threading
@@ -20,7 +21,7 @@ from ground.settings import Settings
 from models.schema import migrate
 from models.staff import ensure_demo_team
 from networks.registry import build_listeners, build_senders, poll_intervals
-from review_app.launch import streamlit_command
+from review_app.launch import stop_child, stop_on_signals, streamlit_command
 from sandbox.seed import load_seed_texts, seed_sandbox
 from sandbox.server import Sandbox
 from worker.scheduler import Worker, care_options
@@ -98,34 +99,38 @@ def run_demo(base: Settings, *, headless: bool, seconds: float | None, port: int
     dripper = threading.Thread(target=_drip, args=(sandbox, texts[SEED_POSTS:], stop, rng), daemon=True)
     dripper.start()
     app: subprocess.Popen[bytes] | None = None
-    try:
-        if not headless:
-            app = subprocess.Popen(  # noqa: S603 - our own interpreter and app path
-                streamlit_command(port=port, headless=True),
-                env={**os.environ, **settings_env(settings)},
-            )
-            url = f"http://localhost:{port}"
-            log.info("review app on %s (Ctrl-C stops the demo)", url)
-            if os.environ.get("DISPLAY") or sys.platform in ("darwin", "win32"):
-                # Streamlit's own browser opening asks for an e-mail first; open it ourselves instead.
-                threading.Timer(3.0, webbrowser.open, args=[url]).start()
-        deadline = time.monotonic() + seconds if seconds else None
-        while deadline is None or time.monotonic() < deadline:
-            if app is not None and app.poll() is not None:
-                log.error("the review app exited with code %s", app.returncode)
-                return 1
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        log.info("stopping the demo")
-    finally:
-        stop.set()
-        if app is not None and app.poll() is None:
-            app.terminate()
-            app.wait(10)
-        dripper.join(DRIP_EVERY_S + 5)
-        worker.stop()
-        # A graceful stop drains the pipeline: what the sandbox served is ingested, scored and assigned.
-        worker.run_once()
-        sandbox.stop()
-        engine.dispose()
+    # SIGTERM becomes a KeyboardInterrupt here, so the review app, the worker and the sandbox are all stopped.
+    with stop_on_signals():
+        try:
+            if not headless:
+                app = subprocess.Popen(  # noqa: S603 - our own interpreter and app path
+                    streamlit_command(port=port, headless=True),
+                    env={**os.environ, **settings_env(settings)},
+                )
+                url = f"http://localhost:{port}"
+                log.info("review app on %s (Ctrl-C stops the demo)", url)
+                if os.environ.get("DISPLAY") or sys.platform in ("darwin", "win32"):
+                    # Streamlit's own browser opening asks for an e-mail first; open it ourselves instead.
+                    threading.Timer(3.0, webbrowser.open, args=[url]).start()
+            deadline = time.monotonic() + seconds if seconds else None
+            while deadline is None or time.monotonic() < deadline:
+                if app is not None and app.poll() is not None:
+                    log.error("the review app exited with code %s", app.returncode)
+                    return 1
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            log.info("stopping the demo")
+        finally:
+            # A second signal while stopping must not cut the clean-up short.
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, signal.SIG_IGN)
+            stop.set()
+            if app is not None:
+                stop_child(app)
+            dripper.join(DRIP_EVERY_S + 5)
+            worker.stop()
+            # A graceful stop drains the pipeline: what the sandbox served is ingested, scored and assigned.
+            worker.run_once()
+            sandbox.stop()
+            engine.dispose()
     return 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import signal
-import subprocess
 import sys
 import threading
 from datetime import timedelta
@@ -268,10 +267,11 @@ def user_add(
 @app.command()
 def review(port: Annotated[int, typer.Option(help="Port of the review app.")] = 8501) -> None:
     """Open the Streamlit review app on the configured database."""
-    from review_app.launch import streamlit_command
+    from review_app.launch import serve, streamlit_command
 
     _database(read_only=True)  # the app only reads and acts on an existing desk: say so here, not in a browser
-    raise typer.Exit(subprocess.call(streamlit_command(port=port)))  # noqa: S603 - our own interpreter and app
+    # SIGTERM or Ctrl-C stops the Streamlit server too: an orphan kept serving and holding database connections.
+    raise typer.Exit(serve(streamlit_command(port=port)))
 
 
 @app.command()

@@ -62,6 +62,12 @@ class Settings(BaseSettings):
     send_seconds: float = Field(default=2.0, gt=0)
     batch_size: int = Field(default=256, gt=0, le=10_000)
 
+    # The review app: the address it listens on (loopback unless a reverse proxy on another host needs more), and
+    # whether to believe the proxy's X-Forwarded-For for the client's address (only behind a proxy that sets it:
+    # anyone reaching the app directly could otherwise claim any address and dodge the sign-in throttle).
+    review_address: str = "127.0.0.1"
+    review_trust_forwarded: bool = False
+
     def section(self, prefix: str) -> dict[str, Any]:
         """The keyword values given for one network, without its prefix (``x_page_size`` -> ``page_size``)."""
         head = f"{prefix}_"

@@ -1,8 +1,9 @@
 """Sign-in: argon2 password hashes, verification, and a throttle on failed attempts kept in the database.
 
-Failed attempts are audit events keyed by a hash of the e-mail as typed, so the same limits hold for every
-address, whether or not it belongs to someone (an unknown e-mail cannot be told from a known one by the
-answers), and for every process signing people in against the same database.
+Failed attempts are audit events keyed by a hash of the e-mail as typed and a hash of the client address, so
+the same limits hold for every e-mail, whether or not it belongs to someone (an unknown e-mail cannot be told
+from a known one by the answers), and for every process signing people in against the same database. The
+waits grow with each failure, per address and per account; nothing a stranger types locks out everyone.
 """
 
 from __future__ import annotations
@@ -24,12 +25,11 @@ from models.tables import AuditEvent, Role, Staff, utcnow
 from models.validate import MAX_NAME_CHARS, check_email, check_languages, check_name
 
 MAX_FAILURES = 5
+# The longest wait one address (or one account, for addresses it never signed in from) can be given.
 LOCKOUT = timedelta(minutes=15)
-# Over all e-mails together: slows password spraying (one guess for many addresses) to a crawl.
-MAX_FAILURES_OVERALL = 50
-OVERALL_WINDOW = timedelta(minutes=5)
 MIN_PASSWORD_CHARS = 10
 FAILED = "signin_failed"
+SIGNED_IN = "signed_in"
 _HASHER = PasswordHasher()
 # Verified against when the e-mail is unknown, so a wrong address costs as long as a wrong password.
 _DUMMY_HASH = _HASHER.hash("escucha-no-such-user")
@@ -40,7 +40,8 @@ class SignIn(enum.StrEnum):
 
     OK = "ok"
     INVALID = "invalid"
-    # Too many failed attempts for this e-mail, or overall: no password is checked until ``locked_until``.
+    # Too many failed attempts lately from this address or for this account: no password is checked until
+    # ``locked_until``.
     LOCKED = "locked"
 
 
@@ -54,13 +55,37 @@ class SignInResult:
 
 
 @dataclass(frozen=True, slots=True)
-class Throttle:
-    """How many failed sign-ins are allowed per e-mail and overall within their windows."""
+class Backoff:
+    """``free`` failures within ``window`` cost nothing; each one after them doubles the wait before the next try."""
 
-    per_email: int = MAX_FAILURES
-    email_window: timedelta = LOCKOUT
-    overall: int = MAX_FAILURES_OVERALL
-    overall_window: timedelta = OVERALL_WINDOW
+    free: int
+    window: timedelta
+    first_delay: timedelta
+    max_delay: timedelta
+
+    def until(self, failures: list[datetime]) -> datetime | None:
+        """When the next attempt may be made after ``failures`` (oldest first, inside the window), if they wait."""
+        excess = len(failures) - self.free
+        if excess < 0:
+            return None
+        # Capped before multiplying: a long run of failures must not overflow the timedelta.
+        return failures[-1] + min(self.first_delay * 2 ** min(excess, 30), self.max_delay)
+
+
+@dataclass(frozen=True, slots=True)
+class Throttle:
+    """The waits after failed sign-ins: per client address, and per account.
+
+    There is no limit over all accounts: a stranger could then lock the whole team out. An account's limit
+    counts failures from every address, but from an address where the account signed in within
+    ``usual_for`` only that address's failures for it count, so the real user at their usual place is not
+    blocked by guesses from elsewhere.
+    """
+
+    # Over all e-mails from one address: slows password spraying (one guess for many accounts) from it.
+    per_client: Backoff = Backoff(20, timedelta(hours=1), timedelta(seconds=30), LOCKOUT)
+    per_account: Backoff = Backoff(MAX_FAILURES, timedelta(hours=1), timedelta(seconds=30), LOCKOUT)
+    usual_for: timedelta = timedelta(days=30)
 
 
 THROTTLE = Throttle()
@@ -90,28 +115,69 @@ def attempt_key(email: str) -> str:
     return "signin:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()[:40]
 
 
-def _failures(session: Session, *, since: datetime, key: str | None = None) -> list[datetime]:
-    """When the failed attempts after ``since`` happened (for one e-mail, or all), oldest first."""
+def client_key(address: str | None) -> str | None:
+    """The stored form of a client address: a hash (an address is personal data), or ``None`` when unknown."""
+    if not address:
+        return None
+    return "ip:" + hashlib.sha256(address.strip().lower().encode()).hexdigest()[:40]
+
+
+def _failures(
+    session: Session, *, since: datetime, key: str | None = None, client: str | None = None, skip: int | None = None
+) -> list[datetime]:
+    """When the failed attempts after ``since`` happened (for one e-mail, one address, or both), oldest first."""
     query = select(col(AuditEvent.at)).where(col(AuditEvent.action) == FAILED, col(AuditEvent.at) > since)
     if key is not None:
         query = query.where(col(AuditEvent.actor) == key)
+    if client is not None:
+        query = query.where(col(AuditEvent.client) == client)
+    if skip is not None:
+        query = query.where(col(AuditEvent.id) != skip)
     times = session.execute(query.order_by(col(AuditEvent.at))).scalars()
     # SQLite hands back naive datetimes; they were stored as UTC.
     return [t if t.tzinfo else t.replace(tzinfo=UTC) for t in times]
 
 
-def _blocked_until(session: Session, *, key: str, now: datetime, throttle: Throttle, slack: int = 0) -> datetime | None:
-    """When attempts for ``key`` may go on, if ``slack`` more failures than allowed are already recorded."""
+def _usual_address(
+    session: Session, *, staff: Staff | None, client: str | None, now: datetime, within: timedelta
+) -> bool:
+    """Whether ``staff`` signed in from ``client`` lately (an unknown address is nobody's usual one)."""
+    if staff is None or client is None:
+        return False
+    query = select(col(AuditEvent.id)).where(
+        col(AuditEvent.action) == SIGNED_IN,
+        col(AuditEvent.actor) == f"staff:{staff.id}",
+        col(AuditEvent.client) == client,
+        col(AuditEvent.at) > now - within,
+    )
+    return session.execute(query.limit(1)).first() is not None
+
+
+def _blocked_until(
+    session: Session,
+    *,
+    key: str,
+    client: str | None,
+    usual: bool,
+    now: datetime,
+    throttle: Throttle,
+    skip: int | None = None,
+) -> datetime | None:
+    """When attempts for ``key`` from ``client`` may go on, if they must wait (``skip``: an attempt not to count)."""
     until: list[datetime] = []
-    for limit, window, who in (
-        (throttle.per_email, throttle.email_window, key),
-        (throttle.overall, throttle.overall_window, None),
-    ):
-        times = _failures(session, since=now - window, key=who)
-        if len(times) >= limit + slack:
-            # Allowed again once enough of the oldest failures have left the window.
-            until.append(times[len(times) - limit] + window)
-    return max(until) if until else None
+    account = throttle.per_account
+    # From the account's usual address only that address's failures count; from anywhere else, all of them.
+    times = _failures(session, since=now - account.window, key=key, client=client if usual else None, skip=skip)
+    if (when := account.until(times)) is not None:
+        until.append(when)
+    if client is not None:
+        # An unknown address is not one bucket: that would let one stranger slow everyone it shares with.
+        by_client = throttle.per_client
+        times = _failures(session, since=now - by_client.window, client=client, skip=skip)
+        if (when := by_client.until(times)) is not None:
+            until.append(when)
+    latest = max(until) if until else None
+    return latest if latest is not None and latest > now else None
 
 
 def _verify(staff: Staff | None, password: str) -> bool:
@@ -125,37 +191,50 @@ def _verify(staff: Staff | None, password: str) -> bool:
         return False
 
 
+def _lookup(session: Session, email: str) -> Staff | None:
+    wanted = email.strip().lower()
+    # An address no one can have (NUL, too long for the column) is looked up nowhere: PostgreSQL would
+    # refuse the query itself. It takes the same path as any unknown e-mail.
+    if len(wanted) > MAX_NAME_CHARS or clean_text(wanted) != wanted:
+        return None
+    return session.execute(select(Staff).where(func.lower(col(Staff.email)) == wanted)).scalars().first()
+
+
 def authenticate(
-    session: Session, *, email: str, password: str, now: datetime | None = None, throttle: Throttle = THROTTLE
+    session: Session,
+    *,
+    email: str,
+    password: str,
+    client: str | None = None,
+    now: datetime | None = None,
+    throttle: Throttle = THROTTLE,
 ) -> SignInResult:
-    """Check ``email``/``password`` unless too many attempts failed lately, for this e-mail or overall.
+    """Check ``email``/``password`` from client address ``client`` unless recent failures say to wait.
 
     Known and unknown e-mails take the same path and get the same answers. The attempt is recorded as a
     failure before the password is checked, so racing attempts in other processes count it; it becomes a
     ``signed_in`` event if the password is right.
     """
     now = now or utcnow()
-    key = attempt_key(email)
-    until = _blocked_until(session, key=key, now=now, throttle=throttle)
-    if until is not None:
+    key, where = attempt_key(email), client_key(client)
+    staff = _lookup(session, email)
+    usual = _usual_address(session, staff=staff, client=where, now=now, within=throttle.usual_for)
+
+    def blocked(skip: int | None = None) -> datetime | None:
+        return _blocked_until(session, key=key, client=where, usual=usual, now=now, throttle=throttle, skip=skip)
+
+    if (until := blocked()) is not None:
         return SignInResult(SignIn.LOCKED, locked_until=until)
-    attempt = AuditEvent(at=now, actor=key, action=FAILED)
+    attempt = AuditEvent(at=now, actor=key, action=FAILED, client=where)
     session.add(attempt)
     session.commit()
-    if _blocked_until(session, key=key, now=now, throttle=throttle, slack=1) is not None:
+    if (until := blocked(skip=attempt.id)) is not None:
         # Others' attempts got in first: this one is not checked, and does not count.
         session.delete(attempt)
         session.commit()
-        until = _blocked_until(session, key=key, now=now, throttle=throttle)
-        return SignInResult(SignIn.LOCKED, locked_until=until or now)
-    wanted = email.strip().lower()
-    # An address no one can have (NUL, too long for the column) is looked up nowhere: PostgreSQL would
-    # refuse the query itself. It takes the same path as any unknown e-mail.
-    storable = len(wanted) <= MAX_NAME_CHARS and clean_text(wanted) == wanted
-    query = select(Staff).where(func.lower(col(Staff.email)) == wanted)
-    staff = session.execute(query).scalars().first() if storable else None
+        return SignInResult(SignIn.LOCKED, locked_until=until)
     if not _verify(staff, password):
-        until = _blocked_until(session, key=key, now=now, throttle=throttle)
+        until = blocked()
         if staff is not None:
             attempt.detail = {"staff": staff.id}
             staff.failed_logins += 1
@@ -166,7 +245,7 @@ def authenticate(
             session.commit()
         return SignInResult(SignIn.INVALID) if until is None else SignInResult(SignIn.LOCKED, locked_until=until)
     assert staff is not None and staff.password_hash is not None
-    attempt.actor, attempt.action = f"staff:{staff.id}", "signed_in"
+    attempt.actor, attempt.action = f"staff:{staff.id}", SIGNED_IN
     staff.failed_logins = 0
     staff.locked_until = None
     if _HASHER.check_needs_rehash(staff.password_hash):

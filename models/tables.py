@@ -302,6 +302,8 @@ class AuditEvent(SQLModel, table=True):
     post_id: int | None = Field(default=None, foreign_key="post.id", index=True)
     reply_id: int | None = Field(default=None, foreign_key="reply.id")
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # Sign-in attempts only: a hash of the client's address, so the throttle can count per address.
+    client: str | None = Field(default=None, max_length=64, index=True)
 
 
 class Shift(SQLModel, table=True):

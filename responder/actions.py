@@ -11,7 +11,7 @@ from models.tables import Post, PostStatus, Reply, ReplyKind, ReplyState, Staff,
 from networks.registry import spec_of
 from networks.spec import DEFAULT_REPLY_LIMIT
 from responder.lifecycle import resolve_post
-from responder.permissions import Action, can, require
+from responder.permissions import Action, can, require, require_on
 
 ANSWERED = (ReplyState.APPROVED, ReplyState.SENDING, ReplyState.SENT)
 
@@ -236,6 +236,7 @@ def dismiss_post(session: Session, *, post_id: int, staff: Staff, reason: str) -
     post = session.get(Post, post_id)
     if post is None:
         raise ReplyConflict(f"post {post_id} does not exist")
+    require_on(staff, Action.DISMISS_POST, assignee_id=post.assignee_id)
     if post.status in (PostStatus.REPLIED, PostStatus.DISMISSED):
         raise ReplyConflict(f"post {post_id} is already {post.status}")
     by = _staff_actor(staff)
@@ -249,13 +250,14 @@ def dismiss_post(session: Session, *, post_id: int, staff: Staff, reason: str) -
 
 def escalate_post(session: Session, *, post_id: int, staff: Staff, reason: str) -> Post:
     """Hand a post over outside the desk (legal, PR, a specialist team), recording the reason and who."""
-    require(staff, Action.DISMISS_POST)
+    require(staff, Action.ESCALATE_POST)
     if not reason.strip():
         raise InvalidReply("say why and to whom the post is escalated")
     reason = check_input(reason, what="the reason", limit=MAX_NOTE_CHARS)
     post = session.get(Post, post_id)
     if post is None:
         raise ReplyConflict(f"post {post_id} does not exist")
+    require_on(staff, Action.ESCALATE_POST, assignee_id=post.assignee_id)
     if post.status in (PostStatus.REPLIED, PostStatus.DISMISSED, PostStatus.ESCALATED):
         raise ReplyConflict(f"post {post_id} is already {post.status}")
     now = utcnow()

@@ -15,6 +15,7 @@ class Action(enum.StrEnum):
     SEND_WITHOUT_APPROVAL = "send_without_approval"
     REJECT_REPLY = "reject_reply"
     DISMISS_POST = "dismiss_post"
+    ESCALATE_POST = "escalate_post"
     REASSIGN = "reassign"
     VIEW_QUEUE = "view_queue"
     VIEW_INBOX = "view_inbox"
@@ -29,6 +30,7 @@ _ALLOWED: dict[Action, frozenset[Role]] = {
     Action.SEND_WITHOUT_APPROVAL: frozenset({Role.ADMIN, Role.MANAGER}),
     Action.REJECT_REPLY: frozenset({Role.ADMIN, Role.MANAGER}),
     Action.DISMISS_POST: frozenset({Role.ADMIN, Role.MANAGER, Role.AGENT}),
+    Action.ESCALATE_POST: frozenset({Role.ADMIN, Role.MANAGER, Role.AGENT}),
     Action.REASSIGN: frozenset({Role.ADMIN, Role.MANAGER}),
     Action.VIEW_QUEUE: frozenset({Role.ADMIN, Role.MANAGER, Role.AGENT}),
     Action.VIEW_INBOX: frozenset({Role.ADMIN, Role.MANAGER, Role.AGENT}),
@@ -36,6 +38,13 @@ _ALLOWED: dict[Action, frozenset[Role]] = {
     Action.CORRECT_LABELS: frozenset({Role.ADMIN, Role.MANAGER, Role.AGENT}),
     Action.VIEW_TRENDS: frozenset({Role.ADMIN, Role.MANAGER, Role.MARKETING}),
     Action.ADMIN: frozenset({Role.ADMIN}),
+}
+
+# Closing a post ends someone's work: an agent may close only the posts assigned to them (a colleague's post,
+# or one nobody has taken yet, is for its owner or a manager), while managers and admins may close anything.
+_OWN_POSTS_ONLY: dict[Action, frozenset[Role]] = {
+    Action.DISMISS_POST: frozenset({Role.AGENT}),
+    Action.ESCALATE_POST: frozenset({Role.AGENT}),
 }
 
 
@@ -56,3 +65,20 @@ def require(staff: Staff, action: Action) -> None:
     """Raise ``NotAllowed`` unless ``staff`` may perform ``action``."""
     if not can(staff, action):
         raise NotAllowed(f"{staff.name} ({staff.role}) may not {action.value.replace('_', ' ')}")
+
+
+def can_on(staff: Staff, action: Action, *, assignee_id: int | None) -> bool:
+    """Tell whether ``staff`` may perform ``action`` on a post assigned to ``assignee_id`` (``None``: nobody)."""
+    if not can(staff, action):
+        return False
+    if Role(staff.role) not in _OWN_POSTS_ONLY.get(action, frozenset()):
+        return True
+    return staff.id is not None and assignee_id == staff.id
+
+
+def require_on(staff: Staff, action: Action, *, assignee_id: int | None) -> None:
+    """Raise ``NotAllowed`` unless ``staff`` may perform ``action`` on a post assigned to ``assignee_id``."""
+    require(staff, action)
+    if not can_on(staff, action, assignee_id=assignee_id):
+        what = action.value.replace("_", " ")
+        raise NotAllowed(f"{staff.name} ({staff.role}) may {what} only posts assigned to them")

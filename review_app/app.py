@@ -6,6 +6,7 @@ The pages live in ``review_app/views``.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import streamlit as st
@@ -21,6 +22,10 @@ from review_app.safe import md
 
 # Not "pages/": Streamlit would list that folder as a second, automatic navigation before ours loads.
 PAGES_DIR = Path(__file__).resolve().parent / "views"
+# A file served by the app itself: a ":material/…:" page icon makes the browser fetch it from fonts.gstatic.com.
+ICON = Path(__file__).resolve().parent / "static" / "escucha-icon.png"
+
+log = logging.getLogger("review_app")
 
 
 def _save_language() -> None:
@@ -66,9 +71,20 @@ def _pages(lang: str, me: Staff) -> list[st.Page]:
 
 
 def main() -> None:
-    """Lay out the sidebar and run the chosen page (the sign-in page until someone signs in)."""
-    st.set_page_config(page_title="Escucha", page_icon=":material/forum:", layout="wide")
+    """Run the desk; anything that goes wrong is logged in full and shown to the visitor as one short line."""
+    st.set_page_config(page_title="Escucha", page_icon=str(ICON), layout="wide")
     lang = _language_picker()
+    try:
+        _desk(lang)
+    except Exception:
+        # Streamlit's own rerun and stop signals are BaseExceptions and pass through. The rest (a database that
+        # is down, a bug) may name hosts, ports and files: for the log, not for whoever opened the page.
+        log.exception("the review app failed to render")
+        st.error(t(lang, "app_error"))
+
+
+def _desk(lang: str) -> None:
+    """Lay out the sidebar and run the chosen page (the sign-in page until someone signs in)."""
     with Session(context.engine(), expire_on_commit=False) as session:
         has_staff = bool(session.execute(select(func.count()).select_from(Staff)).scalar_one())
         me = context.acting_staff(session)

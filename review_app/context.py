@@ -73,6 +73,33 @@ def sign_out() -> None:
     st.session_state[LANG_KEY] = lang_now
 
 
+def pick_client(peer: str | None, forwarded_for: str | None, *, trust_forwarded: bool) -> str | None:
+    """Return the client's address: the peer's, or behind a trusted proxy the last hop it added to X-Forwarded-For.
+
+    The rightmost entry is the one our proxy wrote; the ones left of it came from the client and can be forged.
+    """
+    if trust_forwarded and forwarded_for:
+        hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
+        if hops:
+            return hops[-1][:64]
+    return peer
+
+
+def client_address() -> str | None:
+    """Return the signed-out visitor's address for the sign-in throttle (``None`` on a loopback connection)."""
+    try:
+        peer = st.context.ip_address
+        forwarded = st.context.headers.get("X-Forwarded-For")
+    except Exception:  # no browser connection (a script run on its own): no address to tell
+        return None
+    # Only text counts: a test harness's stand-in connection has no real address.
+    return pick_client(
+        peer if isinstance(peer, str) else None,
+        forwarded if isinstance(forwarded, str) else None,
+        trust_forwarded=get_settings().review_trust_forwarded,
+    )
+
+
 def flash(level: str, message: str) -> None:
     """Queue a message (level: success, info, warning, error) for the top of the next render."""
     st.session_state.setdefault(FLASH_KEY, []).append((level, message))

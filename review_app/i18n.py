@@ -10,6 +10,7 @@ DEFAULT_LANGUAGE = "es"
 STRINGS: dict[str, dict[str, str]] = {
     "es": {
         "app_title": "Escucha · mesa de respuesta",
+        "app_error": "Algo ha fallado. Inténtalo de nuevo en un momento; si sigue, avisa a quien administra Escucha.",
         "acting_as": "Actuando como",
         "acting_as_help": "El inicio de sesión llegará más adelante; por ahora elige quién eres.",
         "no_staff": "No hay personal en la base de datos. Añade el equipo (p. ej. `escucha demo`) y recarga.",
@@ -112,6 +113,7 @@ STRINGS: dict[str, dict[str, str]] = {
     },
     "en": {
         "app_title": "Escucha · response desk",
+        "app_error": "Something went wrong. Try again in a moment; if it persists, tell whoever runs Escucha.",
         "acting_as": "Acting as",
         "acting_as_help": "Sign-in comes later; for now pick who you are.",
         "no_staff": "There is no staff in the database. Add the team (e.g. `escucha demo`) and reload.",

@@ -20,7 +20,7 @@ from models.tables import ReplyState, Role, Staff, utcnow
 from responder.actions import InvalidReply, ReplyConflict, approve_reply, dismiss_post, reject_reply, submit_reply
 from responder.corrections import SENTIMENTS, correct_post, reassign_post
 from responder.outbox import send_one
-from responder.permissions import Action, NotAllowed, can
+from responder.permissions import Action, NotAllowed, can, can_on
 from review_app import context, fmt
 from review_app.i18n import label, t
 from review_app.queries import (
@@ -392,8 +392,10 @@ def _actions(lang: str, item: QueueItem, me: Staff) -> None:
                 on_click=_reject,
                 args=(item.reply_id,),
             )
-        st.text_input(t(lang, "dismiss_reason"), key=reason_key(item.post_id))
-        st.button(t(lang, "dismiss"), key=f"dismiss_{item.post_id}", on_click=_dismiss, args=(item.post_id,))
+        # Agents close only their own posts; dismiss_post checks it again for a forged press.
+        if can_on(me, Action.DISMISS_POST, assignee_id=item.assignee_id):
+            st.text_input(t(lang, "dismiss_reason"), key=reason_key(item.post_id))
+            st.button(t(lang, "dismiss"), key=f"dismiss_{item.post_id}", on_click=_dismiss, args=(item.post_id,))
 
 
 def _tools(lang: str, item: QueueItem, me: Staff, team: list[Staff]) -> None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 import streamlit as st
 from sqlmodel import Session
 
 from models.auth import SignIn, authenticate
 from review_app import context, fmt
 from review_app.i18n import t
+
+log = logging.getLogger(__name__)
 
 EMAIL_KEY = "signin_email"
 PASSWORD_KEY = "signin_password"  # noqa: S105 - a widget key, not a password
@@ -20,8 +24,16 @@ def _submit() -> None:
     password = str(st.session_state.get(PASSWORD_KEY, ""))
     # The password never stays in session state, whatever the outcome.
     st.session_state[PASSWORD_KEY] = ""
-    with Session(context.engine(), expire_on_commit=False) as session:
-        result = authenticate(session, email=email, password=password)
+    # Waits after failures are per address and per account, never for everyone (models.auth.Throttle).
+    client = context.client_address()
+    try:
+        with Session(context.engine(), expire_on_commit=False) as session:
+            result = authenticate(session, email=email, password=password, client=client)
+    except Exception:
+        # A callback's error would reach the visitor in Streamlit's own box: log it, say one short line.
+        log.exception("sign-in could not be checked")
+        context.flash("error", t(lang, "app_error"))
+        return
     if result.outcome == SignIn.OK and result.staff is not None:
         context.sign_in_as(result.staff)
         return

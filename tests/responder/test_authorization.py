@@ -36,7 +36,7 @@ from models.tables import (
 from responder.actions import approve_reply, dismiss_post, escalate_post, reject_reply, submit_reply
 from responder.admin import add_shift, remove_shift, save_reply_text, set_sla_policy, update_staff
 from responder.corrections import correct_post, reassign_post
-from responder.permissions import Action, NotAllowed, can
+from responder.permissions import Action, NotAllowed, can, can_on
 from review_app.i18n import t
 from tests.support.desk import APP, TIMEOUT, desk_engine, run_view
 from tests.support.factories import scored_post, staff
@@ -53,6 +53,7 @@ POLICY: dict[Action, set[str]] = {
     Action.SEND_WITHOUT_APPROVAL: {A, M},
     Action.REJECT_REPLY: {A, M},
     Action.DISMISS_POST: {A, M, G},
+    Action.ESCALATE_POST: {A, M, G},
     Action.REASSIGN: {A, M},
     Action.VIEW_QUEUE: {A, M, G},
     Action.VIEW_INBOX: {A, M, G},
@@ -60,6 +61,8 @@ POLICY: dict[Action, set[str]] = {
     Action.VIEW_TRENDS: {A, M, K},
     Action.ADMIN: {A},
 }
+# Actions on one post that some roles may take only on the posts assigned to them; the others act on any post.
+OWN_POSTS_ONLY: dict[Action, set[str]] = {Action.DISMISS_POST: {G}, Action.ESCALATE_POST: {G}}
 # The page each view action opens, and what the page says to a role that may not open it.
 PAGES: dict[Action, tuple[str, str, str]] = {
     Action.VIEW_QUEUE: ("queue.py", "queue_title", "queue_not_allowed"),
@@ -93,12 +96,12 @@ class Desk:
     saved_reply_id: int
     targets: list[Target] = field(default_factory=list)
 
-    def target(self) -> Target:
-        """Store a new post with its pending reply (each case acts on its own)."""
+    def target(self, assignee: Staff | None = None) -> Target:
+        """Store a new post with its pending reply (each case acts on its own), assigned to the agent by default."""
         with Session(self.engine, expire_on_commit=False) as s:
             n = next(_texts)
             post = scored_post(s, text=f"post {n}: my parcel is lost")
-            post.assignee_id, post.status = self.people[G].id, PostStatus.ASSIGNED
+            post.assignee_id, post.status = (assignee or self.people[G]).id, PostStatus.ASSIGNED
             reply = Reply(
                 post_id=post.id or 0,
                 state=ReplyState.PENDING_APPROVAL,
@@ -205,6 +208,8 @@ CASES: dict[Action, list[Case]] = {
             lambda s, me, x, d: dismiss_post(s, post_id=x.post_id, staff=me, reason="spam"),
             lambda s, x, d: post_of(s, x).status == PostStatus.DISMISSED,
         ),
+    ],
+    Action.ESCALATE_POST: [
         Case(
             "escalate_post",
             lambda s, me, x, d: escalate_post(s, post_id=x.post_id, staff=me, reason="legal"),
@@ -287,9 +292,9 @@ def audit_rows_by(engine: Engine, member: Staff) -> int:
         return int(s.execute(select(func.count()).where(col(AuditEvent.actor) == f"staff:{member.id}")).scalar_one())
 
 
-def check_case(desk: Desk, case: Case, role: str, allowed: bool) -> None:
+def check_case(desk: Desk, case: Case, role: str, allowed: bool, target: Target | None = None) -> None:
     """Run one case as ``role``; allowed: it did its work and left an audit row; refused: nothing changed."""
-    target = desk.target()
+    target = target or desk.target()
     before = snapshot(desk.engine)
     member = desk.people[role]
     audits_before = audit_rows_by(desk.engine, member)
@@ -357,6 +362,30 @@ def test_each_action_is_enforced_for_each_role(desk: Desk, action: Action, role:
         check_case(desk, case, role, allowed)
     if page is not None:
         check_page(desk, action, role, allowed)
+
+
+@pytest.mark.parametrize(
+    ("action", "role", "owned"),
+    [(a, r, o) for a in OWN_POSTS_ONLY for r in ROLES for o in (True, False)],
+    ids=lambda v: {True: "owner", False: "not-owner"}.get(v, str(v)) if isinstance(v, bool) else str(v),
+)
+def test_post_actions_depend_on_who_owns_the_post(desk: Desk, action: Action, role: str, owned: bool) -> None:
+    """Agents dismiss or escalate only what is assigned to them; managers and admins act on anything."""
+    allowed = role in POLICY[action] and (owned or role not in OWN_POSTS_ONLY[action])
+    for case in CASES[action]:
+        target = desk.target(assignee=desk.people[role] if owned else desk.other)
+        check_case(desk, case, role, allowed, target)
+        with Session(desk.engine) as s:
+            me = s.get(Staff, desk.people[role].id)
+            post = s.get(Post, target.post_id)
+            assert me is not None and post is not None
+            assert can_on(me, action, assignee_id=desk.people[role].id if owned else desk.other.id) is allowed
+
+
+def test_an_unassigned_post_is_nobody_s_own(desk: Desk) -> None:
+    for action in OWN_POSTS_ONLY:
+        assert not can_on(desk.people[G], action, assignee_id=None)
+        assert can_on(desk.people[M], action, assignee_id=None)
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -470,6 +499,35 @@ CALLBACKS = [
         lambda x, d: {"saved_pick": d.saved_reply_id, f"saved_text_{d.saved_reply_id}": "Changed."},
     ),
 ]
+
+
+def press(desk: Desk, member: Staff, callback: Callback, target: Target) -> tuple[str, str]:
+    """Call one page callback as ``member`` with its widget values set; return the one message it left."""
+    at = AppTest.from_function(
+        _press, args=(callback.module, callback.name, callback.args(target, desk)), default_timeout=TIMEOUT
+    )
+    at.session_state["staff_id"], at.session_state["lang"] = member.id, "en"
+    for key, value in callback.state(target, desk).items():
+        at.session_state[key] = value
+    at.run()
+    assert not at.exception, (callback.name, [e.value for e in at.exception])
+    flashes = at.session_state["flash"]
+    assert len(flashes) == 1, (callback.name, flashes)
+    level, message = flashes[0]
+    return str(level), str(message)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_the_dismiss_callback_refuses_an_agent_on_a_colleague_s_post(desk: Desk, role: str) -> None:
+    dismiss = next(c for c in CALLBACKS if c.name == "_dismiss")
+    target = desk.target(assignee=desk.other)
+    before = snapshot(desk.engine)
+    level, message = press(desk, desk.people[role], dismiss, target)
+    if role in {A, M}:
+        assert level == "success", (role, message)
+    else:
+        assert level == "error" and message.startswith(t("en", "msg_not_allowed", detail="")), (role, message)
+        assert snapshot(desk.engine) == before, f"_dismiss as {role} changed the database"
 
 
 @pytest.mark.parametrize("role", ROLES)

@@ -314,8 +314,8 @@ def test_manager_rejects_with_a_note_and_needs_one(app_engine: Engine) -> None:
 
 def test_dismiss_with_reason_closes_the_post(app_engine: Engine) -> None:
     desk = seed(app_engine)
-    post = desk.posts["low"]
-    at = open_tools(open_app(desk.agent), post.id)
+    post = desk.posts["low"]  # the manager's post: she may dismiss it (an agent only their own)
+    at = open_tools(open_app(desk.manager), post.id)
     at.text_input(key=reason_key(post.id or 0)).set_value("spam")
     at.button(key=f"dismiss_{post.id}").click().run()
     assert [s.value for s in at.success] == [t("en", "msg_dismissed", post=post.id)]

@@ -317,7 +317,8 @@ def test_admin_forms_are_admin_only(engine: Engine, team: Team) -> None:
 def test_queue_texts_are_stored_exactly_or_refused_and_change_nothing(
     engine: Engine, team: Team, action: str, text: str
 ) -> None:
-    reply = fresh_reply(engine)
+    # The agent's own post: agents may dismiss only what is assigned to them.
+    reply = fresh_reply(engine, assignee=team.agent)
     rid, pid = reply.id or 0, reply.post_id
     work: dict[str, Callable[[Session], Any]] = {
         "submit": lambda s: submit_reply(s, reply_id=rid, staff=team.agent, text=text),

@@ -19,6 +19,8 @@ from models.tables import Assignment, AuditEvent, Correction, Post, PostKind, Po
 from responder.admin import set_sla_policy, update_staff
 from responder.corrections import correct_post, reassign_post
 from responder.permissions import NotAllowed
+from review_app import context
+from review_app.context import pick_client
 from review_app.i18n import t
 from review_app.trends import brand_words, complaint_topics, response_times, to_csv, volume_with_spikes
 from review_app.views.queue import reassign_key, reply_key, sentiment_key, urgency_key
@@ -100,6 +102,32 @@ def test_repeated_failures_lock_the_account_even_for_the_right_password(app_engi
         assert authenticate(s, email=mara.email, password=PASSWORD, now=later).outcome == SignIn.OK
 
 
+def test_the_sign_in_page_throttles_by_the_visitor_s_address(
+    app_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Guesses at Mara's password from elsewhere do not stop Mara at her usual address (the page passes it on)."""
+    mara = user(app_engine, "Mara Home", "manager")
+    address = {"now": "203.0.113.7"}
+    monkeypatch.setattr(context, "client_address", lambda: address["now"])
+    assert sign_in(mara.email, PASSWORD).session_state["staff_id"] == mara.id
+    address["now"] = "198.51.100.9"
+    for _ in range(MAX_FAILURES):
+        sign_in(mara.email, "guess")
+    stranger = sign_in(mara.email, PASSWORD)
+    assert "staff_id" not in stranger.session_state and stranger.error[0].value.startswith("Too many failed")
+    address["now"] = "203.0.113.7"
+    home = sign_in(mara.email, PASSWORD)
+    assert home.session_state["staff_id"] == mara.id and not home.error
+
+
+def test_the_client_address_comes_from_the_proxy_only_when_it_is_trusted() -> None:
+    forwarded = "10.9.9.9, 192.0.2.44"  # a forged hop from the client, then the one our proxy added
+    assert pick_client(None, forwarded, trust_forwarded=False) is None
+    assert pick_client("198.51.100.2", forwarded, trust_forwarded=False) == "198.51.100.2"
+    assert pick_client(None, forwarded, trust_forwarded=True) == "192.0.2.44"
+    assert pick_client("198.51.100.2", None, trust_forwarded=True) == "198.51.100.2"
+
+
 def test_staff_without_a_password_cannot_sign_in(session: Session) -> None:
     staff(session, "No Password", role="admin")
     assert authenticate(session, email="no.password@test", password="").outcome == SignIn.INVALID
@@ -157,8 +185,28 @@ def test_agent_has_no_approve_reject_or_reassign_buttons_but_can_submit_and_corr
     rid, pid = desk.replies["medium"], desk.posts["medium"].id
     at = open_tools(open_app(desk.agent), pid)
     keys = {b.key for b in at.button}
-    assert f"submit_{rid}" in keys and f"correct_{pid}" in keys and f"dismiss_{pid}" in keys
-    assert not {f"approve_{rid}", f"reject_{rid}", f"reassign_{pid}"} & keys
+    assert f"submit_{rid}" in keys and f"correct_{pid}" in keys
+    # The post is the manager's: an agent may not dismiss a colleague's post, so the desk does not offer it.
+    assert not {f"approve_{rid}", f"reject_{rid}", f"reassign_{pid}", f"dismiss_{pid}"} & keys
+
+
+def test_the_desk_offers_dismiss_only_where_the_signed_in_person_may_dismiss(app_engine: Engine) -> None:
+    desk = seed(app_engine)
+    own, colleague = desk.posts["medium"], desk.posts["low"]
+    with Session(app_engine) as s:
+        post = s.get(Post, own.id)
+        assert post is not None
+        post.assignee_id = desk.agent.id
+        s.add(post)
+        s.commit()
+    for member, post_id, offered in (
+        (desk.agent, own.id, True),
+        (desk.agent, colleague.id, False),
+        (desk.manager2, own.id, True),  # managers act on anything, a colleague's post included
+        (desk.manager2, colleague.id, True),
+    ):
+        keys = {b.key for b in open_tools(open_app(member), post_id).button}
+        assert (f"dismiss_{post_id}" in keys) is offered, (member.name, post_id)
 
 
 # --- reassign, correct, presence ---
