@@ -41,7 +41,7 @@ def _run(args: list[str], **env: str) -> tuple[int, list[str]]:
 def _tables(url: str) -> list[str]:
     engine = make_engine(url)
     try:
-        return inspect(engine).get_table_names()
+        return sorted(inspect(engine).get_table_names())  # the catalogue gives no order
     finally:
         engine.dispose()
 

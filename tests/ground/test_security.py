@@ -204,8 +204,9 @@ def test_polls_sends_and_failures_never_log_or_store_a_token(
         )
         s.add(reply)
         s.commit()
-    # A retry looks the reply up first (a GET, so the token is in the URL) before it would send again.
-    assert send_one(engine, build_senders(gone), reply.id or 0).result == "retry"
+    # A retry looks the reply up first (a GET, so the token is in the URL) before it would send again; the lookup
+    # cannot finish, so the reply waits in sending for the next look instead of going out blind.
+    assert send_one(engine, build_senders(gone), reply.id or 0).result == "unknown"
 
     with Session(engine) as s:
         errors = [c.last_error or "" for c in s.execute(select(SourceCursor)).scalars()]
@@ -300,7 +301,8 @@ def test_the_review_app_shows_and_logs_no_secret_on_its_error_paths(
     assert "ConnectionError" in pages[-1] and "ConnectionError" in pages[-2]  # the sources' errors are shown
     with Session(engine) as s:
         failed = s.execute(select(Reply).where(col(Reply.id) == reply.id)).scalar_one()
-        assert failed.state == ReplyState.APPROVED and "ConnectionError" in (failed.error or "")
+        # Its lookup could not reach the network: it waits in sending (never resent blind), the reason recorded.
+        assert failed.state == ReplyState.SENDING and "ConnectionError" in (failed.error or "")
     assert leaks("\n".join(pages)) == []
     assert leaks(everything_logged(caplog)) == []
     assert leaks(everything_stored(engine)) == []
