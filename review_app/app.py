@@ -17,7 +17,8 @@ from models.tables import Staff
 from responder.admin import set_ui_language
 from responder.permissions import Action, can
 from review_app import context
-from review_app.i18n import DEFAULT_LANGUAGE, LANGUAGES, label, t
+from review_app.i18n import DEFAULT_LANGUAGE, LANGUAGES, t
+from review_app.labels import code
 from review_app.safe import md
 
 # Not "pages/": Streamlit would list that folder as a second, automatic navigation before ours loads.
@@ -95,7 +96,7 @@ def _desk(lang: str) -> None:
     if me is None:
         st.navigation([st.Page(PAGES_DIR / "signin.py", title=t(lang, "page_signin"), url_path="signin")]).run()
         return
-    st.sidebar.markdown(f"**{md(me.name)}** · {label(lang, 'role', me.role)}")
+    st.sidebar.markdown(f"**{md(me.name)}** · {code(lang, 'role', me.role)}")
     st.sidebar.button(t(lang, "signout"), key="signout", on_click=context.sign_out, icon=":material/logout:")
     st.navigation(_pages(lang, me)).run()
 

@@ -230,6 +230,11 @@ def t(lang: str, key: str, **values: Any) -> str:
     return template.format(**values) if values else template
 
 
+def tn(lang: str, key: str, n: int, **values: Any) -> str:
+    """Return the plural form of ``key`` for ``n`` (``key_one`` or ``key_other``; one form for 1 in es and en)."""
+    return t(lang, f"{key}_one" if n == 1 else f"{key}_other", n=n, **values)
+
+
 # The strings of sign-in, the inbox, trends, admin and the queue's newer actions.
 _MORE: dict[str, dict[str, str]] = {
     "es": {
@@ -276,7 +281,8 @@ _MORE: dict[str, dict[str, str]] = {
         "trends_keywords": "Palabras clave (separadas por comas)",
         "share_title": "Reparto del sentimiento por día",
         "volume_title": "Volumen por hora (picos frente a la media de las 24 h anteriores)",
-        "spikes": "{n} picos marcados.",
+        "spikes_one": "{n} pico marcado.",
+        "spikes_other": "{n} picos marcados.",
         "no_spikes": "Sin picos en el periodo.",
         "topics_title": "Temas de queja más frecuentes",
         "frt_title": "Primera respuesta",
@@ -367,7 +373,8 @@ _MORE: dict[str, dict[str, str]] = {
         "trends_keywords": "Keywords (comma-separated)",
         "share_title": "Sentiment share per day",
         "volume_title": "Volume per hour (spikes against the previous 24 h mean)",
-        "spikes": "{n} spikes flagged.",
+        "spikes_one": "{n} spike flagged.",
+        "spikes_other": "{n} spikes flagged.",
         "no_spikes": "No spikes in the period.",
         "topics_title": "Top complaint topics",
         "frt_title": "First response",
@@ -414,4 +421,33 @@ _MORE: dict[str, dict[str, str]] = {
     },
 }
 for _code, _strings in _MORE.items():
+    STRINGS[_code].update(_strings)
+
+
+# Widget placeholders and the words around codes (the codes themselves are in ``review_app.labels``).
+_WIDGETS: dict[str, dict[str, str]] = {
+    "es": {
+        "choose_options": "Elige opciones",
+        "choose_option": "Elige una opción",
+        "no_options": "No hay opciones",
+        "page_missing": "Esa página no existe o tu rol no puede abrirla; te llevamos a la primera de las tuyas.",
+        "prob_negative": "neg",
+        "prob_neutral": "neu",
+        "prob_positive": "pos",
+        "reassign_pick": "elige a quién reasignar",
+        "tooltip_posts": "publicaciones",
+    },
+    "en": {
+        "choose_options": "Choose options",
+        "choose_option": "Choose an option",
+        "no_options": "No options to select",
+        "page_missing": "That page does not exist or your role cannot open it; here is the first of yours.",
+        "prob_negative": "neg",
+        "prob_neutral": "neu",
+        "prob_positive": "pos",
+        "reassign_pick": "choose someone to reassign to",
+        "tooltip_posts": "posts",
+    },
+}
+for _code, _strings in _WIDGETS.items():
     STRINGS[_code].update(_strings)

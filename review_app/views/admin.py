@@ -16,8 +16,9 @@ from networks.registry import NETWORKS
 from responder.admin import CHANNELS, LANES, add_shift, remove_shift, save_reply_text, set_sla_policy, update_staff
 from responder.permissions import Action, NotAllowed
 from responder.status import collect_status
-from review_app import context
-from review_app.i18n import label, t
+from review_app import context, fmt
+from review_app.i18n import t
+from review_app.labels import code, formatter
 from review_app.safe import md, plain
 from review_app.views.overview import sources_frame
 
@@ -103,12 +104,19 @@ def _staff_section(lang: str, session: Session) -> None:
     for member in list_staff(session):
         sid = member.id
         assert sid is not None
-        title = f"{md(member.name)} · {label(lang, 'role', member.role)} · {md(member.email)}"
+        title = f"{md(member.name)} · {code(lang, 'role', member.role)} · {md(member.email)}"
         with st.expander(title):
             a, b, c, d, e = st.columns([2, 1, 2, 2, 1])
             # A role this version does not know (an old row) shows blank, so the admin picks one, not the page crash.
             known = roles.index(member.role) if member.role in roles else None
-            a.selectbox(t(lang, "admin_role"), roles, index=known, key=f"role_{sid}")
+            a.selectbox(
+                t(lang, "admin_role"),
+                roles,
+                index=known,
+                format_func=formatter(lang, "role"),
+                placeholder=t(lang, "choose_option"),
+                key=f"role_{sid}",
+            )
             b.number_input(
                 t(lang, "admin_capacity"), min_value=0, max_value=500, value=member.capacity, key=f"capacity_{sid}"
             )
@@ -120,7 +128,8 @@ def _staff_section(lang: str, session: Session) -> None:
             for shift in shifts.get(sid, []):
                 line, drop = st.columns([4, 1])
                 line.text(
-                    f"{shift.weekday} · {shift.start_minute // 60:02d}:{shift.start_minute % 60:02d}"
+                    f"{code(lang, 'weekday', str(shift.weekday))} · "
+                    f"{shift.start_minute // 60:02d}:{shift.start_minute % 60:02d}"
                     f"–{shift.end_minute // 60:02d}:{shift.end_minute % 60:02d} {plain(shift.timezone)}"
                 )
                 drop.button("✕", key=f"drop_shift_{shift.id}", on_click=_remove_shift, args=(shift.id,))
@@ -138,14 +147,15 @@ def _sla_section(lang: str, session: Session) -> None:
     st.subheader(t(lang, "admin_sla"))
     policies = list(session.execute(select(SlaPolicy).order_by(col(SlaPolicy.channel), col(SlaPolicy.lane))).scalars())
     if policies:
+        column = {name: code(lang, "column", name) for name in ("channel", "lane", "seconds", "business_hours")}
         st.dataframe(
-            [{"channel": p.channel, "lane": p.lane, "seconds": p.seconds, "business_hours": p.business_hours}
-             for p in policies],
+            [{column["channel"]: code(lang, "channel", p.channel), column["lane"]: code(lang, "lane", p.lane),
+              column["seconds"]: p.seconds, column["business_hours"]: p.business_hours} for p in policies],
             hide_index=True,
         )  # fmt: skip
     a, b, c, d = st.columns(4)
-    a.selectbox(t(lang, "admin_channel"), CHANNELS, key="sla_channel")
-    b.selectbox(t(lang, "admin_lane"), LANES, key="sla_lane")
+    a.selectbox(t(lang, "admin_channel"), CHANNELS, format_func=formatter(lang, "channel"), key="sla_channel")
+    b.selectbox(t(lang, "admin_lane"), LANES, format_func=formatter(lang, "lane"), key="sla_lane")
     c.number_input(t(lang, "admin_seconds"), min_value=60, max_value=7 * 86400, value=3600, step=300, key="sla_seconds")
     d.checkbox(t(lang, "admin_business_hours"), key="sla_business")
     st.button(t(lang, "admin_sla_save"), key="save_sla", on_click=_save_sla)
@@ -159,8 +169,13 @@ def _saved_section(lang: str, session: Session) -> None:
     pick = st.selectbox(
         t(lang, "admin_saved_pick"),
         list(rows),
-        format_func=lambda rid: (
-            f"{rows[rid].language} · {rows[rid].reply_type} · {rows[rid].tone} · {rows[rid].network}"
+        format_func=lambda rid: " · ".join(
+            (
+                code(lang, "language", rows[rid].language),
+                code(lang, "reply_type", rows[rid].reply_type),
+                code(lang, "tone", rows[rid].tone),
+                fmt.network(rows[rid].network) if rows[rid].network != "any" else code(lang, "language", "any"),
+            )
         ),
         key="saved_pick",
     )
@@ -174,7 +189,7 @@ def _sources_section(lang: str, session: Session) -> None:
     st.subheader(t(lang, "admin_keywords"))
     st.dataframe(
         [
-            {"setting": name, "value": plain(value)}
+            {code(lang, "column", "setting"): code(lang, "setting", name), code(lang, "column", "value"): plain(value)}
             for spec in NETWORKS.values()
             for name, value in spec.settings_of(settings).identity().items()
         ],
@@ -184,11 +199,17 @@ def _sources_section(lang: str, session: Session) -> None:
     st.subheader(t(lang, "admin_sources"))
     status = collect_status(session, settings)
     if status["sources"]:
-        st.dataframe(sources_frame(status["sources"]), hide_index=True, width="stretch")
+        st.dataframe(sources_frame(status["sources"], lang), hide_index=True, width="stretch")
     else:
         st.caption(t(lang, "no_sources"))
     if status.get("read_budget"):
-        st.json(status["read_budget"])
+        # A table rather than raw JSON: its column names are words in the page's language.
+        budget = [
+            {code(lang, "column", "network"): fmt.network(name)}
+            | {code(lang, "column", key): value for key, value in row.items()}
+            for name, row in status["read_budget"].items()
+        ]
+        st.dataframe(budget, hide_index=True, width="stretch")
 
 
 def render() -> None:

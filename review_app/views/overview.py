@@ -12,6 +12,7 @@ from sqlmodel import Session
 from responder.status import collect_status
 from review_app import context, fmt
 from review_app.i18n import t
+from review_app.labels import HOUR_FORMAT, chart_locale, code
 from review_app.queries import HourCount, posts_per_hour
 from review_app.safe import plain
 
@@ -20,19 +21,31 @@ SENTIMENT_DOMAIN = ["negative", "neutral", "positive", "unscored"]
 SENTIMENT_RANGE = ["#d62728", "#9e9e9e", "#2ca02c", "#c7c7c7"]
 
 
-def counts_frame(lang: str, counts: dict[str, int]) -> pd.DataFrame:
-    """Return a two-column table (name, count) of a grouped count, largest first."""
+def counts_frame(lang: str, counts: dict[str, int], group: str | None = None) -> pd.DataFrame:
+    """Return a two-column table (name, count) of a grouped count, largest first; ``group`` names its codes."""
     rows = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-    return pd.DataFrame({t(lang, "col_name"): [plain(k) for k, _ in rows], t(lang, "col_count"): [v for _, v in rows]})
+
+    def name(key: str) -> str:
+        if group == "network":
+            return fmt.network(key)
+        return code(lang, group, key) if group else key
+
+    return pd.DataFrame(
+        {t(lang, "col_name"): [plain(name(k)) for k, _ in rows], t(lang, "col_count"): [v for _, v in rows]}
+    )
 
 
-def sources_frame(sources: list[dict[str, Any]]) -> pd.DataFrame:
-    """Return the sources' health as a table; error texts come from networks, so they are cleaned."""
+def sources_frame(sources: list[dict[str, Any]], lang: str) -> pd.DataFrame:
+    """Return the sources' health as a table in ``lang``; error texts come from networks, so they are cleaned."""
     frame = pd.DataFrame(sources)
     for column in ("last_error", "cursor"):
         if column in frame:
             frame[column] = frame[column].map(lambda v: plain(v) if isinstance(v, str) else v)
-    return frame
+    if "network" in frame:
+        frame["network"] = frame["network"].map(fmt.network)
+    if "source" in frame:
+        frame["source"] = frame["source"].map(lambda v: code(lang, "source", v))
+    return frame.rename(columns=lambda name: code(lang, "column", name))
 
 
 def hourly_chart(lang: str, rows: list[HourCount]) -> alt.Chart:
@@ -40,7 +53,8 @@ def hourly_chart(lang: str, rows: list[HourCount]) -> alt.Chart:
     frame = pd.DataFrame(
         {
             "hour": [r.hour for r in rows],
-            "sentiment": [r.sentiment for r in rows],
+            # The legend shows the data's values: they are the words, the colours follow them.
+            "sentiment": [code(lang, "sentiment", r.sentiment) for r in rows],
             "posts": [r.count for r in rows],
         }
     )
@@ -49,15 +63,20 @@ def hourly_chart(lang: str, rows: list[HourCount]) -> alt.Chart:
         # The hour time unit gives each bar its hour's full band instead of a hairline at an instant.
         .mark_bar(width=alt.RelativeBandSize(0.9))
         .encode(
-            x=alt.X("yearmonthdatehours(hour):T", title=t(lang, "col_hour")),
+            x=alt.X("yearmonthdatehours(hour):T", title=t(lang, "col_hour"), axis=alt.Axis(format=HOUR_FORMAT)),
             y=alt.Y("sum(posts):Q", title=t(lang, "posts_total")),
             color=alt.Color(
                 "sentiment:N",
-                scale=alt.Scale(domain=SENTIMENT_DOMAIN, range=SENTIMENT_RANGE),
+                scale=alt.Scale(domain=[code(lang, "sentiment", s) for s in SENTIMENT_DOMAIN], range=SENTIMENT_RANGE),
                 title=t(lang, "sentiment"),
             ),
-            tooltip=["hour:T", "sentiment:N", "posts:Q"],
+            tooltip=[
+                alt.Tooltip("hour:T", title=code(lang, "column", "hour"), format=HOUR_FORMAT),
+                alt.Tooltip("sentiment:N", title=t(lang, "sentiment")),
+                alt.Tooltip("posts:Q", title=t(lang, "tooltip_posts")),
+            ],
         )
+        .configure(locale=chart_locale(lang))
     )
 
 
@@ -77,18 +96,18 @@ def render() -> None:
     cols[4].metric(t(lang, "oldest_unanswered"), fmt.duration(oldest) if oldest is not None else t(lang, "none"))
 
     tables = st.columns(4)
-    for column, key, counts in (
-        (tables[0], "by_network", status["posts_by_network"]),
-        (tables[1], "by_kind", status["posts_by_kind"]),
-        (tables[2], "by_status", status["posts_by_status"]),
-        (tables[3], "replies_by_state", status["replies_by_state"]),
+    for column, key, counts, group in (
+        (tables[0], "by_network", status["posts_by_network"], "network"),
+        (tables[1], "by_kind", status["posts_by_kind"], "kind"),
+        (tables[2], "by_status", status["posts_by_status"], "status"),
+        (tables[3], "replies_by_state", status["replies_by_state"], "state"),
     ):
         column.subheader(t(lang, key))
-        column.dataframe(counts_frame(lang, counts), hide_index=True, width="stretch")
+        column.dataframe(counts_frame(lang, counts, group), hide_index=True, width="stretch")
 
     st.subheader(t(lang, "sources"))
     if status["sources"]:
-        st.dataframe(sources_frame(status["sources"]), hide_index=True, width="stretch")
+        st.dataframe(sources_frame(status["sources"], lang), hide_index=True, width="stretch")
     else:
         st.caption(t(lang, "no_sources"))
 

@@ -22,7 +22,8 @@ from responder.corrections import SENTIMENTS, correct_post, reassign_post
 from responder.outbox import send_one
 from responder.permissions import Action, NotAllowed, can, can_on
 from review_app import context, fmt
-from review_app.i18n import label, t
+from review_app.i18n import t
+from review_app.labels import code, formatter, note, number, reason
 from review_app.queries import (
     DEFAULT_PAGE_SIZE,
     QUEUE_STATUSES,
@@ -191,7 +192,7 @@ def _reassign(post_id: int) -> None:
 
     def work(session: Session, me: Staff) -> str:
         if not isinstance(target, int):
-            raise InvalidReply("choose someone to reassign to")
+            raise InvalidReply(t(lang, "reassign_pick"))
         reassign_post(session, post_id=post_id, staff=me, to_staff_id=target, reason="reassigned from the desk")
         who = session.get(Staff, target)
         return t(lang, "msg_reassigned", post=post_id, name=md(who.name if who else str(target)))
@@ -212,9 +213,8 @@ def _correct(post_id: int) -> None:
             sentiment=sentiment if isinstance(sentiment, str) else None,
             urgency=int(urgency) if isinstance(urgency, int | float) else None,
         )
-        return (
-            t(lang, "msg_corrected", post=post_id, fields=", ".join(changed)) if changed else t(lang, "msg_no_change")
-        )
+        fields = ", ".join(code(lang, "field", name) for name in changed)
+        return t(lang, "msg_corrected", post=post_id, fields=fields) if changed else t(lang, "msg_no_change")
 
     _act(work)
 
@@ -224,7 +224,7 @@ def _no_reply_needed(post_id: int) -> None:
 
     def work(session: Session, me: Staff) -> str:
         correct_post(session, post_id=post_id, staff=me, needs_response=False)
-        return t(lang, "msg_corrected", post=post_id, fields="needs_response")
+        return t(lang, "msg_corrected", post=post_id, fields=code(lang, "field", "needs_response"))
 
     _act(work)
 
@@ -244,12 +244,38 @@ def _filters(lang: str, session: Session, me: Staff) -> QueueFilters:
         UNASSIGNED: t(lang, "assignee_unassigned"),
     }
     cols = st.columns(6)
-    networks = cols[0].multiselect(t(lang, "filter_network"), options.networks, format_func=fmt.network)
-    kinds = cols[1].multiselect(t(lang, "filter_kind"), options.kinds, format_func=fmt.kind)
-    languages = cols[2].multiselect(t(lang, "filter_language"), options.languages)
-    sentiments = cols[3].multiselect(t(lang, "filter_sentiment"), options.sentiments)
+    # The placeholders are Streamlit's English unless given; the keys carry the language so options re-render.
+    choose = t(lang, "choose_options")
+    networks = cols[0].multiselect(
+        t(lang, "filter_network"), options.networks, format_func=fmt.network, placeholder=choose
+    )
+    kinds = cols[1].multiselect(
+        t(lang, "filter_kind"),
+        options.kinds,
+        format_func=formatter(lang, "kind"),
+        key=f"queue_kinds_{lang}",
+        placeholder=choose,
+    )
+    languages = cols[2].multiselect(
+        t(lang, "filter_language"),
+        options.languages,
+        format_func=formatter(lang, "language"),
+        key=f"queue_languages_{lang}",
+        placeholder=choose,
+    )
+    sentiments = cols[3].multiselect(
+        t(lang, "filter_sentiment"),
+        options.sentiments,
+        format_func=formatter(lang, "sentiment"),
+        key=f"queue_sentiments_{lang}",
+        placeholder=choose,
+    )
     statuses = cols[4].multiselect(
-        t(lang, "filter_status"), list(QUEUE_STATUSES), format_func=lambda code: label(lang, "status", code)
+        t(lang, "filter_status"),
+        list(QUEUE_STATUSES),
+        format_func=formatter(lang, "status"),
+        key=f"queue_statuses_{lang}",
+        placeholder=choose,
     )
     assignee = cols[5].selectbox(
         t(lang, "filter_assignee"),
@@ -283,13 +309,13 @@ def _sla_line(lang: str, item: QueueItem, now: datetime) -> str:
 
 
 def _header(lang: str, item: QueueItem) -> str:
-    parts = [f"**{md(fmt.network(item.network))}**", md(fmt.kind(item.kind))]
+    parts = [f"**{md(fmt.network(item.network))}**", md(code(lang, "kind", item.kind))]
     who = f"**@{md(item.author_username)}**" if item.author_username else ""
     if item.author_display_name:
         who = f"{who} {md(item.author_display_name)}".strip()
     if who:
         parts.append(who)
-    parts.append(f"{fmt.count(item.author_followers)} {t(lang, 'followers')}")
+    parts.append(f"{number(lang, fmt.count(item.author_followers))} {t(lang, 'followers')}")
     if item.author_verified:
         parts.append(f":blue[:material/verified: {t(lang, 'verified')}]")
     parts.append(t(lang, "author_history", posts=item.author_earlier_posts, replied=item.author_answered))
@@ -302,12 +328,19 @@ def _score_line(lang: str, item: QueueItem) -> str:
         parts.append(f":red-background[**{t(lang, 'crisis')}**]")
     if item.sentiment:
         colour = SENTIMENT_COLOURS.get(item.sentiment, "gray")
-        probs = f"neg {item.p_negative or 0:.2f} · neu {item.p_neutral or 0:.2f} · pos {item.p_positive or 0:.2f}"
-        parts.append(f"{t(lang, 'sentiment')}: :{colour}[**{md(item.sentiment)}**] ({probs})")
+        probs = " · ".join(
+            f"{t(lang, 'prob_' + name)} {number(lang, f'{value or 0:.2f}')}"
+            for name, value in (
+                ("negative", item.p_negative),
+                ("neutral", item.p_neutral),
+                ("positive", item.p_positive),
+            )
+        )
+        parts.append(f"{t(lang, 'sentiment')}: :{colour}[**{md(code(lang, 'sentiment', item.sentiment))}**] ({probs})")
     if item.urgency is not None:
         parts.append(f"{t(lang, 'urgency')}: **{item.urgency}**")
     if item.language:
-        parts.append(md(item.language))
+        parts.append(md(code(lang, "language", item.language)))
     parts.append(f"{t(lang, 'assignee')}: {md(item.assignee_name) if item.assignee_name else t(lang, 'nobody')}")
     return " · ".join(parts)
 
@@ -346,9 +379,9 @@ def _actions(lang: str, item: QueueItem, me: Staff) -> None:
             on_change=_editing,
             args=(item.post_id,),
         )
-        st.caption(t(lang, "reply_state", state=md(label(lang, "state", item.reply_state or ""))))
+        st.caption(t(lang, "reply_state", state=md(code(lang, "state", item.reply_state))))
         if item.reply_note:
-            st.caption(t(lang, "reply_note", note=md(item.reply_note)))
+            st.caption(t(lang, "reply_note", note=md(note(lang, item.reply_note))))
         if editable:
             if st.session_state.get(CONFIRM_KEY) == item.reply_id and can(me, Action.APPROVE_REPLY):
                 _confirm(lang, item)
@@ -413,13 +446,18 @@ def _tools(lang: str, item: QueueItem, me: Staff, team: list[Staff]) -> None:
                 t(lang, "reassign_to"),
                 options,
                 format_func=lambda sid: names.get(sid, str(sid)),
+                placeholder=t(lang, "choose_option"),
                 key=reassign_key(item.post_id),
             )
             right.button(t(lang, "reassign"), key=f"reassign_{item.post_id}", on_click=_reassign, args=(item.post_id,))
         a, b, c = st.columns([2, 2, 2])
         current = item.sentiment if item.sentiment in SENTIMENTS else "neutral"
         a.selectbox(
-            t(lang, "correct_sentiment"), SENTIMENTS, index=SENTIMENTS.index(current), key=sentiment_key(item.post_id)
+            t(lang, "correct_sentiment"),
+            SENTIMENTS,
+            index=SENTIMENTS.index(current),
+            format_func=formatter(lang, "sentiment"),
+            key=sentiment_key(item.post_id),
         )
         b.number_input(
             t(lang, "correct_urgency"),
@@ -450,7 +488,7 @@ def _card(lang: str, item: QueueItem, me: Staff, now: datetime, team: list[Staff
             st.markdown(_presence_line(lang, others))
         st.markdown(_score_line(lang, item))
         if item.reasons:
-            st.caption(f"{t(lang, 'reasons')}: " + " · ".join(md(r) for r in item.reasons))
+            st.caption(f"{t(lang, 'reasons')}: " + " · ".join(md(reason(lang, r)) for r in item.reasons))
         if item.manual_only:
             st.caption(f":orange[{t(lang, 'manual_only')}]")
         if item.parent_text:

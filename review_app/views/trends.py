@@ -14,7 +14,8 @@ from ground.settings import get_settings
 from networks.registry import NETWORKS
 from responder.permissions import Action
 from review_app import context, fmt
-from review_app.i18n import t
+from review_app.i18n import t, tn
+from review_app.labels import DAY_FORMAT, HOUR_FORMAT, chart_locale, code, number
 from review_app.trends import (
     brand_words,
     complaint_topics,
@@ -38,35 +39,60 @@ def _download(lang: str, frame: pd.DataFrame, name: str) -> None:
     )
 
 
-def share_chart(lang: str, share: pd.DataFrame) -> alt.Chart:
+def _group_word(lang: str, by: str, value: object) -> str:
+    """Return a chart group's name: a network's, a language's, or the keyword as typed."""
+    if by == "network":
+        return fmt.network(str(value))
+    return code(lang, "language", str(value)) if by == "language" else str(value)
+
+
+def share_chart(lang: str, share: pd.DataFrame, by: str = "group") -> alt.Chart:
     """Return stacked 100 % bars of sentiment per day, one row of charts per group."""
+    # The legend and the row headers show the data's values, so the codes become words before drawing.
+    shown = share.assign(
+        sentiment=share["sentiment"].map(lambda v: code(lang, "sentiment", str(v))),
+        group=share["group"].map(lambda v: _group_word(lang, by, v)),
+    )
+    title = {name: code(lang, "column", name) for name in ("day", "group", "sentiment", "posts", "share")}
     return (
-        alt.Chart(share)
+        alt.Chart(shown)
         .mark_bar()
         .encode(
-            x=alt.X("yearmonthdate(day):T", title=None),
+            x=alt.X("yearmonthdate(day):T", title=None, axis=alt.Axis(format=DAY_FORMAT)),
             y=alt.Y("sum(share):Q", axis=alt.Axis(format="%"), title=None),
             color=alt.Color(
                 "sentiment:N",
-                scale=alt.Scale(domain=SENTIMENT_DOMAIN, range=SENTIMENT_RANGE),
+                scale=alt.Scale(domain=[code(lang, "sentiment", s) for s in SENTIMENT_DOMAIN], range=SENTIMENT_RANGE),
                 title=t(lang, "sentiment"),
             ),
             row=alt.Row("group:N", title=None),
-            tooltip=["day:T", "group:N", "sentiment:N", "posts:Q", alt.Tooltip("share:Q", format=".0%")],
+            tooltip=[
+                alt.Tooltip("day:T", title=title["day"], format=DAY_FORMAT),
+                alt.Tooltip("group:N", title=title["group"]),
+                alt.Tooltip("sentiment:N", title=title["sentiment"]),
+                alt.Tooltip("posts:Q", title=title["posts"]),
+                alt.Tooltip("share:Q", title=title["share"], format=".0%"),
+            ],
         )
         .properties(height=120)
+        .configure(locale=chart_locale(lang))
     )
 
 
-def volume_chart(volume: pd.DataFrame) -> alt.LayerChart:
+def volume_chart(volume: pd.DataFrame, lang: str) -> alt.LayerChart:
     """Return posts per hour as a line, the baseline dashed, and spikes as red points."""
-    base = alt.Chart(volume).encode(x=alt.X("hour:T", title=None))
-    line = base.mark_line().encode(y=alt.Y("posts:Q", title=None), tooltip=["hour:T", "posts:Q", "baseline:Q"])
+    base = alt.Chart(volume).encode(x=alt.X("hour:T", title=None, axis=alt.Axis(format=DAY_FORMAT)))
+    tooltip = [
+        alt.Tooltip("hour:T", title=code(lang, "column", "hour"), format=HOUR_FORMAT),
+        alt.Tooltip("posts:Q", title=code(lang, "column", "posts")),
+        alt.Tooltip("baseline:Q", title=code(lang, "column", "baseline")),
+    ]
+    line = base.mark_line().encode(y=alt.Y("posts:Q", title=None), tooltip=tooltip)
     baseline = base.mark_line(strokeDash=[4, 3], color="#9e9e9e").encode(y="baseline:Q")
     spikes = (
         base.transform_filter(alt.datum.spike).mark_point(color="#d62728", size=90, filled=True).encode(y="posts:Q")
     )
-    return line + baseline + spikes
+    return (line + baseline + spikes).configure(locale=chart_locale(lang))
 
 
 def render() -> None:
@@ -94,14 +120,14 @@ def render() -> None:
     grouped = keyword_groups(frame, keywords) if group == "keyword" else frame
     share = sentiment_share(grouped, by="group" if group == "keyword" else group)
     if not share.empty:
-        st.altair_chart(share_chart(lang, share), width="stretch")
+        st.altair_chart(share_chart(lang, share, by=group), width="stretch")
     _download(lang, share, "sentiment-share")
 
     st.subheader(t(lang, "volume_title"))
     volume = volume_with_spikes(frame)
-    st.altair_chart(volume_chart(volume), width="stretch")
+    st.altair_chart(volume_chart(volume, lang), width="stretch")
     spikes = int(volume["spike"].sum())
-    st.caption(t(lang, "spikes", n=spikes) if spikes else t(lang, "no_spikes"))
+    st.caption(tn(lang, "spikes", spikes) if spikes else t(lang, "no_spikes"))
     _download(lang, volume, "volume")
 
     topics_col, times_col = st.columns(2)
@@ -112,7 +138,7 @@ def render() -> None:
         brand = brand_words(*terms)
         topics = complaint_topics(frame, leave_out=brand)
         # A dataframe shows cells as plain text: topic words from posts cannot render as markup.
-        st.dataframe(topics, hide_index=True, width="stretch")
+        st.dataframe(topics.rename(columns=lambda c: code(lang, "column", c)), hide_index=True, width="stretch")
         _download(lang, topics, "complaint-topics")
     with times_col:
         st.subheader(t(lang, "frt_title"))
@@ -128,10 +154,16 @@ def render() -> None:
         answers = int(ratings["answers"].sum())
         mean = float((ratings["score"] * ratings["answers"]).sum() / answers) if answers else None
         e, f = st.columns(2)
-        e.metric(t(lang, "satisfaction_avg"), f"{mean:.2f}" if mean is not None else "—")
+        e.metric(t(lang, "satisfaction_avg"), number(lang, f"{mean:.2f}") if mean is not None else "—")
         f.metric(t(lang, "satisfaction_n"), answers)
         st.altair_chart(
-            alt.Chart(ratings).mark_bar().encode(x=alt.X("score:O", title=None), y=alt.Y("answers:Q", title=None)),
+            alt.Chart(ratings)
+            .mark_bar()
+            .encode(
+                x=alt.X("score:O", title=code(lang, "column", "score")),
+                y=alt.Y("answers:Q", title=code(lang, "column", "answers")),
+            )
+            .configure(locale=chart_locale(lang)),
             width="stretch",
         )
         _download(lang, ratings, "satisfaction")

@@ -367,8 +367,8 @@ def test_overview_renders_the_status_counts(app_engine: Engine) -> None:
     assert metrics[t("es", "posts_total")] == "3"
     assert metrics[t("es", "needing_response")] == "3"
     assert metrics[t("es", "unassigned_public")] == "0"
-    replies = at.dataframe[3].value
-    assert dict(zip(replies.iloc[:, 0], replies.iloc[:, 1], strict=True)) == {"pending_approval": 3}
+    replies = at.dataframe[3].value  # words, not the stored codes
+    assert dict(zip(replies.iloc[:, 0], replies.iloc[:, 1], strict=True)) == {"pendiente de aprobación": 3}
     assert len(at.get("vega_lite_chart")) == 1, "the posts-per-hour chart is missing"
 
 
