@@ -275,6 +275,21 @@ def review(port: Annotated[int, typer.Option(help="Port of the review app.")] = 
 
 
 @app.command()
+def webhooks(
+    port: Annotated[
+        int | None, typer.Option(help="Port of the receiver (default ESCUCHA_WEBHOOKS_PORT, 8600).")
+    ] = None,
+) -> None:
+    """Receive X and Facebook webhooks into the store (put it behind a TLS reverse proxy; see the README)."""
+    from webhooks.server import serve
+
+    settings = get_settings()
+    engine = _database(read_only=True)  # the schema must exist: deliveries are stored, not migrations run
+    log.info("webhook receiver on %s:%s", settings.webhooks_address, port or settings.webhooks_port)
+    serve(settings, engine, port=port)
+
+
+@app.command()
 def demo(
     headless: Annotated[bool, typer.Option(help="Run without the review app.")] = False,
     seconds: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,

@@ -68,6 +68,17 @@ class Settings(BaseSettings):
     review_address: str = "127.0.0.1"
     review_trust_forwarded: bool = False
 
+    # The webhook receiver (`escucha webhooks`): where it listens, the largest body it reads, how old a delivery's
+    # newest event may be (Facebook retries for 36 hours), how far ahead of our clock, and each source address's
+    # allowance (requests per minute, refilled continuously; a network's own bursts fit well inside it).
+    webhooks_address: str = "127.0.0.1"
+    webhooks_port: int = Field(default=8600, ge=1, le=65535)
+    webhooks_max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
+    webhooks_replay_window_seconds: float = Field(default=172_800.0, gt=0)
+    webhooks_clock_skew_seconds: float = Field(default=300.0, ge=0)
+    webhooks_rate_per_minute: float = Field(default=600.0, gt=0)
+    webhooks_trust_forwarded: bool = False
+
     def section(self, prefix: str) -> dict[str, Any]:
         """The keyword values given for one network, without its prefix (``x_page_size`` -> ``page_size``)."""
         head = f"{prefix}_"

@@ -13,13 +13,14 @@ from sqlalchemy import Table, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
-from models.tables import Author, Post, SourceCursor, utcnow
+from models.tables import Author, Post, SourceCursor, WebhookDelivery, utcnow
 from models.watch import Watch, save_watches
 
 # SQLModel does not declare ``__table__`` for type checkers; these are the Core tables behind the models.
 POSTS: Table = Post.__table__  # type: ignore[attr-defined]
 AUTHORS: Table = Author.__table__  # type: ignore[attr-defined]
 CURSORS: Table = SourceCursor.__table__  # type: ignore[attr-defined]
+DELIVERIES: Table = WebhookDelivery.__table__  # type: ignore[attr-defined]
 
 # Bound on remembered ids for sources without since_id; a week of DMs for a busy brand fits well.
 MAX_SEEN_IDS = 5000
@@ -296,4 +297,36 @@ def record_fetch(
     cursor.healthy = True
     cursor.last_error = None
     session.add(cursor)
+    return stored
+
+
+def record_delivery(
+    session: Session,
+    *,
+    network: str,
+    delivery_id: str,
+    sent_at: datetime | None,
+    posts: Sequence[Any],
+    notes: list[str] | None = None,
+) -> StoredBatch | None:
+    """Log a webhook delivery and save its posts in the caller's transaction; None when it was logged before.
+
+    Posts go through ``save_posts`` like polled ones, so a post that came by poll, by webhook or both is one row.
+    """
+    stmt = _insert(session, DELIVERIES).values(
+        network=network,
+        delivery_id=delivery_id,
+        received_at=utcnow(),
+        sent_at=sent_at,
+        posts=len(posts),
+        inserted=0,
+    )
+    # The unique (network, delivery_id) decides between two receivers racing on one redelivery.
+    logged = session.execute(
+        stmt.on_conflict_do_nothing(index_elements=["network", "delivery_id"]).returning(DELIVERIES.c.id)
+    ).scalar_one_or_none()
+    if logged is None:
+        return None
+    stored = save_posts(session, posts, notes=notes)
+    session.execute(update(DELIVERIES).where(DELIVERIES.c.id == logged).values(inserted=stored.inserted))
     return stored

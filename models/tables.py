@@ -419,3 +419,19 @@ class Correction(SQLModel, table=True):
     new_value: str = Field(max_length=64)
     model_id: str | None = Field(default=None, max_length=128)
     at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One verified webhook delivery, logged in the transaction that stored its posts (a redelivery is a no-op)."""
+
+    __table_args__ = (UniqueConstraint("network", "delivery_id", name="uq_webhook_delivery_network_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    network: str = Field(max_length=16)
+    # The network sends no delivery id: the SHA-256 of the signed body stands for it (same bytes, same delivery).
+    delivery_id: str = Field(max_length=64)
+    received_at: datetime = Field(default_factory=utcnow, index=True)
+    # The newest event time the delivery carries (for the replay window and the latency report).
+    sent_at: datetime | None = None
+    posts: int = 0
+    inserted: int = 0

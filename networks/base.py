@@ -236,3 +236,21 @@ class ReplyLookup(Protocol):
         limit, error, ``LOOKUP_MAX_PAGES``) it raises ``RateLimited`` or ``TemporaryFailure``, never None.
         """
         ...
+
+
+class WebhookRefused(ValueError):
+    """A signed delivery whose envelope is not what the network sends (the receiver answers 4xx, never stores)."""
+
+
+@dataclass(slots=True)
+class WebhookBatch:
+    """What one verified webhook delivery carried: its posts, what was skipped and why, its newest event time."""
+
+    posts: list[IncomingPost] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    sent_at: datetime | None = None
+
+    def saw(self, at: datetime | None) -> None:
+        """Keep the newest event time of the delivery."""
+        if at is not None and (self.sent_at is None or at > self.sent_at):
+            self.sent_at = at

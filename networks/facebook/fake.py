@@ -372,6 +372,48 @@ class GraphSandbox(SandboxCore):
         self._sent.append(SentRecord("facebook", "message", text, message["id"], recipient=user["id"]))
         return json_reply(200, {"recipient_id": user["id"], "message_id": message["id"]})
 
+    # ----------------------------------------------------------------- Page webhooks
+    def fb_page_delivery(self, object_ids: tuple[str, ...]) -> Json:
+        """A Page webhook delivery (``object: page``) announcing these posts, comments and messages as added."""
+        with self._lock:
+            changes, messaging = [], []
+            for object_id in object_ids:
+                item = self._fb_object(object_id)
+                if item is None:
+                    raise KeyError(object_id)
+                at = int(parse_graph_time(item["created_time"]).timestamp())
+                who = {"id": item["from"]["id"], "name": item["from"]["name"]}
+                if object_id.startswith("m_"):
+                    recipient = item["to"]["data"][0]["id"]
+                    messaging.append(
+                        {
+                            "sender": {"id": who["id"]},
+                            "recipient": {"id": recipient},
+                            "timestamp": at * 1000,
+                            "message": {"mid": object_id, "text": item["message"]},
+                        }
+                    )
+                elif "_post_id" in item:
+                    value = {
+                        "item": "comment", "verb": "add", "post_id": item["_post_id"], "comment_id": object_id,
+                        "parent_id": item["_parent_id"] or item["_post_id"], "message": item["message"],
+                        "created_time": at, "from": who,
+                    }  # fmt: skip
+                    changes.append({"field": "feed", "value": value})
+                else:
+                    value = {
+                        "item": "status", "verb": "add", "post_id": object_id, "message": item["message"],
+                        "created_time": at, "from": who, "published": 1,
+                    }  # fmt: skip
+                    changes.append({"field": "feed", "value": value})
+            now = self.now()
+            entries: list[Json] = []
+            if changes:
+                entries.append({"id": self.page_id, "time": int(now.timestamp()), "changes": changes})
+            if messaging:
+                entries.append({"id": self.page_id, "time": int(now.timestamp() * 1000), "messaging": messaging})
+            return {"object": "page", "entry": entries}
+
 
 # Graph's most ids in one multi-id read.
 MULTI_ID_MAX = 50

@@ -21,6 +21,8 @@ class FacebookSettings(NetworkSettings):
     page_id: str | None = None
     page_token: SecretStr | None = None
     app_secret: SecretStr | None = None
+    # The token we chose when subscribing the Page's webhooks; Facebook echoes it in the hub.challenge handshake.
+    verify_token: SecretStr | None = None
     graph_version: str = "v21.0"
     feed_enabled: bool = True
     messages_enabled: bool = True

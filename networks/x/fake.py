@@ -588,6 +588,76 @@ class XSandbox(SandboxCore):
             201, {"data": {"dm_conversation_id": event["dm_conversation_id"], "dm_event_id": event["id"]}}
         )
 
+    # ----------------------------------------------------------------- Account Activity webhooks
+    def _v1_user(self, user_id: str) -> Json:
+        user = self._x_users.get(user_id) or {"id": user_id, "username": "", "name": ""}
+        return {
+            "id": int(user_id),
+            "id_str": user_id,
+            "name": user.get("name", ""),
+            "screen_name": user.get("username", ""),
+            "followers_count": (user.get("public_metrics") or {}).get("followers_count", 0),
+            "verified": bool(user.get("verified")),
+        }
+
+    def x_activity(self, *, tweet_ids: tuple[str, ...] = (), dm_ids: tuple[str, ...] = ()) -> Json:
+        """An Account Activity delivery for the brand carrying these tweets and DM events, in X's v1.1 shapes."""
+        with self._lock:
+            payload: Json = {"for_user_id": self.brand_user_id}
+            tweets = []
+            for tid in tweet_ids:
+                tweet = self._tweet(tid)
+                if tweet is None:
+                    raise KeyError(tid)
+                at = datetime.fromisoformat(tweet["created_at"].replace("Z", "+00:00"))
+                refs = {r["type"]: r["id"] for r in tweet.get("referenced_tweets", [])}
+                mentions = (tweet.get("entities") or {}).get("mentions", [])
+                tweets.append(
+                    {
+                        "created_at": at.strftime("%a %b %d %H:%M:%S +0000 %Y"),
+                        "id": int(tid),
+                        "id_str": tid,
+                        "text": tweet["text"],
+                        "user": self._v1_user(tweet["author_id"]),
+                        "in_reply_to_status_id_str": refs.get("replied_to"),
+                        "is_quote_status": "quoted" in refs,
+                        "entities": {
+                            "user_mentions": [
+                                {"id_str": m.get("id"), "screen_name": m["username"], "indices": [m["start"], m["end"]]}
+                                for m in mentions
+                            ]
+                        },
+                        "lang": tweet.get("lang"),
+                        "timestamp_ms": str(int(at.timestamp() * 1000)),
+                    }
+                )
+            if tweets:
+                payload["tweet_create_events"] = tweets
+            events, users = [], {}
+            by_id = {e["id"]: e for e in self._dm_events}
+            for eid in dm_ids:
+                event = by_id[eid]
+                at = datetime.fromisoformat(event["created_at"].replace("Z", "+00:00"))
+                sender = event["sender_id"]
+                recipient = next(p for p in event["dm_conversation_id"].split("-") if p != sender)
+                events.append(
+                    {
+                        "type": "message_create",
+                        "id": eid,
+                        "created_timestamp": str(int(at.timestamp() * 1000)),
+                        "message_create": {
+                            "target": {"recipient_id": recipient},
+                            "sender_id": sender,
+                            "message_data": {"text": event["text"], "entities": {}},
+                        },
+                    }
+                )
+                users.update({uid: self._v1_user(uid) for uid in (sender, recipient)})
+            if events:
+                payload["direct_message_events"] = events
+                payload["users"] = {uid: {**u, "id": uid} for uid, u in users.items()}
+            return payload
+
 
 def _x_problem(status: int, title: str, detail: str) -> Reply:
     return json_reply(status, {"title": title, "type": "about:blank", "status": status, "detail": detail})

@@ -1,0 +1,1 @@
+"""The webhook receiver (`escucha webhooks`): signed deliveries from X and Facebook into the store, exactly once."""
