@@ -229,6 +229,7 @@ def bench_chaos(*, minutes: float, kills: int, seed: int = 20261206, logs: Path 
                 "kills": sum(w.killed for w in c.workers),
                 "pg_restarts": pg.restarts,
                 "pg_restart_s": round(restart.get("seconds", 0.0), 1),
+                "approvals_superseded": c.superseded,
                 "faults_scripted": len(c.faults),
                 "faults_spent": len(sandbox.spent),
                 "minutes": minutes,

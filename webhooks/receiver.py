@@ -133,7 +133,9 @@ class Receiver:
     @staticmethod
     def _json(body: bytes) -> Any:
         try:
-            return json.loads(body, parse_constant=_reject_constant)
+            # UTF-8 only, as RFC 8259 and both networks say: json.loads would guess UTF-16/32 from the first bytes
+            # of raw bytes, and read b"\x000" as the number 0.
+            return json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
         except (ValueError, RecursionError) as exc:
             # UnicodeDecodeError and JSONDecodeError are ValueErrors; a nesting bomb is a RecursionError.
             raise _Refused(400, f"malformed JSON ({type(exc).__name__})") from None

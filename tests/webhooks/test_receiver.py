@@ -274,6 +274,14 @@ x_shaped = st.fixed_dictionaries(
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_json_in_another_encoding_than_utf8_is_malformed(sb: Sandbox, url: str, engine: Engine) -> None:
+    """Python reads b"\\x000" as UTF-16 for the number 0; the networks send UTF-8 only, so it is malformed (400)."""
+    push = pusher(url)
+    for body in (b"\x000", '{"object": "page", "entry": []}'.encode("utf-16")):
+        assert push.post("facebook", body, {"X-Hub-Signature-256": f"sha256={_fb_sig(body)}"}) == 400
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_fuzzed_signed_payloads_never_get_a_5xx(sb: Sandbox, url: str, engine: Engine) -> None:
     push = pusher(url)
 
