@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     # anyone reaching the app directly could otherwise claim any address and dodge the sign-in throttle).
     review_address: str = "127.0.0.1"
     review_trust_forwarded: bool = False
+    # Desk sessions (models.sessions): the key that signs their cookies (unset: one made and kept in the database),
+    # how long a signed-in browser may sit idle, and how long a sign-in lasts at most.
+    session_secret: SecretStr | None = None
+    session_idle_minutes: float = Field(default=60.0, gt=0, le=7 * 24 * 60)
+    session_max_hours: float = Field(default=12.0, gt=0, le=30 * 24)
 
     # The webhook receiver (`escucha webhooks`): where it listens, the largest body it reads, how old a delivery's
     # newest event may be (Facebook retries for 36 hours), how far ahead of our clock, and each source address's
@@ -101,6 +106,14 @@ class Settings(BaseSettings):
     @classmethod
     def _bounded_seconds(cls, value: Any, info: ValidationInfo) -> Any:
         return bounded_seconds(value, str(info.field_name))
+
+    @field_validator("session_secret")
+    @classmethod
+    def _session_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        value = refuse_placeholder(value)
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("needs at least 32 characters (e.g. the output of: openssl rand -hex 32)")
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -233,7 +233,8 @@ def authenticate(
         session.delete(attempt)
         session.commit()
         return SignInResult(SignIn.LOCKED, locked_until=until)
-    if not _verify(staff, password):
+    # A disabled person's right password is refused like a wrong one, after the same hash check.
+    if not _verify(staff, password) or (staff is not None and staff.disabled):
         until = blocked()
         if staff is not None:
             attempt.detail = {"staff": staff.id}

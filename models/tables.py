@@ -175,6 +175,8 @@ class Staff(SQLModel, table=True):
     locked_until: datetime | None = None
     # The review desk's interface language for this person ("es" or "en").
     ui_language: str = Field(default="es", max_length=8)
+    # A disabled person cannot sign in, and every desk session of theirs ends at once (models.sessions).
+    disabled: bool = False
 
 
 class Assignment(SQLModel, table=True):
@@ -435,3 +437,33 @@ class WebhookDelivery(SQLModel, table=True):
     sent_at: datetime | None = None
     posts: int = 0
     inserted: int = 0
+
+
+class DeskSession(SQLModel, table=True):
+    """One signed-in browser: the server-side record its HttpOnly cookie is bound to (``models.sessions``).
+
+    Only hashes of the secrets are stored, so a copy of the database signs no one in. The cookie exists only
+    after the browser exchanged the one-time ``handoff`` for it; ``revoked_at`` ends it for good.
+    """
+
+    __tablename__ = "desk_session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    staff_id: int = Field(foreign_key="staff.id", index=True)
+    token_hash: str | None = Field(default=None, max_length=64, unique=True)
+    handoff_hash: str | None = Field(default=None, max_length=64, unique=True)
+    handoff_until: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    last_seen_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    revoked_at: datetime | None = None
+
+
+class DeskKey(SQLModel, table=True):
+    """The key that signs desk session cookies when ``ESCUCHA_SESSION_SECRET`` is not set: made once per database."""
+
+    __tablename__ = "desk_key"
+
+    id: int = Field(default=1, primary_key=True)
+    secret: str = Field(max_length=128)
+    created_at: datetime = Field(default_factory=utcnow)

@@ -12,6 +12,7 @@ from pathlib import Path
 import streamlit as st
 from sqlalchemy import func, select
 from sqlmodel import Session
+from streamlit.delta_generator import DeltaGenerator
 
 from models.tables import Staff
 from responder.admin import set_ui_language
@@ -20,6 +21,7 @@ from review_app import context
 from review_app.i18n import DEFAULT_LANGUAGE, LANGUAGES, t
 from review_app.labels import code
 from review_app.safe import md
+from review_app.views import signin
 
 # Not "pages/": Streamlit would list that folder as a second, automatic navigation before ours loads.
 PAGES_DIR = Path(__file__).resolve().parent / "views"
@@ -27,6 +29,8 @@ PAGES_DIR = Path(__file__).resolve().parent / "views"
 ICON = Path(__file__).resolve().parent / "static" / "escucha-icon.png"
 
 log = logging.getLogger("review_app")
+# Every page's address: signed out, each of them shows the sign-in form.
+DESK_PATHS = ("signin", "queue", "inbox", "trends", "overview", "admin")
 
 
 def _save_language() -> None:
@@ -56,7 +60,7 @@ def _language_picker() -> str:
 
 
 def _pages(lang: str, me: Staff) -> list[st.Page]:
-    """Return the pages ``me``'s role may open; the first is the default."""
+    """Return the pages ``me``'s role may open, in the sidebar's order."""
     pages: list[tuple[Action | None, str, str, str]] = [
         (Action.VIEW_QUEUE, "queue.py", "page_queue", ":material/inbox:"),
         (Action.VIEW_INBOX, "inbox.py", "page_inbox", ":material/person:"),
@@ -66,25 +70,46 @@ def _pages(lang: str, me: Staff) -> list[st.Page]:
     ]
     allowed = [p for p in pages if p[0] is None or can(me, p[0])]
     return [
-        st.Page(PAGES_DIR / file, title=t(lang, title), icon=icon, url_path=file[:-3], default=i == 0)
-        for i, (_, file, title, icon) in enumerate(allowed)
+        st.Page(PAGES_DIR / file, title=t(lang, title), icon=icon, url_path=file[:-3])
+        for _, file, title, icon in allowed
     ]
+
+
+def _navigate(pages: list[st.Page], nav: DeltaGenerator) -> None:
+    """Run the chosen page; ``/`` shows the first one.
+
+    Streamlit serves its default page at ``/`` only, so a link to ``/queue`` would find no page if the queue were
+    the default: ``/`` gets a copy of the first page of its own, and every page keeps its address for links.
+    """
+    first = pages[0]
+    home = st.Page(
+        PAGES_DIR / f"{first.url_path}.py", title=first.title, icon=first.icon, url_path="home", default=True
+    )
+    chosen = st.navigation([home, *pages], position="hidden")
+    for page in pages:
+        nav.page_link(page)
+    chosen.run()
 
 
 def main() -> None:
     """Run the desk; anything that goes wrong is logged in full and shown to the visitor as one short line."""
     st.set_page_config(page_title="Escucha", page_icon=str(ICON), layout="wide")
-    lang = _language_picker()
     try:
-        _desk(lang)
+        # Before the language toggle: a tab signed in again from its cookie takes its person's language.
+        context.restore()
+        # The page links go above the language toggle, where Streamlit's own navigation sat.
+        nav = st.sidebar.container()
+        lang = _language_picker()
+        context.cookie_scripts()
+        _desk(lang, nav)
     except Exception:
         # Streamlit's own rerun and stop signals are BaseExceptions and pass through. The rest (a database that
         # is down, a bug) may name hosts, ports and files: for the log, not for whoever opened the page.
         log.exception("the review app failed to render")
-        st.error(t(lang, "app_error"))
+        st.error(t(context.lang(), "app_error"))
 
 
-def _desk(lang: str) -> None:
+def _desk(lang: str, nav: DeltaGenerator) -> None:
     """Lay out the sidebar and run the chosen page (the sign-in page until someone signs in)."""
     with Session(context.engine(), expire_on_commit=False) as session:
         has_staff = bool(session.execute(select(func.count()).select_from(Staff)).scalar_one())
@@ -94,11 +119,15 @@ def _desk(lang: str) -> None:
         st.warning(t(lang, "no_staff"))
         return
     if me is None:
-        st.navigation([st.Page(PAGES_DIR / "signin.py", title=t(lang, "page_signin"), url_path="signin")]).run()
+        # Every desk address shows the sign-in form, and keeps its address and query: once signed in, a link to a
+        # page or a post (``/queue?post=12``) opens what it points at instead of "page not found".
+        title = t(lang, "page_signin")
+        pages = [st.Page(signin.render, title=title, url_path=p, default=i == 0) for i, p in enumerate(DESK_PATHS)]
+        st.navigation(pages, position="hidden").run()
         return
     st.sidebar.markdown(f"**{md(me.name)}** · {code(lang, 'role', me.role)}")
     st.sidebar.button(t(lang, "signout"), key="signout", on_click=context.sign_out, icon=":material/logout:")
-    st.navigation(_pages(lang, me)).run()
+    _navigate(_pages(lang, me), nav)
 
 
 main()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import streamlit as st
@@ -12,6 +13,7 @@ from sqlmodel import Session
 
 from ground.db import get_engine
 from ground.settings import get_settings
+from models import sessions
 from models.tables import Staff
 from networks.registry import build_senders
 from responder.permissions import Action, can
@@ -22,9 +24,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# The endpoints of review_app.server that set and clear the HttpOnly session cookie.
+HANDOFF_PATH = "/desk/session"
+SIGNOUT_PATH = "/desk/signout"
 LANG_KEY = "lang"
 STAFF_KEY = "staff_id"
 FLASH_KEY = "flash"
+# The desk session this browser tab is signed in with (models.sessions), the one-time code its page still has to
+# hand to the cookie endpoint, and whether the page still has to ask that endpoint to clear the cookie.
+SESSION_KEY = "desk_session_id"
+HANDOFF_KEY = "desk_handoff"
+CLEAR_COOKIE_KEY = "desk_clear_cookie"
 
 
 def engine() -> Engine:
@@ -53,24 +63,113 @@ def lang() -> str:
     return value if value in LANGUAGES else DEFAULT_LANGUAGE
 
 
+def session_limits() -> sessions.Limits:
+    """The idle and maximum ages of desk sessions, from the settings."""
+    settings = get_settings()
+    return sessions.Limits(
+        idle=timedelta(minutes=settings.session_idle_minutes), max_age=timedelta(hours=settings.session_max_hours)
+    )
+
+
+def signing_key(session: Session) -> bytes:
+    """The key that signs session cookies (``ESCUCHA_SESSION_SECRET``, else the database's own)."""
+    secret = get_settings().session_secret
+    return sessions.signing_key(session, secret.get_secret_value() if secret else None)
+
+
+def _cookie() -> str | None:
+    try:
+        value = st.context.cookies.get(sessions.COOKIE_NAME)
+    except Exception:  # no browser connection (a script run on its own): no cookie to read
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _forget() -> None:
+    """Drop who was signed in from this tab's state (their session ended elsewhere), keeping the language."""
+    lang_now = lang()
+    st.session_state.clear()
+    st.session_state[LANG_KEY] = lang_now
+    st.session_state[CLEAR_COOKIE_KEY] = True
+
+
 def acting_staff(session: Session) -> Staff | None:
-    """Return the signed-in staff member, read fresh from the database so a changed role counts at once."""
+    """Return the signed-in staff member, read fresh from the database so a changed role counts at once.
+
+    Each run asks the session record again, so a sign-out elsewhere, a disabled person or an idle session
+    ends here too. A new tab, a reload or a link has no state yet: the HttpOnly cookie signs it in again.
+    """
+    session_id = st.session_state.get(SESSION_KEY)
+    if isinstance(session_id, int):
+        staff = sessions.check(session, session_id=session_id, limits=session_limits())
+        if staff is None:
+            _forget()
+        return staff
     staff_id = st.session_state.get(STAFF_KEY)
-    return session.get(Staff, staff_id) if isinstance(staff_id, int) else None
+    if isinstance(staff_id, int):
+        # Set by the server-side harness of the page tests (no browser, so no cookie): state no browser can write.
+        member = session.get(Staff, staff_id)
+        return None if member is None or member.disabled else member
+    cookie = _cookie()
+    if not cookie:
+        return None
+    found = sessions.resume(session, cookie=cookie, key=signing_key(session), limits=session_limits())
+    if found is None:
+        return None
+    st.session_state[SESSION_KEY], st.session_state[STAFF_KEY] = found[0], found[1].id
+    # Their own language, as at sign-in: this runs before the language toggle is drawn (``restore``).
+    if found[1].ui_language in LANGUAGES:
+        st.session_state[LANG_KEY] = found[1].ui_language
+    return found[1]
+
+
+def restore() -> None:
+    """Check this tab's session (or sign it in from its cookie) before any widget is drawn: it may set the language."""
+    with Session(engine(), expire_on_commit=False) as session:
+        acting_staff(session)
 
 
 def sign_in_as(staff: Staff) -> None:
-    """Remember who signed in in this browser session (server-side state) and use their language."""
+    """Start a desk session for ``staff`` (just authenticated) and use their language.
+
+    The page hands the session's one-time code to the cookie endpoint on its next run (``cookie_scripts``).
+    """
+    with Session(engine(), expire_on_commit=False) as session:
+        started = sessions.start(session, staff=staff, limits=session_limits())
+    st.session_state[SESSION_KEY] = started.session_id
     st.session_state[STAFF_KEY] = staff.id
+    st.session_state[HANDOFF_KEY] = started.handoff
     if staff.ui_language in LANGUAGES:
         st.session_state[LANG_KEY] = staff.ui_language
 
 
 def sign_out() -> None:
-    """Forget who is signed in, and everything they had typed."""
-    lang_now = lang()
-    st.session_state.clear()
-    st.session_state[LANG_KEY] = lang_now
+    """End this desk session for good, forget who is signed in and everything they had typed."""
+    session_id = st.session_state.get(SESSION_KEY)
+    if isinstance(session_id, int):
+        with Session(engine()) as session:
+            sessions.end(session, session_id=session_id)
+    _forget()
+
+
+def cookie_scripts() -> None:
+    """Hand a pending one-time code to the cookie endpoint, or ask it to clear a dead cookie (same-origin POSTs)."""
+    handoff = st.session_state.get(HANDOFF_KEY)
+    session_id = st.session_state.get(SESSION_KEY)
+    if isinstance(handoff, str) and isinstance(session_id, int):
+        with Session(engine()) as session:
+            waiting = sessions.handoff_pending(session, session_id=session_id)
+        # Drawn on every run until the endpoint took the code: a run cut short (a page switch) may never have
+        # reached the browser.
+        if not waiting:
+            st.session_state.pop(HANDOFF_KEY, None)
+            handoff = None
+    if isinstance(handoff, str) and handoff.replace("-", "").replace("_", "").isalnum():
+        body = f"fetch('{HANDOFF_PATH}', {{method: 'POST', body: '{handoff}', credentials: 'same-origin'}});"
+        st.html(f"<script>{body}</script>", unsafe_allow_javascript=True)
+    if st.session_state.pop(CLEAR_COOKIE_KEY, False):
+        body = f"fetch('{SIGNOUT_PATH}', {{method: 'POST', credentials: 'same-origin'}});"
+        st.html(f"<script>{body}</script>", unsafe_allow_javascript=True)
 
 
 def pick_client(peer: str | None, forwarded_for: str | None, *, trust_forwarded: bool) -> str | None:

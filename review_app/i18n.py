@@ -451,3 +451,18 @@ _WIDGETS: dict[str, dict[str, str]] = {
 }
 for _code, _strings in _WIDGETS.items():
     STRINGS[_code].update(_strings)
+
+# --- desk (issue 14) ---
+# Sessions that last, approvals, alerts and lanes; a block of its own so the catalogue work merges cleanly.
+_DESK: dict[str, dict[str, str]] = {
+    "es": {
+        "queue_one_post": "Solo la publicación {post}, la del enlace.",
+        "queue_show_all": "Ver toda la cola",
+    },
+    "en": {
+        "queue_one_post": "Only post {post}, the one the link points at.",
+        "queue_show_all": "Show the whole queue",
+    },
+}
+for _code, _strings in _DESK.items():
+    STRINGS[_code].update(_strings)

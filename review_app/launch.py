@@ -13,6 +13,8 @@ from types import FrameType
 from ground.settings import get_settings
 
 APP = Path(__file__).resolve().parent / "app.py"
+# The web app that serves APP: Streamlit plus the endpoints that set and clear the session cookie.
+SERVER = Path(__file__).resolve().parent / "server.py"
 # A desk for staff, not a Streamlit playground: no "Deploy" button, no usage statistics sent anywhere, and no
 # error details in the browser (a visitor who is not signed in would see file paths and the database's host;
 # the app logs them and shows a short message instead). XSRF protection stays on, as is Streamlit's default.
@@ -27,7 +29,8 @@ _FLAGS = (
 def streamlit_command(*, port: int, headless: bool = False) -> list[str]:
     """Return the command line that serves the review app on ``port`` at ``ESCUCHA_REVIEW_ADDRESS`` (loopback)."""
     address = get_settings().review_address
-    cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.address", address, "--server.port", str(port)]
+    cmd = [sys.executable, "-m", "streamlit", "run", str(SERVER), "--server.address", address]
+    cmd += ["--server.port", str(port)]
     cmd += _FLAGS
     if headless:
         cmd += ["--server.headless", "true"]

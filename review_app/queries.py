@@ -32,6 +32,7 @@ class QueueFilters:
     sentiments: tuple[str, ...] = ()
     statuses: tuple[str, ...] = ()
     assignee_id: int | None = None  # a staff id, UNASSIGNED, or None for everyone
+    post_id: int | None = None  # one post only (a link to it: ``/queue?post=12``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +124,8 @@ def _open_where(filters: QueueFilters) -> list[Any]:
         where.append(col(Score.language).in_(_matchable(filters.languages)))
     if filters.sentiments:
         where.append(col(Score.sentiment).in_(_matchable(filters.sentiments)))
+    if filters.post_id is not None:
+        where.append(col(Post.id) == filters.post_id)
     if filters.assignee_id == UNASSIGNED:
         where.append(col(Post.assignee_id).is_(None))
     elif filters.assignee_id is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
 import streamlit as st
@@ -503,6 +504,17 @@ def _card(lang: str, item: QueueItem, me: Staff, now: datetime, team: list[Staff
         _tools(lang, item, me, team)
 
 
+def _linked_post() -> int | None:
+    """The post a link points at (``?post=12``), if it names one."""
+    value = st.query_params.get("post", "")
+    return int(value) if value.isdigit() and len(value) < 12 else None
+
+
+def _show_all() -> None:
+    """Leave the one linked post for the whole queue."""
+    st.query_params.pop("post", None)
+
+
 def render_items(lang: str, session: Session, me: Staff, items: list[QueueItem]) -> None:
     """Show post cards, record that ``me`` is looking at them, and say who else is."""
     ids = [i.post_id for i in items]
@@ -525,6 +537,11 @@ def render() -> None:
         if me is None:
             return
         filters = _filters(lang, session, me)
+        linked = _linked_post()
+        if linked is not None:
+            filters = replace(filters, post_id=linked)
+            st.caption(t(lang, "queue_one_post", post=linked))
+            st.button(t(lang, "queue_show_all"), key="queue_show_all", on_click=_show_all)
         result = fetch_queue(
             session,
             filters=filters,

@@ -191,3 +191,77 @@ def test_manager_approves_in_the_browser_and_the_network_gets_exactly_that_reply
     engine.dispose()
     pages = ("signin", "queue", "inbox", "trends", "admin")
     assert all((shots / f"review-{name}.png").stat().st_size > 10_000 for name in pages)
+
+
+def test_sign_in_lasts_through_a_reload_and_a_link_and_ends_with_sign_out(sandbox: Sandbox, tmp_path: Path) -> None:
+    """Issue 14, done-when 1: F5 and a deep link keep the person signed in; after sign-out the link asks again."""
+    _need_chromium()
+    from playwright.sync_api import expect, sync_playwright
+
+    url_db = f"sqlite:///{tmp_path / 'session.db'}"
+    engine = make_engine(url_db)
+    migrate(engine)
+    with Session(engine) as s:
+        ensure_demo_team(s)
+    mention_id = sandbox.add_mention(COMPLAINT, author="ana_g", lang="en", followers=12_400)
+    for text, author, lang in OTHERS:
+        sandbox.add_mention(text, author=author, lang=lang)
+    settings = Settings(database_url=url_db, **sandbox.settings_overrides())
+    Worker(engine, listeners=build_listeners(settings), senders={}, scorer=load_scorer()).run_once()
+    with Session(engine) as s:
+        post = s.execute(select(Post).where(col(Post.external_id) == mention_id)).scalar_one()
+        post_id = post.id
+    engine.dispose()
+
+    port = _free_port()
+    env = {**os.environ, **settings_env(settings), "ESCUCHA_DATABASE_URL": url_db}
+    app = subprocess.Popen(
+        streamlit_command(port=port, headless=True), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    base = f"http://127.0.0.1:{port}"
+    link = f"{base}/queue?post={post_id}"
+    try:
+        _wait_healthy(base, app)
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            context = browser.new_context(viewport={"width": 1440, "height": 1000})
+            page = context.new_page()
+            page.goto(f"{base}/?lang=en")
+            page.get_by_role("textbox", name="E-mail").fill(MANAGER)
+            page.get_by_role("textbox", name="Password").fill(DEMO_PASSWORD)
+            page.get_by_role("button", name="Sign in").click()
+            expect(page.get_by_role("heading", name="Cola de respuesta")).to_be_visible(timeout=WAIT_MS)
+            # The cookie is set by the app's own endpoint: no script can read it, no other site's page sends it.
+            deadline = time.monotonic() + 30
+            while not (cookies := [c for c in context.cookies() if c["name"] == "escucha_session"]):
+                assert time.monotonic() < deadline, "the session cookie was never set"
+                page.wait_for_timeout(200)
+            assert cookies[0]["httpOnly"] and cookies[0]["sameSite"] == "Strict"
+            assert page.evaluate("document.cookie").find("escucha_session") == -1
+
+            page.reload()
+            expect(page.get_by_role("heading", name="Cola de respuesta")).to_be_visible(timeout=WAIT_MS)
+            expect(page.get_by_role("button", name="Cerrar sesión")).to_be_visible()
+
+            page.goto(link)
+            card = page.locator(f".st-key-post_{post_id}")
+            expect(card).to_be_visible(timeout=WAIT_MS)
+            expect(page.locator("[class*='st-key-post_']")).to_have_count(1)
+            assert "escucha_session" not in page.url and "token" not in page.url
+            _settle(page)
+            page.screenshot(path=str(tmp_path / "deep-link.png"))
+
+            page.get_by_role("button", name="Cerrar sesión").click()
+            expect(page.get_by_role("textbox", name="Correo electrónico")).to_be_visible(timeout=WAIT_MS)
+            page.goto(link)
+            expect(page.get_by_role("textbox", name="Correo electrónico")).to_be_visible(timeout=WAIT_MS)
+            expect(card).to_have_count(0)
+            # Signing in from the link opens what it points at.
+            page.get_by_role("textbox", name="Correo electrónico").fill(MANAGER)
+            page.get_by_role("textbox", name="Contraseña").fill(DEMO_PASSWORD)
+            page.get_by_role("button", name="Entrar").click()
+            expect(card).to_be_visible(timeout=WAIT_MS)
+            browser.close()
+    finally:
+        app.terminate()
+        app.wait(timeout=20)
