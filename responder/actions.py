@@ -102,6 +102,14 @@ def _lock_post(session: Session, post_id: int) -> None:
         session.execute(select(col(Post.id)).where(col(Post.id) == post_id).with_for_update())
 
 
+def _locked_post(session: Session, post_id: int) -> Post | None:
+    """The post, read fresh under its row lock on PostgreSQL: a decision on it sees a concurrent reassignment."""
+    query = select(Post).where(col(Post.id) == post_id).execution_options(populate_existing=True)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    return session.execute(query).scalar_one_or_none()
+
+
 def _answered_by_other(session: Session, *, post_id: int, reply_id: int) -> Reply | None:
     return (
         session.execute(
@@ -233,7 +241,8 @@ def dismiss_post(session: Session, *, post_id: int, staff: Staff, reason: str) -
     if not reason.strip():
         raise InvalidReply("say why the post needs no reply")
     reason = check_input(reason, what="the reason", limit=MAX_NOTE_CHARS)
-    post = session.get(Post, post_id)
+    # Checked and changed under the row lock: a reassignment or a send committed meanwhile is seen here.
+    post = _locked_post(session, post_id)
     if post is None:
         raise ReplyConflict(f"post {post_id} does not exist")
     require_on(staff, Action.DISMISS_POST, assignee_id=post.assignee_id)
@@ -254,7 +263,8 @@ def escalate_post(session: Session, *, post_id: int, staff: Staff, reason: str) 
     if not reason.strip():
         raise InvalidReply("say why and to whom the post is escalated")
     reason = check_input(reason, what="the reason", limit=MAX_NOTE_CHARS)
-    post = session.get(Post, post_id)
+    # Checked and changed under the row lock: a reassignment or a send committed meanwhile is seen here.
+    post = _locked_post(session, post_id)
     if post is None:
         raise ReplyConflict(f"post {post_id} does not exist")
     require_on(staff, Action.ESCALATE_POST, assignee_id=post.assignee_id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -53,6 +55,18 @@ LOOKUP_PAGE_SIZE = 100
 TIMELINE_DEPTH = 3200
 
 Json = dict[str, Any]
+
+
+_LEADING_MENTIONS = re.compile(r"^(?:@\w{1,15}\s+)+")
+
+
+def same_x_text(ours: str, theirs: str) -> bool:
+    """Tell whether X's copy of a reply is the text we sent, as X shows it.
+
+    X returns text HTML-escaped (``&amp;``, ``&lt;``, ``&gt;``) and puts the replied-to handles in front of a
+    reply's text; neither makes it another reply, and missing it after a crash would send the reply twice.
+    """
+    return same_reply_text(_LEADING_MENTIONS.sub("", ours), _LEADING_MENTIONS.sub("", html.unescape(theirs)))
 
 
 def make_x_client(settings: Settings | XSettings, session: requests.Session) -> tweepy.Client:
@@ -640,7 +654,7 @@ class XSender:
                 refs = _dicts(tweet.get("referenced_tweets"))
                 replied = any(r.get("type") == "replied_to" and str(r.get("id")) == external_id for r in refs)
                 tweet_id = _id(tweet.get("id"))
-                if tweet_id and replied and same_reply_text(text, str(tweet.get("text", ""))):
+                if tweet_id and replied and same_x_text(text, str(tweet.get("text", ""))):
                     return SentReply(external_id=tweet_id, url=f"https://x.com/i/web/status/{tweet_id}")
         if read >= TIMELINE_DEPTH:
             # X serves a timeline's newest 3200 tweets only: the reply may lie beyond what it showed.
@@ -668,11 +682,7 @@ class XSender:
                 if created_before(_created(event), not_before):
                     return None  # events come newest first: the rest is older than the approval too
                 event_id = _id(event.get("id"))
-                if (
-                    event_id
-                    and str(event.get("sender_id")) == brand
-                    and same_reply_text(text, str(event.get("text", "")))
-                ):
+                if event_id and str(event.get("sender_id")) == brand and same_x_text(text, str(event.get("text", ""))):
                     conversation = _text(event.get("dm_conversation_id"))
                     url = f"https://x.com/messages/{conversation}" if conversation else None
                     return SentReply(external_id=event_id, url=url)

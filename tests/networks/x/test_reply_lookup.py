@@ -106,3 +106,29 @@ def test_the_sandbox_timeline_refuses_since_id_with_start_time_as_x_does(sandbox
         sender.client.get_users_tweets(
             sandbox.brand_user_id, since_id=lookup["external_id"], start_time=lookup["not_before"], user_auth=True
         )
+
+
+@pytest.mark.parametrize(
+    ("ours", "as_x_shows"),
+    [
+        (
+            "Q&A: revisamos tu pedido <hoy> & te escribimos.",
+            lambda t: t.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"),
+        ),
+        ("Lo sentimos, revisamos tu pedido.", lambda t: "@cliente_x " + t),
+        ("@cliente_x Lo sentimos, revisamos tu pedido.", lambda t: t),
+    ],
+)
+def test_lookup_finds_our_reply_as_x_shows_it_escaped_and_with_the_handle_in_front(
+    sandbox: Sandbox, ours: str, as_x_shows: Any
+) -> None:
+    """X returns tweet text HTML-escaped and a reply's text after the replied-to handle: still our reply, not absent."""
+    approved = sandbox.now()
+    sender = sender_for(sandbox)
+    post = sandbox.add_mention("mi pedido no llega", author="cliente_x")
+    target = {"external_id": post, "kind": "mention", "author_external_id": None, "text": ours, "idempotency_key": "k"}
+    sent = sender.send_reply(**target)
+    tweet = sandbox._tweet(sent.external_id)
+    tweet["text"] = as_x_shows(tweet["text"])
+    found = sender.find_reply(**target, not_before=approved - timedelta(minutes=2))
+    assert found is not None and found.external_id == sent.external_id
