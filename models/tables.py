@@ -18,13 +18,6 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Network(enum.StrEnum):
-    """A social network Escucha listens to."""
-
-    X = "x"
-    FACEBOOK = "facebook"
-
-
 class PostKind(enum.StrEnum):
     """What a post is on its network; decides channel and how it can be answered."""
 
