@@ -10,7 +10,7 @@ from models.store import clean_text
 from models.tables import Post, PostStatus, Reply, ReplyKind, ReplyState, Staff, utcnow
 from networks.registry import spec_of
 from networks.spec import DEFAULT_REPLY_LIMIT
-from responder.lifecycle import resolve_post
+from responder.lifecycle import lock_post, locked_post, resolve_post
 from responder.permissions import Action, can, require, require_on
 
 ANSWERED = (ReplyState.APPROVED, ReplyState.SENDING, ReplyState.SENT)
@@ -96,20 +96,6 @@ def duplicate_pending(session: Session) -> dict[int, int]:
     return {int(p): int(n) for p, n in rows}
 
 
-def _lock_post(session: Session, post_id: int) -> None:
-    # On PostgreSQL the post row serialises decisions about its replies; SQLite writers are serial anyway.
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(col(Post.id)).where(col(Post.id) == post_id).with_for_update())
-
-
-def _locked_post(session: Session, post_id: int) -> Post | None:
-    """The post, read fresh under its row lock on PostgreSQL: a decision on it sees a concurrent reassignment."""
-    query = select(Post).where(col(Post.id) == post_id).execution_options(populate_existing=True)
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
-    return session.execute(query).scalar_one_or_none()
-
-
 def _answered_by_other(session: Session, *, post_id: int, reply_id: int) -> Reply | None:
     return (
         session.execute(
@@ -168,7 +154,7 @@ def approve_reply(session: Session, *, reply_id: int, staff: Staff, text: str | 
     if post.manual_only:
         raise InvalidReply("this post can only be answered by hand on the network (X rule for keyword hits)")
     final = validate_text(text if text is not None else reply.text, network=post.network)
-    _lock_post(session, post.id)  # type: ignore[arg-type]
+    lock_post(session, post.id)  # type: ignore[arg-type]
     other = _answered_by_other(session, post_id=post.id, reply_id=reply_id)  # type: ignore[arg-type]
     if other is not None:
         session.rollback()
@@ -242,7 +228,7 @@ def dismiss_post(session: Session, *, post_id: int, staff: Staff, reason: str) -
         raise InvalidReply("say why the post needs no reply")
     reason = check_input(reason, what="the reason", limit=MAX_NOTE_CHARS)
     # Checked and changed under the row lock: a reassignment or a send committed meanwhile is seen here.
-    post = _locked_post(session, post_id)
+    post = locked_post(session, post_id)
     if post is None:
         raise ReplyConflict(f"post {post_id} does not exist")
     require_on(staff, Action.DISMISS_POST, assignee_id=post.assignee_id)
@@ -264,7 +250,7 @@ def escalate_post(session: Session, *, post_id: int, staff: Staff, reason: str) 
         raise InvalidReply("say why and to whom the post is escalated")
     reason = check_input(reason, what="the reason", limit=MAX_NOTE_CHARS)
     # Checked and changed under the row lock: a reassignment or a send committed meanwhile is seen here.
-    post = _locked_post(session, post_id)
+    post = locked_post(session, post_id)
     if post is None:
         raise ReplyConflict(f"post {post_id} does not exist")
     require_on(staff, Action.ESCALATE_POST, assignee_id=post.assignee_id)

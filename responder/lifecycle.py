@@ -20,6 +20,14 @@ def lock_post(session: Session, post_id: int) -> None:
         session.execute(select(col(Post.id)).where(col(Post.id) == post_id).with_for_update())
 
 
+def locked_post(session: Session, post_id: int) -> Post | None:
+    """The post read fresh, under its row lock on PostgreSQL: a decision on it sees what others committed."""
+    query = select(Post).where(col(Post.id) == post_id).execution_options(populate_existing=True)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    return session.execute(query).scalar_one_or_none()
+
+
 def end_assignment(session: Session, *, post_id: int, at: datetime) -> None:
     """End the post's open assignment, if it has one (its owner's load drops with it)."""
     session.execute(

@@ -33,7 +33,7 @@ from networks.base import (
     SentReply,
     TemporaryFailure,
 )
-from responder.lifecycle import resolve_post
+from responder.lifecycle import lock_post, resolve_post
 from responder.provenance import build_provenance
 
 log = logging.getLogger(__name__)
@@ -97,9 +97,8 @@ def _claim(engine: Engine, reply_id: int) -> bool:
         post_id = session.execute(select(col(Reply.post_id)).where(col(Reply.id) == reply_id)).scalar_one_or_none()
         if post_id is None:
             return False
-        if session.get_bind().dialect.name == "postgresql":
-            # The post row serialises claims of different replies to one post (SQLite writers are serial).
-            session.execute(select(col(Post.id)).where(col(Post.id) == post_id).with_for_update())
+        # The post row serialises claims of different replies to one post.
+        lock_post(session, post_id)
         other = aliased(Reply)
         already_answered = exists().where(
             and_(
