@@ -466,3 +466,10 @@ _DESK: dict[str, dict[str, str]] = {
 }
 for _code, _strings in _DESK.items():
     STRINGS[_code].update(_strings)
+
+# Every feature's own block (review_app/strings/<feature>.py), found by itself so that features never share lines.
+from review_app.strings import feature_blocks  # noqa: E402  (after STRINGS exists; the blocks extend it)
+from review_app.strings.base import merge  # noqa: E402
+
+for _name, _block in feature_blocks():
+    merge(STRINGS, _name, _block)
