@@ -216,10 +216,20 @@ CRISIS: dict[str, str] = {
     "safety threat": (
         r"(?:i(?:'ll| will| am going to|'m going to|m gonna|'m gonna) (?:kill|hurt|shoot|stab|find) "
         r"(?:you|someone|everyone|them)|bomb (?:threat|your)|shoot (?:up|the)|"
-        r"(?:gas leak|caught fire|exploded|explosion|food poisoning|electrocuted|"
-        r"sliced my|cut my (?:mouth|hand)|burned my|hospitali[sz]ed|glass in)|"
-        r"(?:los|te|les) voy a (?:matar|golpear|partir)|amenaza de bomba|fuga de gas|se incendio|"
-        r"exploto|intoxicacion|envenenad\w*|me corte|vidrio en|termine en el hospital)"
+        r"(?:gas leak|caught fire|exploded|explosion|electrocuted|"
+        r"sliced my|cut my (?:mouth|hand)|burned my|glass in)|"
+        r"(?:los|te|les|os) voy a (?:matar|golpear|partir)|amenaza de bomba|fuga de gas|se incendio|"
+        r"exploto|me corte|vidrio en)"
+    ),
+    # Harm to someone's health from what we sold or did: the posts a brand must never leave waiting.
+    "health risk": (
+        r"(?:food poisoning|poisoned|allergic reaction|anaphyla\w*|(?:got|made (?:me|us|him|her|my \w+)) sick "
+        r"(?:from|after)|(?:ended up|landed|rushed|went) (?:in|to) (?:the )?(?:er|emergency room|a&e|hospital)\b|"
+        r"hospitali[sz]ed|"
+        r"intoxicacion|intoxicad[oa]s?|intoxique|intoxico|intoxicaron|intoxicamos|envenen\w*|reaccion alergica|"
+        r"(?:en|a) (?:urgencias|emergencias)|"
+        r"(?:esta|estoy|estamos|acabe|acabo|termine|termino|terminamos) en (?:el )?hospital|hospitalizad[oa]s?|"
+        r"me (?:enferme|puso malo|puso mala|hizo dano))\b"
     ),
     "self-harm": (
         r"(?:kill myself|killing myself|end my life|want to die|wanna die|"
@@ -230,7 +240,8 @@ CRISIS: dict[str, str] = {
     "legal threat": (
         r"(?:(?:sue|suing|sued) (?:you|your|u|them|the)|i(?:'ll| will) sue|lawsuit|class action|lawyer|"
         r"attorney|legal action|take you to court|see you in court|small claims|"
-        r"denunci(?:ar|are|aremos|arlos|arlas|arte|arles)|(?:voy|vamos) a denunciar|"
+        r"denunci(?:ar|are|aremos|arlos|arlas|arte|arles|aros|aras|aran)|"
+        r"(?:poner|pondre|interponer) una denuncia|(?:voy|vamos) a denunciar|"
         r"demandar\w*|los voy a demandar|abogad[oa]s?|accion(?:es)? legal(?:es)?|profeco|"
         r"nos vemos en (?:el )?juzgado|(?:a|en los) tribunales)\b"
     ),

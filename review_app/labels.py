@@ -151,6 +151,7 @@ CUES: dict[str, tuple[str, str]] = {
 }
 CRISIS: dict[str, tuple[str, str]] = {
     "safety threat": ("amenaza a la seguridad", "safety threat"),
+    "health risk": ("riesgo para la salud", "health risk"),
     "self-harm": ("autolesión", "self-harm"),
     "legal threat": ("amenaza legal", "legal threat"),
     "data breach": ("filtración de datos", "data breach"),

@@ -132,6 +132,13 @@ def test_complaints_rank_above_non_complaints_in_both_languages() -> None:
         ("toda la ciudad está sin luz desde las 8", "mass outage"),
         ("there was glass in my can and it sliced my mouth", "safety threat"),
         ("te voy a matar si no me devuelves el dinero", "safety threat"),
+        # The desk's own misses (issue 16): a poisoning in Spanish, and a legal threat in Spain's "vosotros".
+        ("me intoxiqué con su comida… mi hijo está en urgencias", "health risk"),
+        ("voy a denunciaros, me habéis cobrado dos veces", "legal threat"),
+        ("I got food poisoning from your burger", "health risk"),
+        ("my daughter had an allergic reaction to the cookies", "health risk"),
+        ("ended up in the ER after eating your salad", "health risk"),
+        ("Terminé en el hospital por su producto", "health risk"),
     ],
 )
 def test_crisis_lane_fires(text: str, label: str) -> None:
@@ -154,6 +161,9 @@ def test_crisis_lane_fires(text: str, label: str) -> None:
         "my phone has no power, forgot to charge it lol",
         "Lo mejor de estar ya en Málaga es poder ir a ver Escuadrón Suicida esta tarde",
         "Suicide Squad tonight with the family!",
+        "my mom is in the hospital, pray for her",
+        "sick of waiting for my order",
+        "got so intoxicated at the party last night",
     ],
 )
 def test_crisis_lane_does_not_fire_on_ordinary_anger(text: str) -> None:

@@ -117,6 +117,8 @@ CRISIS = [
     ("toda la ciudad sin luz, apagón general", "mass outage"),
     ("gas leak next to your store, explosion risk", "safety threat"),
     ("amenaza de bomba en la sucursal", "safety threat"),
+    ("me intoxiqué… mi hijo está en urgencias", "health risk"),
+    ("voy a denunciaros, me habéis cobrado dos veces", "legal threat"),
 ]
 
 
