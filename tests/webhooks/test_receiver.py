@@ -299,3 +299,40 @@ def test_fuzzed_signed_payloads_never_get_a_5xx(sb: Sandbox, url: str, engine: E
         assert push.post("facebook", junk, signed) == 400
 
     check()
+
+
+# ----------------------------------------------------------------- the sandbox pushing on its own
+def test_the_sandbox_pushes_each_new_post_once_with_duplicates_and_reordering_and_one_row_each(
+    sb: Sandbox, url: str, receiver: Receiver, engine: Engine
+) -> None:
+    sb.push_webhooks(url, senders=3, duplicate_rate=0.3, reorder_rate=0.4, seed=5)
+
+    def item(route: str, **args: str) -> dict[str, Any]:
+        return {"route": route, "args": args}
+
+    # Items come through the admin routes (``add_many``), as the bench's customers do; each is announced.
+    (page_post,) = sb.add_many([item("add_fb_post", text="Nueva colección", author="Visitante")])
+
+    items = [item("add_mention", text=f"mi pedido {i} no llega", author=f"cli{i}") for i in range(12)]
+    items += [item("add_dm", text=f"ayuda con la cuenta {i}", author=f"dm{i}") for i in range(6)]
+    items += [item("add_fb_comment", post_id=page_post, text=f"¿y el envío {i}?") for i in range(6)]
+    items += [item("add_fb_message", text="hola, tengo un problema", author="Fede")]
+    items += [item("add_search_hit", text="escucha help es lo mejor", author="fan")]  # search has no webhook
+    ids = sb.add_many(items)
+    deadline = time.monotonic() + 60
+    while sb.webhook_counts()["pending"]:
+        assert time.monotonic() < deadline, sb.webhook_counts()
+        time.sleep(0.05)
+    counts = sb.webhook_counts()
+    # One delivery per item a network announces (the page post too), none for the keyword-search hit.
+    assert counts["deliveries"] == len(ids) and counts["given_up"] == 0  # 1 + (len(ids) - 1)
+    assert counts["duplicates_sent"] > 0 and counts["held_back"] > 0
+    assert receiver.counts.received == counts["attempts"] == counts["deliveries"] + counts["duplicates_sent"]
+    assert receiver.counts.duplicated == counts["duplicates_sent"]
+    assert [rows(engine, i) for i in [page_post, *ids[:-1]]] == [1] * len(ids)
+    assert rows(engine, ids[-1]) == 0  # searched for, never pushed: polling finds it
+    # Out of order: the rows were stored in another order than the posts were written.
+    pushed = ids[:-1]
+    with Session(engine) as s:
+        stored = list(s.execute(select(col(Post.external_id)).order_by(col(Post.id))).scalars())
+    assert sorted(stored) == sorted([page_post, *pushed]) and [e for e in stored if e in pushed] != pushed
