@@ -712,6 +712,7 @@ class PipelineOptions:
     safety_seconds: float = 10.0  # the woken stages' tick (ESCUCHA_WAKE_SAFETY_SECONDS)
     webhook_duplicate_rate: float = 0.02  # deliveries the sandbox sends twice
     webhook_reorder_rate: float = 0.05  # deliveries held back up to a second, so later ones overtake them
+    webhook_senders: int = 8  # deliveries in flight at once (the networks deliver concurrently)
     staff: int = 100
     answer: bool = True
     answer_after: float = 10.0
@@ -834,6 +835,7 @@ def run_pipeline(options: PipelineOptions, *, progress: Progress | None = None) 
                     "url": receiver_url,
                     "duplicate_rate": options.webhook_duplicate_rate,
                     "reorder_rate": options.webhook_reorder_rate,
+                    "senders": options.webhook_senders,
                     "seed": options.seed,
                 },
                 timeout=10,

@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, col
 
+from ground.clock import aware
 from ground.db import make_engine
 from ground.settings import Settings
 from listeners.poller import poll_source
@@ -336,3 +337,16 @@ def test_the_sandbox_pushes_each_new_post_once_with_duplicates_and_reordering_an
     with Session(engine) as s:
         stored = list(s.execute(select(col(Post.external_id)).order_by(col(Post.id))).scalars())
     assert sorted(stored) == sorted([page_post, *pushed]) and [e for e in stored if e in pushed] != pushed
+
+
+def test_x_deliveries_keep_the_posts_time_to_the_millisecond(sb: Sandbox, url: str, engine: Engine) -> None:
+    """v1.1's created_at has whole seconds; timestamp_ms has the millisecond the poll would store too."""
+    at = sb.now().replace(microsecond=789_000)
+    mention = sb.add_mention("¿a qué hora exacta?", author="reloj", at=at)
+    dm = sb.add_dm("¿y por mensaje?", author="reloj_dm", at=at)
+    push = pusher(url)
+    assert push.push("x", sb.x_activity(tweet_ids=(mention,))) == 200
+    assert push.push("x", sb.x_activity(dm_ids=(dm,))) == 200
+    with Session(engine) as s:
+        stored = {p.external_id: aware(p.created_at) for p in s.execute(select(Post)).scalars()}
+    assert stored == {mention: at, dm: at}
