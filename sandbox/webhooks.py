@@ -108,6 +108,8 @@ class FeedCounts:
     held_back: int = 0
     given_up: int = 0
     by_status: dict[str, int] = field(default_factory=dict)
+    # Seconds from queueing (right after the item was added) to the 2xx, one per delivery answered (percentiles).
+    delivery_s: list[float] = field(default_factory=list)
 
 
 class WebhookFeed:
@@ -154,12 +156,12 @@ class WebhookFeed:
 
     def enqueue(self, network: str, payload: Any) -> None:
         """Queue one delivery (sent at once, or held back a little when drawn for reordering)."""
-        due = time.monotonic()
+        queued = due = time.monotonic()
         with self._lock:
             if self._rng.random() < self.reorder_rate:
                 due += self._rng.uniform(0.1, REORDER_DELAY_S)
                 self.counts.held_back += 1
-        self._queue.put((due, next(self._order), network, payload))
+        self._queue.put((due, next(self._order), network, (queued, payload)))
 
     def pending(self) -> int:
         """Deliveries queued or being sent."""
@@ -169,12 +171,12 @@ class WebhookFeed:
     def _send_loop(self, pusher: WebhookPusher) -> None:
         while not self._stop.is_set():
             try:
-                due, order, network, payload = self._queue.get(timeout=0.2)
+                due, order, network, (queued, payload) = self._queue.get(timeout=0.2)
             except queue.Empty:
                 continue
             wait = due - time.monotonic()
             if wait > 0:  # held back: put it back and let what is due go first
-                self._queue.put((due, order, network, payload))
+                self._queue.put((due, order, network, (queued, payload)))
                 time.sleep(min(wait, 0.05))
                 continue
             with self._lock:
@@ -182,6 +184,7 @@ class WebhookFeed:
             before = len(pusher.attempts)
             try:
                 status = pusher.push(network, payload)
+                took = time.monotonic() - queued
             finally:
                 with self._lock:
                     self._busy -= 1
@@ -194,6 +197,8 @@ class WebhookFeed:
                 self.counts.duplicates_sent += len(tries) - first_ok - 1
                 if not 200 <= status < 300:
                     self.counts.given_up += 1
+                else:
+                    self.counts.delivery_s.append(took)
                 for a in tries:
                     key = str(a.status)
                     self.counts.by_status[key] = self.counts.by_status.get(key, 0) + 1
