@@ -14,8 +14,12 @@ from sqlmodel import Session, SQLModel, col
 
 from classifier.lexicon_scorer import LexiconScorer
 from ground.db import make_engine
+from ground.settings import Settings
 from models.store import save_posts
-from models.tables import Assignment, Post, PostKind, PostStatus, Score, Staff, utcnow
+from models.tables import Assignment, Post, PostKind, PostStatus, Reply, ReplyState, Score, Staff, utcnow
+from networks.registry import build_listeners, build_senders
+from responder.actions import approve_reply
+from sandbox.server import Sandbox
 from tests.support.db import require_pg
 from tests.support.incoming import incoming
 from worker.scheduler import Worker
@@ -199,3 +203,33 @@ def test_a_runner_asked_while_running_runs_once_more_and_never_twice_at_once() -
     assert len(calls) == 2 and seen[0] == 1
     assert calls[1] - calls[0] >= 0.2  # the gap gathers what came meanwhile into one run
     assert not runner.running and runner.nudge() is False
+
+
+def test_an_approval_wakes_the_outbox_and_the_reply_goes_out_within_a_fraction_of_the_tick(
+    pg_engine: Engine, sandbox: Sandbox
+) -> None:
+    settings = Settings(_env_file=None, ack_dms=False, **sandbox.settings_overrides())  # type: ignore[call-arg]
+    sandbox.add_mention("mi pedido no llega, ¿me ayudan?", author="espera_respuesta")
+    worker = Worker(pg_engine, listeners=build_listeners(settings), senders=build_senders(settings),
+                    scorer=LexiconScorer())  # fmt: skip
+    worker.start(intervals={"x": 3600, "facebook": 3600}, stage_seconds=TICK_S, wake=True, safety_seconds=TICK_S)
+    try:
+        # Polled at start, then scored and assigned by wake-ups: a suggested answer waits for approval.
+        def pending() -> int | None:
+            with Session(pg_engine) as session:
+                query = select(col(Reply.id)).where(col(Reply.state) == ReplyState.PENDING_APPROVAL)
+                return session.execute(query).scalars().first()
+
+        wait_until(lambda: pending() is not None, TICK_S / 2)
+        reply_id = pending()
+        assert reply_id is not None
+        with Session(pg_engine) as session:
+            manager = Staff(name="Lucía", email="lucia@wake.test", role="manager", languages="es,en")
+            session.add(manager)
+            session.commit()
+            approve_reply(session, reply_id=reply_id, staff=manager)
+        took = wait_until(lambda: len(sandbox.sent) == 1, TICK_S / 3)
+        assert took < TICK_S / 10, took
+        assert worker.wake_listener is not None and worker.wake_listener.received["send"] >= 1
+    finally:
+        worker.stop()
