@@ -83,8 +83,23 @@ def register(bench_app: typer.Typer) -> None:
             str, typer.Option(help="PostgreSQL server for a throw-away schema ('sqlite': a temporary file).")
         ] = DEFAULT_DB_URL,
         scorer: Annotated[str, typer.Option(help="transformer (the product's default) or lexicon.")] = "transformer",
-        poll_seconds: Annotated[float, typer.Option(help="Workers' poll interval per source.")] = 5.0,
+        ingest: Annotated[
+            str,
+            typer.Option(
+                help="poll: the workers poll the sandbox; webhooks: the sandbox also pushes each post to a real "
+                "`escucha webhooks` (signed, retried, some twice, some out of order) and polling is the safety net."
+            ),
+        ] = "poll",
+        poll_seconds: Annotated[
+            float | None, typer.Option(help="Workers' poll interval per source (default 5; 30 with webhooks).")
+        ] = None,
         stage_seconds: Annotated[float, typer.Option(help="Workers' score/assign/send cadence.")] = 2.0,
+        wake: Annotated[
+            bool, typer.Option(help="Stages woken by PostgreSQL NOTIFY after the commits that create work.")
+        ] = True,
+        safety_seconds: Annotated[
+            float, typer.Option(help="With --wake, the woken stages' tick (the net for a lost notification).")
+        ] = 10.0,
         staff: Annotated[int, typer.Option(help="Team size (capacity is set so it never binds).")] = 100,
         answer: Annotated[
             bool, typer.Option(help="Play the team: approve each suggested reply, so the outbox sends it.")
@@ -104,14 +119,19 @@ def register(bench_app: typer.Typer) -> None:
         Reports throughput, the backlog's trend, latency to assignment, memory, and whether every post was
         accounted for.
         """
-        from benches.pipeline import PipelineOptions, run_with_progress
+        from benches.pipeline import INGEST_MODES, WEBHOOK_POLL_SECONDS, PipelineOptions, run_with_progress
 
         if scorer not in ("lexicon", "transformer"):
             raise typer.BadParameter("expected lexicon or transformer", param_hint="--scorer")
+        if ingest not in INGEST_MODES:
+            raise typer.BadParameter(f"expected one of {', '.join(INGEST_MODES)}", param_hint="--ingest")
+        if poll_seconds is None:
+            poll_seconds = WEBHOOK_POLL_SECONDS if ingest == "webhooks" else 5.0
         options = PipelineOptions(
             rate=rate, seconds=seconds, workers=workers,
             roles=tuple(r.strip() for r in roles.split(",") if r.strip()) if roles else None,
             db_url=db_url, scorer=scorer, poll_seconds=poll_seconds, stage_seconds=stage_seconds, staff=staff,
+            ingest=ingest, wake=wake, safety_seconds=safety_seconds,
             answer=answer, answer_after=answer_after, sample_every=sample_every, drain_seconds=drain_seconds,
         )  # fmt: skip
         try:

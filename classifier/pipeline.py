@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from classifier.base import PostFacts, PostScore, Scorer
+from ground.wake import wake
 from models.tables import Author, Post, PostKind, PostStatus, Score, utcnow
 
 # The brand's own page posts, our own replies and plain retweets are context, never work.
@@ -83,6 +84,8 @@ def score_pending(session: Session, scorer: Scorer, *, limit: int = 256) -> int:
         post.urgency = s.urgency
         post.status = PostStatus.SCORED if needs else PostStatus.NO_ACTION
         session.add(post)
+        if needs:
+            wake(session, "assign")  # the assignment sweep runs as soon as these scores are committed
     return len(rows)
 
 

@@ -216,6 +216,8 @@ def worker(
         stage_seconds=stage_intervals(settings),
         persistent=settings.persistent_jobs,
         role=role,
+        wake=settings.wake_stages,
+        safety_seconds=settings.wake_safety_seconds,
     )
     log.info("worker (%s) running with %d sources; Ctrl-C stops it", role, len(listeners))
     done.wait()

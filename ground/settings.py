@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     score_seconds: float = Field(default=2.0, gt=0)
     assign_seconds: float = Field(default=2.0, gt=0)
     send_seconds: float = Field(default=2.0, gt=0)
+    # On PostgreSQL the commits that create work wake scoring, assignment and sending (LISTEN/NOTIFY); their ticks
+    # then only catch what a lost notification missed, and come this often (never more often than the above).
+    wake_stages: bool = True
+    wake_safety_seconds: float = Field(default=10.0, gt=0)
     batch_size: int = Field(default=256, gt=0, le=10_000)
 
     # The review app: the address it listens on (loopback unless a reverse proxy on another host needs more), and

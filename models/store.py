@@ -13,6 +13,7 @@ from sqlalchemy import Table, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
+from ground.wake import wake
 from models.tables import Author, Post, SourceCursor, WebhookDelivery, utcnow
 from models.watch import Watch, save_watches
 
@@ -215,6 +216,8 @@ def save_posts(session: Session, posts: Sequence[Any], *, notes: list[str] | Non
     result = session.execute(stmt.returning(POSTS.c.id), rows)
     new_ids = [r[0] for r in result]
     _link_parents(session, new_ids)
+    if new_ids:
+        wake(session, "score")  # the classifier runs as soon as these posts are committed
     return StoredBatch(inserted=len(new_ids), duplicates=len(posts) - len(new_ids))
 
 

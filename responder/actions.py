@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select, update
 from sqlmodel import Session, col
 
+from ground.wake import wake
 from models.audit import audit
 from models.store import clean_text
 from models.tables import Post, PostStatus, Reply, ReplyKind, ReplyState, Staff, utcnow
@@ -164,6 +165,7 @@ def approve_reply(session: Session, *, reply_id: int, staff: Staff, text: str | 
         session, reply_id=reply_id, wanted="approve", from_states=[ReplyState.DRAFT, ReplyState.PENDING_APPROVAL],
         state=ReplyState.APPROVED, text=final, approved_by_id=staff.id, approved_at=now, updated_at=now,
     )  # fmt: skip
+    wake(session, "send")  # the outbox sends it as soon as the approval is committed
     audit(
         session,
         actor=_staff_actor(staff),

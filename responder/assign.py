@@ -173,7 +173,7 @@ def assign_pending(
     Posts nobody can take stay open (held) and keep their place in the order; the sweep pages past them so
     a wall of held posts at the top never starves assignable ones below it.
     """
-    now = now or utcnow()
+    given, now = now, now or utcnow()
     result = SweepResult()
     if not _any_waiting(session):
         return result
@@ -181,6 +181,10 @@ def assign_pending(
     # the staff rows deadlocked with the SLA sweep, which held the staff rows and waited to stamp due times on
     # the posts this sweep had claimed ("deadlock detected" at worker start with a backlog).
     team = load_team(session, now=now, lock=True)
+    if given is None:
+        # The team lock may have waited for another sweep: the assignments are made now, not when the sweep began
+        # (stamped with the earlier time, an assignment under load predated the score that allowed it by ~1 s).
+        now = utcnow()
     sla = SlaBook.load(session)
     book = SavedReplyBook.load(session)
     batch = _Rows()

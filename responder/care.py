@@ -16,6 +16,7 @@ from sqlalchemy import exists, select, text
 from sqlmodel import Session, col
 
 from ground.clock import aware
+from ground.wake import wake
 from models.audit import audit
 from models.tables import (
     Author,
@@ -94,6 +95,7 @@ def _queue(session: Session, *, post: Post, kind: str, text: str, now: datetime)
     )
     session.add(reply)
     session.flush()
+    wake(session, "send")
     audit(session, actor=CARE_ACTOR, action=f"{kind}_queued", post_id=post.id, reply_id=reply.id)
     return reply
 

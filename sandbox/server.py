@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import re
 import threading
 import time
@@ -20,6 +21,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from networks.facebook.fake import GraphSandbox
 from networks.fake import SANDBOX_FB_TOKEN, SANDBOX_X_TOKEN, Fault, Reply, SentRecord, json_reply
 from networks.x.fake import XSandbox
+from sandbox.webhooks import WebhookFeed
 
 __all__ = ["SANDBOX_FB_TOKEN", "SANDBOX_X_TOKEN", "Sandbox", "SentRecord"]
 
@@ -40,6 +42,20 @@ ADMIN_ADDS = frozenset(
 )
 
 
+# What the sandbox's X app signs Account Activity deliveries (and answers CRC checks) with.
+SANDBOX_X_CONSUMER_SECRET = "sandbox-consumer-secret"  # noqa: S105 - the loopback fake's own, not a real secret
+
+# The adds a network announces by webhook once they are pushed to a receiver (``POST /_sandbox/webhooks``):
+# X's Account Activity (mentions, DMs) and the Page's feed and Messenger. Keyword search has no webhook.
+WEBHOOK_ADDS = {
+    "add_mention": "x",
+    "add_dm": "x",
+    "add_fb_post": "facebook",
+    "add_fb_comment": "facebook",
+    "add_fb_message": "facebook",
+}
+
+
 class Sandbox(XSandbox, GraphSandbox):
     """The sandbox networks: start it, point ``Settings.sandbox_url`` at ``url``, script it from tests."""
 
@@ -51,6 +67,8 @@ class Sandbox(XSandbox, GraphSandbox):
         self._add_x_user(self.brand_username, name=brand_name, user_id=self.brand_user_id, followers=12000)
         # Multiplies X's per-window request caps; the ingest bench lifts them to measure our side alone.
         self.x_limit_scale = 1
+        # Set by ``push_webhooks``: every new customer item is then also delivered to a receiver.
+        self.webhook_feed: WebhookFeed | None = None
 
     # ----------------------------------------------------------------- lifecycle
     def start(self) -> Sandbox:
@@ -68,7 +86,10 @@ class Sandbox(XSandbox, GraphSandbox):
         return self
 
     def stop(self) -> None:
-        """Stop serving and release the port."""
+        """Stop serving and release the port (and stop pushing webhooks)."""
+        if self.webhook_feed is not None:
+            self.webhook_feed.stop()
+            self.webhook_feed = None
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -93,7 +114,7 @@ class Sandbox(XSandbox, GraphSandbox):
             "sandbox_url": self.url,
             "x_bearer_token": SANDBOX_X_TOKEN,
             "x_consumer_key": "sandbox-consumer-key",
-            "x_consumer_secret": "sandbox-consumer-secret",
+            "x_consumer_secret": SANDBOX_X_CONSUMER_SECRET,
             "x_access_token": SANDBOX_X_TOKEN,
             "x_access_token_secret": "sandbox-access-secret",
             "x_brand_user_id": self.brand_user_id,
@@ -103,6 +124,48 @@ class Sandbox(XSandbox, GraphSandbox):
             "facebook_page_token": SANDBOX_FB_TOKEN,
             "facebook_app_secret": self.fb_app_secret,
         }
+
+    # ----------------------------------------------------------------- webhooks
+    def push_webhooks(
+        self, url: str, *, senders: int = 4, duplicate_rate: float = 0.0, reorder_rate: float = 0.0, seed: int = 0
+    ) -> None:
+        """From now on deliver every new mention, DM, Page post, comment and message to the receiver at ``url``."""
+        if self.fb_app_secret is None:
+            raise ValueError("the sandbox has no Facebook app secret to sign deliveries with")
+        if self.webhook_feed is not None:
+            self.webhook_feed.stop()
+        self.webhook_feed = WebhookFeed(
+            url.rstrip("/"), x_consumer_secret=SANDBOX_X_CONSUMER_SECRET, fb_app_secret=self.fb_app_secret,
+            senders=senders, duplicate_rate=duplicate_rate, reorder_rate=reorder_rate, seed=seed,
+        )  # fmt: skip
+
+    def _announce(self, route: str, item_id: str) -> None:
+        feed = self.webhook_feed
+        network = WEBHOOK_ADDS.get(route)
+        if feed is None or network is None:
+            return
+        if route == "add_mention":
+            feed.enqueue(network, self.x_activity(tweet_ids=(item_id,)))
+        elif route == "add_dm":
+            feed.enqueue(network, self.x_activity(dm_ids=(item_id,)))
+        else:
+            feed.enqueue(network, self.fb_page_delivery((item_id,)))
+
+    def webhook_counts(self) -> dict[str, Any]:
+        """What the webhook feed did so far, and how many deliveries are still queued or in flight."""
+        feed = self.webhook_feed
+        if feed is None:
+            return {"pushing": False}
+        with feed._lock:
+            counts = asdict(feed.counts)
+        took = sorted(counts.pop("delivery_s"))
+
+        def nearest(q: float) -> float | None:
+            return round(took[max(0, math.ceil(q * len(took)) - 1)], 3) if took else None
+
+        # From the item's addition to the receiver's 2xx: the network's queue and our receiver, before any stage.
+        counts["delivery_s"] = {"p50": nearest(0.5), "p95": nearest(0.95), "max": nearest(1.0)}
+        return {"pushing": True, "pending": feed.pending(), **counts}
 
     # ----------------------------------------------------------------- faults and records
     def fail_next(
@@ -191,18 +254,33 @@ class Sandbox(XSandbox, GraphSandbox):
             if not isinstance(kwargs, dict):
                 raise TypeError(f"item {len(ids)}: args must be a JSON object of keyword arguments")
             ids.append(getattr(self, item["route"])(**kwargs))
+            self._announce(item["route"], ids[-1])
         return ids
 
     def _admin(self, method: str, name: str, body: bytes) -> Reply:
         if method == "GET" and name == "sent":
             return json_reply(200, {"sent": [{**asdict(r), "at": r.at.isoformat()} for r in self.sent]})
+        if name == "webhooks" and method == "GET":
+            return json_reply(200, self.webhook_counts())
+        if name == "webhooks" and method == "POST":
+            try:
+                kwargs = json.loads(body or b"{}")
+                if not isinstance(kwargs, dict):
+                    raise TypeError("the body must be a JSON object of keyword arguments")
+                self.push_webhooks(**kwargs)
+            except (TypeError, ValueError) as exc:
+                return json_reply(400, {"error": str(exc)})
+            return json_reply(200, self.webhook_counts())
         if method == "POST" and (name in ADMIN_ADDS or name == "add_many"):
             try:
                 kwargs = json.loads(body or b"{}")
                 if not isinstance(kwargs, dict):
                     raise TypeError("the body must be a JSON object of keyword arguments")
-                key = "ids" if name == "add_many" else "id"
-                return json_reply(201, {key: getattr(self, name)(**kwargs)})
+                if name == "add_many":
+                    return json_reply(201, {"ids": self.add_many(**kwargs)})
+                added = getattr(self, name)(**kwargs)
+                self._announce(name, added)
+                return json_reply(201, {"id": added})
             except (TypeError, KeyError, ValueError, AttributeError) as exc:
                 return json_reply(400, {"error": str(exc)})
         return json_reply(404, {"error": "unknown admin route"})
@@ -248,8 +326,9 @@ def serve_main(argv: list[str] | None = None) -> None:
     parser.add_argument("--mentions", type=int, default=0)
     parser.add_argument("--authors", type=int, default=500)
     parser.add_argument("--limit-scale", type=int, default=1, help="multiply X's per-window request caps")
+    parser.add_argument("--fb-app-secret", default=None, help="the Facebook app's secret (appsecret_proof, webhooks)")
     args = parser.parse_args(argv)
-    sandbox = Sandbox(port=args.port)
+    sandbox = Sandbox(port=args.port, fb_app_secret=args.fb_app_secret)
     sandbox.x_limit_scale = args.limit_scale
     texts = [
         "mi pedido no llega y nadie responde",

@@ -7,8 +7,11 @@ network that logs the failure; they are recorded for the tests.
 
 from __future__ import annotations
 
+import itertools
 import json
+import queue
 import random
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,3 +91,121 @@ class WebhookPusher:
         if shuffle:
             self._rng.shuffle(order)
         return [self.push(network, payload) for network, payload in order]
+
+
+# A delivery held back to be overtaken (``reorder_rate``) waits this long at most, as a network's slower queue does.
+REORDER_DELAY_S = 1.0
+
+
+@dataclass
+class FeedCounts:
+    """What a ``WebhookFeed`` did: deliveries made, HTTP tries, retries, duplicates sent, given up, by status."""
+
+    deliveries: int = 0
+    attempts: int = 0
+    retries: int = 0
+    duplicates_sent: int = 0
+    held_back: int = 0
+    given_up: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+    # Seconds from queueing (right after the item was added) to the 2xx, one per delivery answered (percentiles).
+    delivery_s: list[float] = field(default_factory=list)
+
+
+class WebhookFeed:
+    """Pushes each new item of the sandbox to a receiver as the networks do, from a few sender threads.
+
+    Each delivery is signed and retried with backoff until a final answer; ``duplicate_rate`` of them are sent a
+    second time after their 200 (the network missed our answer), and ``reorder_rate`` of them are held back up to
+    ``REORDER_DELAY_S`` so later ones overtake them. Several senders at once reorder deliveries too.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        x_consumer_secret: str,
+        fb_app_secret: str,
+        senders: int = 4,
+        duplicate_rate: float = 0.0,
+        reorder_rate: float = 0.0,
+        attempts_per_delivery: int = 12,
+        backoff_s: float = 0.1,
+        seed: int = 0,
+    ) -> None:
+        self.base_url, self.duplicate_rate, self.reorder_rate = base_url, duplicate_rate, reorder_rate
+        self._rng = random.Random(seed)  # scripted faults, not security
+        self._queue: queue.PriorityQueue[tuple[float, int, str, Any]] = queue.PriorityQueue()
+        self._order = itertools.count()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._busy = 0
+        self.counts = FeedCounts()
+        self._pushers = [
+            WebhookPusher(base_url, x_consumer_secret=x_consumer_secret, fb_app_secret=fb_app_secret,
+                          attempts_per_delivery=attempts_per_delivery, backoff_s=backoff_s,
+                          duplicate_rate=duplicate_rate, seed=seed + i)
+            for i in range(senders)
+        ]  # fmt: skip
+        self._threads = [
+            threading.Thread(target=self._send_loop, args=(p,), name=f"webhook-feed-{i}", daemon=True)
+            for i, p in enumerate(self._pushers)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def enqueue(self, network: str, payload: Any) -> None:
+        """Queue one delivery (sent at once, or held back a little when drawn for reordering)."""
+        queued = due = time.monotonic()
+        with self._lock:
+            if self._rng.random() < self.reorder_rate:
+                due += self._rng.uniform(0.1, REORDER_DELAY_S)
+                self.counts.held_back += 1
+        self._queue.put((due, next(self._order), network, (queued, payload)))
+
+    def pending(self) -> int:
+        """Deliveries queued or being sent."""
+        with self._lock:
+            return self._queue.qsize() + self._busy
+
+    def _send_loop(self, pusher: WebhookPusher) -> None:
+        while not self._stop.is_set():
+            try:
+                due, order, network, (queued, payload) = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            wait = due - time.monotonic()
+            if wait > 0:  # held back: put it back and let what is due go first
+                self._queue.put((due, order, network, (queued, payload)))
+                time.sleep(min(wait, 0.05))
+                continue
+            with self._lock:
+                self._busy += 1
+            before = len(pusher.attempts)
+            try:
+                status = pusher.push(network, payload)
+                took = time.monotonic() - queued
+            finally:
+                with self._lock:
+                    self._busy -= 1
+            with self._lock:
+                tries = pusher.attempts[before:]
+                self.counts.deliveries += 1
+                self.counts.attempts += len(tries)
+                first_ok = next((i for i, a in enumerate(tries) if 200 <= a.status < 300), len(tries) - 1)
+                self.counts.retries += first_ok
+                self.counts.duplicates_sent += len(tries) - first_ok - 1
+                if not 200 <= status < 300:
+                    self.counts.given_up += 1
+                else:
+                    self.counts.delivery_s.append(took)
+                for a in tries:
+                    key = str(a.status)
+                    self.counts.by_status[key] = self.counts.by_status.get(key, 0) + 1
+            del pusher.attempts[:]
+
+    def stop(self) -> None:
+        """Stop the senders (what is still queued is dropped, as when a subscription is removed)."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=15)

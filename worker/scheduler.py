@@ -27,6 +27,7 @@ from sqlmodel import Session, col
 from classifier.base import Scorer
 from classifier.pipeline import rescore_open, score_pending
 from ground.settings import Settings
+from ground.wake import STAGES as WAKE_STAGES
 from listeners.budget import ReadBudget
 from listeners.lease import lease_key, source_lease
 from listeners.poller import PollOutcome, PollStatus, poll_source
@@ -38,6 +39,7 @@ from responder.assign import SweepResult, assign_pending
 from responder.care import CareOptions
 from responder.outbox import SENDING_LEASE, SendOutcome, send_approved
 from worker.stages import CareStageResult, sla_and_care
+from worker.wake import StageRunner, WakeListener
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +54,11 @@ ROLE_STAGES: dict[str, tuple[str, ...]] = {"classifier": ("score",), "responder"
 # Each stage job's cadence when ``Worker.start`` is not told (``ESCUCHA_*_SECONDS`` in a real worker).
 DEFAULT_STAGE_SECONDS = 2.0
 # Stage jobs run on their own threads: a burst of slow polls must never leave a sweep waiting for a thread.
-STAGE_THREADS = 4
+# Two per stage: a wake-up that comes while a stage runs starts a second instance, which only asks the first to
+# run once more (``StageRunner``) and returns.
+STAGE_THREADS = 8
+# The tick of a stage woken by notifications when ``Worker.start`` is not told (``ESCUCHA_WAKE_SAFETY_SECONDS``).
+DEFAULT_SAFETY_SECONDS = 10.0
 
 # The worker whose listeners the stored jobs run with (one per process).
 _active: Worker | None = None
@@ -178,6 +184,9 @@ class Worker:
         self.sending_lease = sending_lease
         self.intervals: Mapping[str, float] = {}
         self.scheduler: BackgroundScheduler | None = None
+        # Each stage job's runner (one run at a time, a wake-up during a run makes one more), and the LISTEN thread.
+        self.runners: dict[str, StageRunner] = {}
+        self.wake_listener: WakeListener | None = None
         self._scheduling = threading.Lock()
         self._stopping = False
 
@@ -198,6 +207,16 @@ class Worker:
         with self._scheduling:
             if self.scheduler is not None and not self._stopping and self.scheduler.get_job(jid) is not None:
                 self.scheduler.modify_job(jid, next_run_time=when)
+
+    def wake(self, stage: str) -> None:
+        """Run ``stage`` now (a notification said there is work): on a stage thread, or once more if it runs."""
+        runner = self.runners.get(stage)
+        if runner is None or runner.nudge():
+            return
+        with self._scheduling:
+            if self.scheduler is not None and not self._stopping:
+                with contextlib.suppress(JobLookupError):
+                    self.scheduler.modify_job(stage, jobstore="stages", next_run_time=utcnow())
 
     # --- the stages, callable directly (tests, `run_once`) or from scheduler jobs ---
 
@@ -333,6 +352,8 @@ class Worker:
         persistent: bool = False,
         paused: bool = False,
         role: str = "all",
+        wake: bool = False,
+        safety_seconds: float = DEFAULT_SAFETY_SECONDS,
     ) -> BackgroundScheduler:
         """Start the scheduler with one job per verified source and one per stage.
 
@@ -343,6 +364,9 @@ class Worker:
         With ``paused`` nothing runs until ``scheduler.resume()``. ``role`` (see ``ROLES``) picks which
         jobs this process runs: the poll jobs (``listeners``), ``score`` (``classifier``), ``assign``,
         ``care`` and ``send`` (``responder``), or all of them.
+        With ``wake`` on PostgreSQL, ``score``, ``assign`` and ``send`` also run as soon as a commit notifies new
+        work (``worker/wake.py``); their ticks slow to ``safety_seconds`` (never faster than asked), the net for a
+        lost notification. On SQLite ``wake`` changes nothing.
         """
         global _active
         parts = role_parts(role)
@@ -382,6 +406,8 @@ class Worker:
                 next_run_time=first,
             )
         wanted_stages = {name for part in parts for name in ROLE_STAGES.get(part, ())}
+        woken = wanted_stages & set(WAKE_STAGES) if wake and self.engine.dialect.name == "postgresql" else set()
+        self.runners = {}
         for name, func in (("score", self.score), ("assign", self.assign), ("care", self.care), ("send", self.send)):
             if name not in wanted_stages:
                 continue
@@ -390,18 +416,23 @@ class Worker:
                 if isinstance(stage_seconds, Mapping)
                 else float(stage_seconds)
             )
+            if name in woken:
+                every = max(every, safety_seconds)
+            runner = self.runners[name] = StageRunner(name, func)
             scheduler.add_job(
-                func,
+                runner.run,
                 "interval",
                 seconds=every,
                 id=name,
                 jobstore="stages",
                 executor="stages",
                 replace_existing=True,
-                max_instances=1,
+                max_instances=2,
                 coalesce=True,
                 next_run_time=now,
             )
+        if woken:
+            self.wake_listener = WakeListener(self.engine, woken, self.wake).start()
         if not paused:
             scheduler.resume()
         return scheduler
@@ -411,6 +442,9 @@ class Worker:
         global _active
         with self._scheduling:
             self._stopping = True
+        if self.wake_listener is not None:
+            self.wake_listener.stop()
+            self.wake_listener = None
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=True)
             self.scheduler = None

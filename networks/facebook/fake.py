@@ -82,9 +82,11 @@ class GraphSandbox(SandboxCore):
             return str(post["id"])
 
     def _fb_object(self, object_id: str) -> Json | None:
-        for item in (*self._fb_posts, *self._fb_comments, *self._messages):
-            if item["id"] == object_id:
-                return item
+        # Newest first: the object asked for is most often the one just added (webhooks, replies to it).
+        for items in (self._fb_comments, self._fb_posts, self._messages):
+            for item in reversed(items):
+                if item["id"] == object_id:
+                    return item
         return None
 
     def add_fb_comment(

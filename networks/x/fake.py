@@ -634,9 +634,11 @@ class XSandbox(SandboxCore):
             if tweets:
                 payload["tweet_create_events"] = tweets
             events, users = [], {}
-            by_id = {e["id"]: e for e in self._dm_events}
             for eid in dm_ids:
-                event = by_id[eid]
+                # Newest first: a delivery announces the event just added (no index of every event per delivery).
+                event = next((e for e in reversed(self._dm_events) if e["id"] == eid), None)
+                if event is None:
+                    raise KeyError(eid)
                 at = datetime.fromisoformat(event["created_at"].replace("Z", "+00:00"))
                 sender = event["sender_id"]
                 recipient = next(p for p in event["dm_conversation_id"].split("-") if p != sender)

@@ -65,6 +65,11 @@ def _ms_time(value: Any) -> datetime | None:
         return None
 
 
+def _v2_time(at: datetime) -> str:
+    """A time as X API v2 writes it, to the millisecond (``2022-11-07T18:11:04.123Z``)."""
+    return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
+
+
 def _obj(value: Any) -> Json:
     return value if isinstance(value, dict) else {}
 
@@ -99,10 +104,13 @@ def v2_tweet(tweet: Json) -> tuple[Json, dict[str, Json], dict[str, Json]]:
         refs.append({"type": "retweeted", "id": rid})
     entities = tweet.get("entities")
     mentions = entities.get("user_mentions") if isinstance(entities, dict) else None
+    # ``timestamp_ms`` is the same instant as ``created_at`` to the millisecond (v1.1's created_at has whole
+    # seconds): the post's time is the same whether it came by webhook or by poll, and latency is not overstated.
+    stamped = _ms_time(tweet.get("timestamp_ms"))
     v2: Json = {
         "id": _str_id(tweet.get("id_str")),
         "text": text if isinstance(text, str) else tweet.get("text"),
-        "created_at": _v1_time(tweet.get("created_at")),
+        "created_at": _v2_time(stamped) if stamped is not None else _v1_time(tweet.get("created_at")),
         "author_id": author.get("id"),
         "lang": tweet.get("lang"),
         "entities": {
@@ -132,7 +140,7 @@ def v2_dm(event: Json, users: Any) -> tuple[Json, dict[str, Json]]:
         "text": data.get("text"),
         "sender_id": sender,
         "dm_conversation_id": conversation,
-        "created_at": at.strftime("%Y-%m-%dT%H:%M:%S.000Z") if at else None,
+        "created_at": _v2_time(at) if at else None,
     }
     known = users if isinstance(users, dict) else {}
     v2_users = {uid: _user(u) for uid, u in known.items() if isinstance(uid, str)}

@@ -35,6 +35,36 @@ def report() -> dict:
     return run_pipeline(options)
 
 
+@pytest.fixture(scope="module")
+def webhook_run() -> dict:
+    """One short run with webhooks: the sandbox pushes each post to a real `escucha webhooks` process."""
+    require_pg()
+    options = PipelineOptions(rate=RATE, seconds=10.0, workers=1, db_url=PG_URL, scorer="lexicon", ingest="webhooks",
+                              poll_seconds=20.0, stage_seconds=1.0, staff=20, answer_after=2.0, drain_seconds=90.0,
+                              webhook_duplicate_rate=0.2, webhook_reorder_rate=0.3)  # fmt: skip
+    return run_pipeline(options)
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_with_webhooks_every_post_is_accounted_for_once_and_every_delivery_counted(webhook_run: dict) -> None:
+    r = webhook_run
+    assert r["ingest"] == "webhooks" and r["wake"] is True and r["target_p95_s"] == 3.0
+    assert r["feed_failures"] == 0 and r["arrived"] >= RATE * 10.0 * 0.8
+    assert r["ingested"] == r["scored"] == r["assigned"] == r["arrived"]
+    assert r["accounted_for"] is True and r["stored_twice"] == 0 and r["scored_twice"] == 0
+    hooks, sent = r["webhooks"], r["webhooks"]["sandbox"]
+    # One delivery per post fed, all delivered; the receiver saw each try, and refused only the duplicates.
+    assert sent["deliveries"] == r["arrived"] and sent["pending"] == 0 and sent["given_up"] == 0
+    assert sent["duplicates_sent"] > 0 and sent["held_back"] > 0
+    assert hooks["received"] == hooks["verified"] == sent["attempts"]
+    assert hooks["duplicated"] == sent["duplicates_sent"] and hooks["rejected_not_duplicates"] == 0
+    # The deliveries stored the posts (the slower polls found them stored already); nothing reached the desk twice.
+    assert 0 < hooks["posts_stored_by_webhook"] <= r["ingested"]
+    assert [w["role"] for w in r["workers"]] == ["all", "webhooks"]
+    assert all(w["log_errors"] == 0 for w in r["workers"])
+
+
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_the_report_keeps_its_contract(report: dict) -> None:
@@ -44,6 +74,7 @@ def test_the_report_keeps_its_contract(report: dict) -> None:
         assert key in report, key
     assert report["database"] == "postgresql"
     assert report["roles"] == ["all", "all"]
+    assert report["ingest"] == "poll" and report["webhooks"] is None
     assert report["poll_seconds"] == 3.0 and report["target_p95_s"] == 8.0
     assert report["meets_target"] == (report["p95_to_assign_s"] <= report["target_p95_s"])
     assert 0 < report["p50_to_assign_s"] <= report["p95_to_assign_s"] <= report["max_to_assign_s"]
@@ -73,8 +104,9 @@ def test_every_post_that_arrived_was_ingested_scored_and_assigned_once(report: d
     assert report["assigned"] + report["backlog"]["after_drain"] == report["needing_response"]
     assert report["backlog"]["after_drain"] == 0
     assert report["balanced"] is True
-    # Two workers claimed side by side: no post has two open owners.
+    # Two workers claimed side by side: no post has two open owners, none stored or scored twice.
     assert report["double_assigned"] == 0
+    assert report["stored_twice"] == report["scored_twice"] == 0 and report["accounted_for"] is True
 
 
 @pytest.mark.slow
@@ -183,6 +215,7 @@ def test_the_accounting_finds_each_post_where_it_is(pg_engine: Engine) -> None:
                               "unscored": 1, "waiting_assignment": 1, "held": 0}  # fmt: skip
     assert got["balanced"] is True
     assert got["unexpected_posts"] == 1 and got["double_assigned"] == 1
+    assert got["stored_twice"] == 0 and got["scored_twice"] == 0
     assert got["assigned_in_window"] == 2
     # From the post's own time (30 s) to its first assignment (35 s and 36 s).
     assert got["to_assign_s"] == {"p50": 5.0, "p95": 6.0, "max": 6.0}

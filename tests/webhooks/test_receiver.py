@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, col
 
+from ground.clock import aware
 from ground.db import make_engine
 from ground.settings import Settings
 from listeners.poller import poll_source
@@ -299,3 +300,53 @@ def test_fuzzed_signed_payloads_never_get_a_5xx(sb: Sandbox, url: str, engine: E
         assert push.post("facebook", junk, signed) == 400
 
     check()
+
+
+# ----------------------------------------------------------------- the sandbox pushing on its own
+def test_the_sandbox_pushes_each_new_post_once_with_duplicates_and_reordering_and_one_row_each(
+    sb: Sandbox, url: str, receiver: Receiver, engine: Engine
+) -> None:
+    sb.push_webhooks(url, senders=3, duplicate_rate=0.3, reorder_rate=0.4, seed=5)
+
+    def item(route: str, **args: str) -> dict[str, Any]:
+        return {"route": route, "args": args}
+
+    # Items come through the admin routes (``add_many``), as the bench's customers do; each is announced.
+    (page_post,) = sb.add_many([item("add_fb_post", text="Nueva colección", author="Visitante")])
+
+    items = [item("add_mention", text=f"mi pedido {i} no llega", author=f"cli{i}") for i in range(12)]
+    items += [item("add_dm", text=f"ayuda con la cuenta {i}", author=f"dm{i}") for i in range(6)]
+    items += [item("add_fb_comment", post_id=page_post, text=f"¿y el envío {i}?") for i in range(6)]
+    items += [item("add_fb_message", text="hola, tengo un problema", author="Fede")]
+    items += [item("add_search_hit", text="escucha help es lo mejor", author="fan")]  # search has no webhook
+    ids = sb.add_many(items)
+    deadline = time.monotonic() + 60
+    while sb.webhook_counts()["pending"]:
+        assert time.monotonic() < deadline, sb.webhook_counts()
+        time.sleep(0.05)
+    counts = sb.webhook_counts()
+    # One delivery per item a network announces (the page post too), none for the keyword-search hit.
+    assert counts["deliveries"] == len(ids) and counts["given_up"] == 0  # 1 + (len(ids) - 1)
+    assert counts["duplicates_sent"] > 0 and counts["held_back"] > 0
+    assert receiver.counts.received == counts["attempts"] == counts["deliveries"] + counts["duplicates_sent"]
+    assert receiver.counts.duplicated == counts["duplicates_sent"]
+    assert [rows(engine, i) for i in [page_post, *ids[:-1]]] == [1] * len(ids)
+    assert rows(engine, ids[-1]) == 0  # searched for, never pushed: polling finds it
+    # Out of order: the rows were stored in another order than the posts were written.
+    pushed = ids[:-1]
+    with Session(engine) as s:
+        stored = list(s.execute(select(col(Post.external_id)).order_by(col(Post.id))).scalars())
+    assert sorted(stored) == sorted([page_post, *pushed]) and [e for e in stored if e in pushed] != pushed
+
+
+def test_x_deliveries_keep_the_posts_time_to_the_millisecond(sb: Sandbox, url: str, engine: Engine) -> None:
+    """v1.1's created_at has whole seconds; timestamp_ms has the millisecond the poll would store too."""
+    at = sb.now().replace(microsecond=789_000)
+    mention = sb.add_mention("¿a qué hora exacta?", author="reloj", at=at)
+    dm = sb.add_dm("¿y por mensaje?", author="reloj_dm", at=at)
+    push = pusher(url)
+    assert push.push("x", sb.x_activity(tweet_ids=(mention,))) == 200
+    assert push.push("x", sb.x_activity(dm_ids=(dm,))) == 200
+    with Session(engine) as s:
+        stored = {p.external_id: aware(p.created_at) for p in s.execute(select(Post)).scalars()}
+    assert stored == {mention: at, dm: at}
