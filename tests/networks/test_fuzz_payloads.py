@@ -743,6 +743,18 @@ def test_the_sandbox_answers_any_request_without_a_server_error(
     json.loads(payload)
 
 
+@pytest.mark.parametrize("name", ["max_results", "since_id", "until_id", "pagination_token"])
+@pytest.mark.parametrize("value", ["9" * 5000, "²", "١٢٣"])
+@pytest.mark.parametrize("route", ["/2/users/1072250532645998596/mentions", "/2/tweets/search/recent"])
+def test_the_x_sandbox_refuses_numbers_x_would_not_read(sandbox: Sandbox, route: str, name: str, value: str) -> None:
+    """Digits beyond Python's 4,300 for ``int()``, or digits that are not ASCII, are a 400 or ignored: never a 500."""
+    query = {"query": "escucha", name: value}
+    headers = {"authorization": "Bearer sandbox-x-token"}
+    status, _headers, payload = sandbox.handle("GET", f"{route}?{urlencode(query)}", headers, b"")
+    assert status in (200, 400), (status, payload[:300])
+    assert (status == 400) == (name == "max_results"), payload[:300]
+
+
 # --- settings ---------------------------------------------------------------------------------------
 
 # The app's settings and every network's, as the keywords a person gives (x_page_size=…).
