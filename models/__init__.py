@@ -15,6 +15,7 @@ from models.tables import (
     Staff,
     utcnow,
 )
+from models import knowledge as _knowledge  # noqa: F401  (registers the knowledge-base tables with the rest)
 
 __all__ = [
     "Assignment",
