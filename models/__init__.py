@@ -1,5 +1,6 @@
 """SQLModel tables and the data-access functions that every stage shares."""
 
+from models import knowledge as _knowledge  # noqa: F401  (registers the knowledge-base tables with the rest)
 from models.tables import (
     Assignment,
     AuditEvent,
@@ -15,7 +16,6 @@ from models.tables import (
     Staff,
     utcnow,
 )
-from models import knowledge as _knowledge  # noqa: F401  (registers the knowledge-base tables with the rest)
 
 __all__ = [
     "Assignment",

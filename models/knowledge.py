@@ -31,6 +31,9 @@ class KbArticle(SQLModel, table=True):
     body: str = Field(default="", sa_column=Column(Text, nullable=False))
     # What goes into a reply when this article answers a post (the body is for staff to read).
     answer: str = Field(default="", sa_column=Column(Text, nullable=False))
+    # Ways customers ask for it, one a line: the embedding is their centroid with the title's, which matches
+    # short social posts far better than the article's prose does.
+    questions: str = Field(default="", sa_column=Column(Text, nullable=False))
     active: bool = True
     embedding: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     embedding_model: str | None = Field(default=None, max_length=128)

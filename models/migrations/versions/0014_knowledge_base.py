@@ -30,6 +30,7 @@ def upgrade() -> None:
     sa.Column('title', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
     sa.Column('body', sa.Text(), nullable=False),
     sa.Column('answer', sa.Text(), nullable=False),
+    sa.Column('questions', sa.Text(), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('embedding', sa.LargeBinary(), nullable=True),
     sa.Column('embedding_model', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True),
