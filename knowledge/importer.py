@@ -187,3 +187,11 @@ def import_articles(
     for item in parsed:
         save_article(session, item.draft, actor=actor, encoder=encoder)
     return len(parsed)
+
+
+DEMO_MANUALS = Path(__file__).resolve().parent / "manuals" / "demo.md"
+
+
+def seed_demo_manuals(session: Session, *, encoder: Encoder | None = None) -> int:
+    """Load the demo manuals (orders, refunds, delivery, account access, store hours); the caller commits."""
+    return import_articles(session, read_file(DEMO_MANUALS), actor="demo", encoder=encoder)
