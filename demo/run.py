@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 from classifier.registry import load_scorer
 from ground.db import make_engine
 from ground.settings import Settings
+from knowledge.importer import seed_demo_manuals
 from models.schema import migrate
 from models.staff import ensure_demo_team
 from networks.registry import build_listeners, build_senders, poll_intervals
@@ -70,7 +71,11 @@ def run_demo(base: Settings, *, headless: bool, seconds: float | None, port: int
 
     with Session(engine) as session:
         added = ensure_demo_team(session)
+        # The demo's manuals, so its suggestions answer the seeded questions instead of only acknowledging them.
+        articles = seed_demo_manuals(session)
+        session.commit()
     log.info("database ready at %s (%d demo staff added)", make_url(base.database_url).render_as_string(), added)
+    log.info("knowledge base: %d demo article versions", articles)
 
     rng = random.Random(seed)
     texts = load_seed_texts(SEED_POSTS + 200, base.data_dir)

@@ -308,6 +308,11 @@ from escucha.classifier_cli import register as register_classifier  # noqa: E402
 
 register_classifier(app)
 
+# The knowledge base's commands (kb import, evaluate-answers) live in their own module.
+from escucha.knowledge_cli import register as register_knowledge  # noqa: E402
+
+register_knowledge(app, _database)
+
 # Every `escucha bench …` command lives with the benches.
 from benches.commands import register as register_benches  # noqa: E402
 

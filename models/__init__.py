@@ -1,5 +1,6 @@
 """SQLModel tables and the data-access functions that every stage shares."""
 
+from models import knowledge as _knowledge  # noqa: F401  (registers the knowledge-base tables with the rest)
 from models.tables import (
     Assignment,
     AuditEvent,

@@ -234,6 +234,8 @@ def draft_context(
         sla_text=sla_text(left, score.language),
         name=author.display_name if author else "",
         p_negative=score.p_negative,
+        post_id=post.id,
+        post_text=post.text,
     )
 
 

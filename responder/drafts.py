@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session, col
 
+from knowledge.suggest import Knowledge, knowledge_template, load_knowledge
 from models.tables import SavedReply, utcnow
 from networks.registry import spec_of
 
@@ -98,6 +99,8 @@ class DraftContext:
     sla_text: str
     name: str = ""
     p_negative: float = 0.0
+    post_id: int | None = None
+    post_text: str = ""
 
 
 @dataclass(slots=True)
@@ -107,6 +110,8 @@ class SavedReplyBook:
     texts: dict[tuple[str, str, str, str], str] = field(
         default_factory=lambda: {(lang, t, tone, ANY): text for (lang, t, tone), text in DEFAULT_SAVED_REPLIES.items()}
     )
+    # The knowledge base as the sweep found it (None when empty): a confident match answers the post.
+    knowledge: Knowledge | None = None
 
     @classmethod
     def load(cls, session: Session) -> SavedReplyBook:
@@ -114,6 +119,7 @@ class SavedReplyBook:
         book = cls()
         for row in session.execute(select(SavedReply).where(col(SavedReply.active).is_(True))).scalars():
             book.texts[(row.language, row.reply_type, row.tone, row.network)] = row.text
+        book.knowledge = load_knowledge(session)
         return book
 
     def pick(self, *, language: str, reply_type: str, tone: str, network: str) -> str:
@@ -190,6 +196,13 @@ def suggest_reply(ctx: DraftContext, book: SavedReplyBook | None = None, *, kind
     book = book or SavedReplyBook()
     chosen = kind or reply_type(ctx)
     template = book.pick(language=ctx.language, reply_type=chosen, tone=tone(ctx), network=ctx.network)
+    if kind is None and book.knowledge is not None:
+        template = (
+            knowledge_template(
+                book.knowledge, post_id=ctx.post_id, text=ctx.post_text, language=ctx.language, reply_type=chosen
+            )
+            or template
+        )
     return fit_network(render(template, variables(ctx)).strip(), ctx.network)
 
 

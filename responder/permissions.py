@@ -21,6 +21,7 @@ class Action(enum.StrEnum):
     VIEW_INBOX = "view_inbox"
     CORRECT_LABELS = "correct_labels"
     VIEW_TRENDS = "view_trends"
+    EDIT_KNOWLEDGE = "edit_knowledge"
     ADMIN = "admin"
 
 
@@ -37,6 +38,8 @@ _ALLOWED: dict[Action, frozenset[Role]] = {
     # Corrections become training labels: people who read posts all day, not marketing's trend view.
     Action.CORRECT_LABELS: frozenset({Role.ADMIN, Role.MANAGER, Role.AGENT}),
     Action.VIEW_TRENDS: frozenset({Role.ADMIN, Role.MANAGER, Role.MARKETING}),
+    # What the knowledge base says goes into replies to customers: the people who approve replies edit it.
+    Action.EDIT_KNOWLEDGE: frozenset({Role.ADMIN, Role.MANAGER}),
     Action.ADMIN: frozenset({Role.ADMIN}),
 }
 

@@ -39,6 +39,8 @@ CODES: dict[tuple[str, str], tuple[str, str]] = {
     ("state", "sent"): ("enviada", "sent"),
     ("state", "failed"): ("fallida", "failed"),
     ("state", "rejected"): ("rechazada", "rejected"),
+    ("article_kind", "article"): ("artículo", "article"),
+    ("article_kind", "canned"): ("respuesta guardada", "canned answer"),
     ("role", "admin"): ("admin", "admin"),
     ("role", "manager"): ("responsable", "manager"),
     ("role", "agent"): ("agente", "agent"),

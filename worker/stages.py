@@ -1,4 +1,4 @@
-"""The responder's worker stages, each in its own transaction: assign, SLA, customer care."""
+"""The responder's worker stages, each in its own transaction: assign, SLA, customer care, knowledge upkeep."""
 
 from __future__ import annotations
 
@@ -6,8 +6,11 @@ import logging
 from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from classifier.e5_weights import WeightsUnavailable
+from knowledge.upkeep import UpkeepResult, upkeep
 from responder.care import CareOptions, CareResult, care_sweep
 from responder.sla_sweep import SlaSweepResult, sla_sweep
 
@@ -20,6 +23,7 @@ class CareStageResult:
 
     sla: SlaSweepResult
     care: CareResult
+    knowledge: UpkeepResult | None = None
 
 
 def sla_and_care(engine: Engine, *, options: CareOptions | None = None) -> CareStageResult:
@@ -30,8 +34,26 @@ def sla_and_care(engine: Engine, *, options: CareOptions | None = None) -> CareS
     with Session(engine) as session:
         care = care_sweep(session, options=options or CareOptions())
         session.commit()
+    kb = knowledge_upkeep(engine)
     if sla.breached:
         log.warning("%d posts breached their SLA: escalated to seniors and managers", len(sla.breached))
     if sla.held:
         log.warning("%d posts of unavailable staff wait in the holding queue", len(sla.held))
-    return CareStageResult(sla=sla, care=care)
+    return CareStageResult(sla=sla, care=care, knowledge=kb)
+
+
+def knowledge_upkeep(engine: Engine) -> UpkeepResult | None:
+    """Record what staff did with knowledge-base suggestions and embed newly sent answers; never fails the stage."""
+    with Session(engine) as session:
+        try:
+            result = upkeep(session)
+            session.commit()
+        except IntegrityError:
+            # Another worker embedded the same answer first: its row stands, and this pass is done next time.
+            session.rollback()
+            return None
+        except WeightsUnavailable as exc:
+            session.rollback()
+            log.warning("knowledge upkeep skipped: %s", exc)
+            return None
+    return result

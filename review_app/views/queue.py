@@ -24,6 +24,7 @@ from responder.outbox import send_one
 from responder.permissions import Action, NotAllowed, can, can_on
 from review_app import context, fmt
 from review_app.i18n import t
+from review_app.kb_source import show_source
 from review_app.labels import code, formatter, note, number, reason
 from review_app.queries import (
     DEFAULT_PAGE_SIZE,
@@ -381,6 +382,7 @@ def _actions(lang: str, item: QueueItem, me: Staff) -> None:
             args=(item.post_id,),
         )
         st.caption(t(lang, "reply_state", state=md(code(lang, "state", item.reply_state))))
+        show_source(lang, post_id=item.post_id, reply_text=item.reply_text)
         if item.reply_note:
             st.caption(t(lang, "reply_note", note=md(note(lang, item.reply_note))))
         if editable:

@@ -20,6 +20,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, col
 from streamlit.testing.v1 import AppTest
 
+from knowledge.articles import ArticleDraft
+from knowledge.encoder import default_encoder
+from models.knowledge import KbArticle
 from models.tables import (
     AuditEvent,
     Correction,
@@ -36,6 +39,7 @@ from models.tables import (
 from responder.actions import approve_reply, dismiss_post, escalate_post, reject_reply, submit_reply
 from responder.admin import add_shift, remove_shift, save_reply_text, set_sla_policy, update_staff
 from responder.corrections import correct_post, reassign_post
+from responder.knowledge_admin import save_article_as
 from responder.permissions import Action, NotAllowed, can, can_on
 from review_app.i18n import t
 from tests.support.desk import APP, TIMEOUT, desk_engine, run_view
@@ -59,6 +63,7 @@ POLICY: dict[Action, set[str]] = {
     Action.VIEW_INBOX: {A, M, G},
     Action.CORRECT_LABELS: {A, M, G},
     Action.VIEW_TRENDS: {A, M, K},
+    Action.EDIT_KNOWLEDGE: {A, M},
     Action.ADMIN: {A},
 }
 # Actions on one post that some roles may take only on the posts assigned to them; the others act on any post.
@@ -68,6 +73,7 @@ PAGES: dict[Action, tuple[str, str, str]] = {
     Action.VIEW_QUEUE: ("queue.py", "queue_title", "queue_not_allowed"),
     Action.VIEW_INBOX: ("inbox.py", "inbox_title", "inbox_not_allowed"),
     Action.VIEW_TRENDS: ("trends.py", "trends_title", "trends_not_allowed"),
+    Action.EDIT_KNOWLEDGE: ("knowledge.py", "page_knowledge", "kb_not_allowed"),
     Action.ADMIN: ("admin.py", "admin_title", "admin_not_allowed"),
 }
 _texts = itertools.count(1)
@@ -120,6 +126,7 @@ class Desk:
 @pytest.fixture
 def desk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Desk]:
     """The review app's own database (so pages and functions see the same rows), with the people in it."""
+    default_encoder()  # loaded before any page runs: saving an article embeds it, within a page's time limit
     for engine in desk_engine(tmp_path, monkeypatch):
         with Session(engine, expire_on_commit=False) as s:
             people = {role: staff(s, f"Role {role}", role=role, ui_language="en") for role in ROLES}
@@ -237,6 +244,15 @@ CASES: dict[Action, list[Case]] = {
             lambda s, me, x, d: correct_post(s, post_id=x.post_id, staff=me, needs_response=False),
             lambda s, x, d: post_of(s, x).status == PostStatus.NO_ACTION,
         ),
+    ],
+    Action.EDIT_KNOWLEDGE: [
+        Case(
+            "save_article_as",
+            lambda s, me, x, d: save_article_as(
+                s, staff=me, draft=ArticleDraft(slug="hours", language="en", title="Hours", answer="10 to 21.")
+            ),
+            lambda s, x, d: s.execute(select(KbArticle).where(col(KbArticle.slug) == "hours")).first() is not None,
+        )
     ],
     Action.ADMIN: [
         Case(
@@ -442,7 +458,7 @@ def _shift_form(x: Target, d: Desk) -> dict[str, Any]:
     return {f"shift_day_{sid}": 2, f"shift_start_{sid}": 60, f"shift_end_{sid}": 120, f"shift_tz_{sid}": "UTC"}
 
 
-Q, ADM = "review_app.views.queue", "review_app.views.admin"
+Q, ADM, KB = "review_app.views.queue", "review_app.views.admin", "review_app.views.knowledge"
 CALLBACKS = [
     Callback(Q, "_approve", Action.APPROVE_REPLY, lambda x, d: (x.reply_id,), lambda x, d: {}),
     Callback(
@@ -481,6 +497,13 @@ CALLBACKS = [
         lambda x, d: {f"correct_sentiment_{x.post_id}": "positive", f"correct_urgency_{x.post_id}": 5},
     ),
     Callback(Q, "_no_reply_needed", Action.CORRECT_LABELS, lambda x, d: (x.post_id,), lambda x, d: {}),
+    Callback(
+        KB,
+        "_save",
+        Action.EDIT_KNOWLEDGE,
+        lambda x, d: (),
+        lambda x, d: {"kb_f_slug": "hours", "kb_f_language": "es", "kb_f_title": "Horario", "kb_f_answer": "10-21"},
+    ),
     Callback(ADM, "_save_staff", Action.ADMIN, lambda x, d: (d.other.id,), _staff_form),
     Callback(ADM, "_add_shift", Action.ADMIN, lambda x, d: (d.other.id,), _shift_form),
     Callback(ADM, "_remove_shift", Action.ADMIN, lambda x, d: (x.shift_id,), lambda x, d: {}),

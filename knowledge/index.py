@@ -1,0 +1,112 @@
+"""The in-process vector index: every active article's and past answer's embedding in one normalised matrix.
+
+PostgreSQL here has no pgvector (``pg_available_extensions`` lists no ``vector``) and SQLite has none either, so
+the search is exact: one matrix product over unit vectors. At a few thousand rows this takes well under a
+millisecond, and the index is rebuilt only when the rows it was made from change.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlmodel import Session, col
+
+from knowledge.encoder import DIM, from_bytes
+from models.knowledge import KbAnswer, KbArticle
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleRow:
+    """What retrieval needs of one language's version of an article."""
+
+    id: int
+    slug: str
+    language: str
+    title: str
+    answer: str
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerRow:
+    """What retrieval needs of one past approved answer."""
+
+    reply_id: int
+    language: str
+    text: str
+    sent_by: str
+    sent_at: datetime | None
+
+
+@dataclass(slots=True)
+class Index:
+    """Unit-vector matrices and the rows they stand for, in the same order."""
+
+    articles: list[ArticleRow] = field(default_factory=list)
+    article_matrix: np.ndarray = field(default_factory=lambda: np.zeros((0, DIM), dtype=np.float32))
+    answers: list[AnswerRow] = field(default_factory=list)
+    answer_matrix: np.ndarray = field(default_factory=lambda: np.zeros((0, DIM), dtype=np.float32))
+
+    @property
+    def empty(self) -> bool:
+        """True when there is nothing to retrieve."""
+        return not self.articles and not self.answers
+
+    def version(self, slug: str, language: str) -> ArticleRow | None:
+        """The active version of ``slug`` in ``language``, if there is one."""
+        for row in self.articles:
+            if row.slug == slug and row.language == language:
+                return row
+        return None
+
+
+_cache: dict[tuple[object, ...], Index] = {}
+_cache_lock = threading.Lock()
+
+
+def _fingerprint(session: Session, model_id: str) -> tuple[object, ...]:
+    """Cheap aggregates that change whenever a row the index uses changes."""
+    articles = session.execute(
+        select(func.count(), func.max(KbArticle.updated_at)).where(
+            col(KbArticle.active).is_(True), col(KbArticle.embedding_model) == model_id
+        )
+    ).one()
+    answers = session.execute(
+        select(func.count(), func.max(KbAnswer.reply_id)).where(col(KbAnswer.embedding_model) == model_id)
+    ).one()
+    bind = session.get_bind()
+    where = bind.engine.url if hasattr(bind, "engine") else ""
+    return (str(where), model_id, *articles, *answers)
+
+
+def load_index(session: Session, model_id: str) -> Index:
+    """The index of active articles and past answers embedded by ``model_id`` (cached until they change)."""
+    key = _fingerprint(session, model_id)
+    with _cache_lock:
+        cached = _cache.get(key)
+    if cached is not None:
+        return cached
+    index = Index()
+    vectors: list[np.ndarray] = []
+    query = select(KbArticle).where(col(KbArticle.active).is_(True), col(KbArticle.embedding_model) == model_id)
+    for row in session.execute(query.order_by(col(KbArticle.id))).scalars():
+        if row.embedding is None or row.id is None:
+            continue
+        index.articles.append(ArticleRow(row.id, row.slug, row.language, row.title, row.answer))
+        vectors.append(from_bytes(row.embedding))
+    if vectors:
+        index.article_matrix = np.vstack(vectors)
+    vectors = []
+    query_answers = select(KbAnswer).where(col(KbAnswer.embedding_model) == model_id).order_by(col(KbAnswer.reply_id))
+    for answer in session.execute(query_answers).scalars():
+        index.answers.append(AnswerRow(answer.reply_id, answer.language, answer.text, answer.sent_by, answer.sent_at))
+        vectors.append(from_bytes(answer.embedding))
+    if vectors:
+        index.answer_matrix = np.vstack(vectors)
+    with _cache_lock:
+        _cache.clear()  # one database and model per process in practice: keep only the newest
+        _cache[key] = index
+    return index

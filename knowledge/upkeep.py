@@ -1,0 +1,122 @@
+"""Keeping the knowledge base current: what staff did with each suggestion, and embeddings of newly sent answers.
+
+Run by the worker after the care sweep, in its own transaction. Outcomes are read from the replies themselves
+(sent as suggested, sent edited, rejected or replaced, post dismissed), so no desk action needs a hook of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlmodel import Session, col
+
+from knowledge.encoder import Encoder, default_encoder, to_bytes
+from knowledge.ranking import ACCEPTED, DISCARDED, EDITED
+from models.knowledge import KbAnswer, KbSuggestion
+from models.tables import Post, PostStatus, Reply, ReplyKind, ReplyState, Staff, utcnow
+
+_GONE = (ReplyState.SENT, ReplyState.SENDING, ReplyState.APPROVED)
+_CLOSED_POST = (PostStatus.DISMISSED, PostStatus.ESCALATED, PostStatus.NO_ACTION)
+
+
+@dataclass(slots=True)
+class UpkeepResult:
+    """What one upkeep pass did."""
+
+    settled: int = 0
+    embedded: int = 0
+
+
+def outcome_of(suggestion_text: str, reply: Reply | None, post_status: str) -> str | None:
+    """What staff did with a suggestion, from the reply it went into; None while undecided."""
+    snippet = suggestion_text[:60]
+    if reply is None:
+        return DISCARDED if post_status in _CLOSED_POST else None
+    if reply.state in _GONE:
+        if reply.text == reply.suggested_text:
+            return ACCEPTED
+        return EDITED if snippet in reply.text else DISCARDED
+    if reply.state == ReplyState.REJECTED or post_status in _CLOSED_POST:
+        return DISCARDED
+    return None
+
+
+def settle_outcomes(session: Session, *, now: datetime | None = None, limit: int = 500) -> int:
+    """Record the outcome of open suggestions whose reply was sent, rejected or dropped; return how many."""
+    now = now or utcnow()
+    open_rows = list(
+        session.execute(
+            select(KbSuggestion).where(col(KbSuggestion.outcome).is_(None)).order_by(col(KbSuggestion.id)).limit(limit)
+        ).scalars()
+    )
+    settled = 0
+    for row in open_rows:
+        post = session.get(Post, row.post_id)
+        if post is None:
+            continue
+        replies = session.execute(
+            select(Reply)
+            .where(col(Reply.post_id) == row.post_id, col(Reply.kind) == ReplyKind.ANSWER)
+            .order_by(col(Reply.id).desc())
+        ).scalars()
+        reply = next((r for r in replies if row.text[:60] in r.suggested_text), None)
+        outcome = outcome_of(row.text, reply, post.status)
+        if outcome is not None:
+            row.outcome = outcome
+            row.outcome_at = now
+            session.add(row)
+            settled += 1
+    return settled
+
+
+def embed_answers(session: Session, *, encoder: Encoder | None = None, limit: int = 64) -> int:
+    """Embed the posts of answers sent with a person's approval that have no embedding yet; return how many."""
+    query = (
+        select(Reply, Post)
+        .join(Post, col(Post.id) == col(Reply.post_id))
+        .outerjoin(KbAnswer, col(KbAnswer.reply_id) == col(Reply.id))
+        .where(
+            col(Reply.kind) == ReplyKind.ANSWER,
+            col(Reply.state) == ReplyState.SENT,
+            col(Reply.approved_by_id).is_not(None),
+            col(KbAnswer.reply_id).is_(None),
+        )
+        .order_by(col(Reply.id))
+        .limit(limit)
+    )
+    rows = [(r, p) for r, p in session.execute(query).all() if p.text.strip() and r.text.strip()]
+    if not rows:
+        return 0
+    encoder = encoder or default_encoder()
+    vectors = encoder.queries([p.text for _, p in rows])
+    names = {s.id: s.name for s in session.execute(select(Staff)).scalars()}
+    for (reply, post), vector in zip(rows, vectors, strict=True):
+        assert reply.id is not None and post.id is not None
+        session.add(
+            KbAnswer(
+                reply_id=reply.id,
+                post_id=post.id,
+                language=_language_of(session, post.id) or (post.lang or "")[:8],
+                text=reply.text,
+                sent_by=names.get(reply.author_staff_id) or names.get(reply.approved_by_id) or "",
+                sent_at=reply.sent_at,
+                embedding=to_bytes(vector),
+                embedding_model=encoder.model_id,
+            )
+        )
+    return len(rows)
+
+
+def _language_of(session: Session, post_id: int) -> str:
+    """The language the classifier gave the post ('' when unscored)."""
+    from models.tables import Score
+
+    score = session.execute(select(col(Score.language)).where(col(Score.post_id) == post_id)).scalar_one_or_none()
+    return (score or "")[:8]
+
+
+def upkeep(session: Session, *, encoder: Encoder | None = None) -> UpkeepResult:
+    """Settle outcomes and embed new answers; the caller commits."""
+    return UpkeepResult(settled=settle_outcomes(session), embedded=embed_answers(session, encoder=encoder))
