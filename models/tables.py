@@ -9,7 +9,7 @@ import enum
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, false, text
 from sqlmodel import Field, SQLModel
 
 
@@ -226,6 +226,8 @@ class Reply(SQLModel, table=True):
     model_id: str | None = Field(default=None, max_length=128)
     # Set when another open answer exists for the same post, so a person resolves the duplicate.
     flag: str | None = Field(default=None, max_length=255)
+    # A public comment answered in the commenter's inbox instead (a network's private reply, sent once).
+    private: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     # Backoff: the outbox leaves a reply alone until then after a temporary failure.
     next_attempt_at: datetime | None = None
     # Scores, model version, suggested draft, diff to what was sent, approver: kept when it is sent.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Generic, TypeVar
 
 import requests
@@ -38,6 +39,17 @@ class NetworkSpec(Generic[S]):
     fit_reply: Callable[[str], str] = _same
     # Whether a greeting names the customer's handle (@name) or their first name.
     greets_by_handle: bool = False
+    # A DM's own limit where it is stricter than ``reply_limit`` (Instagram: 1,000 against a comment's 2,200).
+    dm_reply_limit: int | None = None
+    # How long after the customer's last message a DM may still be answered (None: no such window).
+    dm_window: timedelta | None = None
+    # Public comments may also be answered once in the commenter's inbox, within this long of the comment
+    # (None: the network has no private replies).
+    private_reply_window: timedelta | None = None
+
+    def limit_for(self, *, private: bool) -> int:
+        """The most a reply may hold, in ``reply_length`` units: a DM's limit when it goes privately."""
+        return min(self.reply_limit, self.dm_reply_limit) if private and self.dm_reply_limit else self.reply_limit
 
     def settings_of(self, settings: Settings) -> S:
         """The network's own settings: its environment variables, overridden by keywords given to ``settings``."""
