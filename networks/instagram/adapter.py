@@ -523,7 +523,8 @@ class InstagramCommentsListener(_IgListener):
         count = _int(found.get("comments_count"))
         activity = [entry.last_activity]
         items = 0
-        if count is None or count != seen_count:
+        # Unknown counts are read; a media nobody commented on (or whose count is what was read) costs nothing.
+        if count is None or (count > 0 and count != seen_count):
             after: str | None = None
             for _ in range(self.max_pages):
                 page = self._get(media_id, "comments", fields=THREAD_FIELDS, limit=self.page_size, after=after)
