@@ -18,6 +18,7 @@ from networks.instagram.adapter import (
 )
 from networks.instagram.settings import InstagramSettings
 from networks.instagram.text import IG_COMMENT_LIMIT, IG_MESSAGE_LIMIT, fit_instagram
+from networks.instagram.webhook import WEBHOOK
 from networks.spec import NetworkSpec
 
 
@@ -56,4 +57,5 @@ SPEC = NetworkSpec(
     # A DM is answered within 24 h of the person's last message; a comment privately once, within 7 days.
     dm_window=timedelta(hours=24),
     private_reply_window=timedelta(days=7),
+    webhook=WEBHOOK,
 )
