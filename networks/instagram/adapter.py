@@ -456,8 +456,7 @@ class InstagramCommentsListener(_IgListener):
             for entry in watch:
                 self.watched[entry.external_id] = entry
             if not [w for w in self.watched.values() if w.read_in_run != run["run"]]:
-                break_result = self._finish(cursor, run, posts, skipped, watch, unwatch, items)
-                yield break_result
+                yield self._finish(cursor, run, posts, skipped, watch, unwatch, items)
                 return
             yield FetchResult(posts, next_cursor=None, requests_made=self.requests_made, skipped=skipped,
                               paging=dict(run), items_read=items, watch=watch, unwatch=unwatch)  # fmt: skip
