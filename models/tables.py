@@ -12,6 +12,9 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, false, text
 from sqlmodel import Field, SQLModel
 
+# The longest id a network gives a post or a reply: Instagram's message ids run to about 150 characters.
+EXTERNAL_ID_MAX = 255
+
 
 def utcnow() -> datetime:
     """Return the current time, timezone-aware in UTC."""
@@ -96,7 +99,7 @@ class Post(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     network: str = Field(max_length=16, index=True)
-    external_id: str = Field(max_length=128)
+    external_id: str = Field(max_length=EXTERNAL_ID_MAX)
     kind: str = Field(max_length=16, index=True)
     source: str = Field(max_length=32)
     author_id: int | None = Field(default=None, foreign_key="author.id", index=True)
@@ -218,7 +221,7 @@ class Reply(SQLModel, table=True):
     author_staff_id: int | None = Field(default=None, foreign_key="staff.id")
     approved_by_id: int | None = Field(default=None, foreign_key="staff.id")
     approved_at: datetime | None = None
-    external_id: str | None = Field(default=None, max_length=128)
+    external_id: str | None = Field(default=None, max_length=EXTERNAL_ID_MAX)
     url: str | None = Field(default=None, max_length=1024)
     attempts: int = 0
     error: str | None = Field(default=None, max_length=1024)

@@ -181,8 +181,10 @@ class InstagramSandbox(SandboxCore):
         return conv
 
     def _ig_new_message(self, sender: Json, recipient: Json, text: str, at: datetime, conv: Json) -> Json:
+        # As long as real ones (about 150 characters): the account, the person, the thread and the message, base64.
+        token = b64(f"{self.ig_user_id}:{conv['_user_id']}:{conv['id']}:{self._ig_id()}")
         message = {
-            "id": "aWdfZAG1faXRlbToxOklH" + b64(f"m{self._ig_id()}"),
+            "id": "aWdfZAG1faXRlbToxOklHTWVzc2FnZAWQ6" + token,
             "message": text,
             "created_time": graph_time(at),
             "from": {"username": sender["username"], "id": sender["id"]},

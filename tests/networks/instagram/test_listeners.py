@@ -156,10 +156,13 @@ def test_tagged_media_and_mention_lookups(engine: Engine, sandbox: Sandbox) -> N
 
 def test_dms_are_read_once_and_the_cursor_moves(engine: Engine, sandbox: Sandbox) -> None:
     first = sandbox.add_ig_message("hola, mi pedido no llega", author="cliente.ig")
+    assert len(first) > 128  # Instagram's message ids are long; the store takes up to 255 characters
     listener = _listener(sandbox, "messages")
     assert isinstance(listener, InstagramMessagesListener)
     result = listener.fetch(None, [])
     assert [p.external_id for p in result.posts] == [first]
+    stored = poll_source(engine, listener)
+    assert stored.status == PollStatus.OK and stored.inserted == 1  # fits the column on SQLite and PostgreSQL
     dm = result.posts[0]
     assert dm.kind == "dm" and not dm.is_public and dm.author is not None
     assert dm.author.external_id == sandbox.ig_user_id_of("cliente.ig")
