@@ -58,7 +58,7 @@ def _drip(sandbox: Sandbox, texts: list[tuple[str, str]], stop: threading.Event,
     """Feed the sandbox one new post every few seconds until stopped."""
     i = 0
     while texts and not stop.wait(DRIP_EVERY_S):
-        seed_sandbox(sandbox, [texts[i % len(texts)]], rng)
+        seed_sandbox(sandbox, [texts[i % len(texts)]], rng, instagram=True)
         i += 1
 
 
@@ -80,7 +80,7 @@ def run_demo(base: Settings, *, headless: bool, seconds: float | None, port: int
     rng = random.Random(seed)
     texts = load_seed_texts(SEED_POSTS + 200, base.data_dir)
     sandbox = Sandbox().start()
-    seed_sandbox(sandbox, texts[:SEED_POSTS], rng)
+    seed_sandbox(sandbox, texts[:SEED_POSTS], rng, instagram=True)
     log.info("sandbox networks at %s with %d seeded posts", sandbox.url, min(SEED_POSTS, len(texts)))
 
     # The demo's own settings: the sandbox's tokens and URL, quick polling, the same database.
@@ -89,7 +89,8 @@ def run_demo(base: Settings, *, headless: bool, seconds: float | None, port: int
         data_dir=base.data_dir,
         x_poll_seconds=DEMO_POLL_S,
         facebook_poll_seconds=DEMO_POLL_S,
-        **sandbox.settings_overrides(),
+        instagram_poll_seconds=DEMO_POLL_S,
+        **sandbox.settings_overrides(instagram=True),
     )
     worker = Worker(
         engine,

@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
 from ground.wake import wake
-from models.tables import Author, Post, SourceCursor, WebhookDelivery, utcnow
+from models.tables import EXTERNAL_ID_MAX, Author, Post, SourceCursor, WebhookDelivery, utcnow
 from models.watch import Watch, save_watches
 
 # SQLModel does not declare ``__table__`` for type checkers; these are the Core tables behind the models.
@@ -157,8 +157,9 @@ def _storable_id(value: str | None, limit: int) -> bool:
 
 def post_row(post: Any, *, author_id: int | None, now: datetime) -> tuple[dict[str, Any] | None, str | None]:
     """The ``post`` row for an incoming post, made to fit the columns; (None, reason) when it cannot."""
-    if not _storable_id(post.external_id, 128):
-        return None, f"{post.network}/{post.source}: id {post.external_id[:40]!r}… does not fit (max 128, no controls)"
+    if not _storable_id(post.external_id, EXTERNAL_ID_MAX):
+        why = f"does not fit (max {EXTERNAL_ID_MAX}, no controls)"
+        return None, f"{post.network}/{post.source}: id {post.external_id[:40]!r}… {why}"
     text = clean_text(post.text)
     raw = clean_json(post.raw)
     note = None

@@ -9,8 +9,11 @@ import enum
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, false, text
 from sqlmodel import Field, SQLModel
+
+# The longest id a network gives a post or a reply: Instagram's message ids run to about 150 characters.
+EXTERNAL_ID_MAX = 255
 
 
 def utcnow() -> datetime:
@@ -96,7 +99,7 @@ class Post(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     network: str = Field(max_length=16, index=True)
-    external_id: str = Field(max_length=128)
+    external_id: str = Field(max_length=EXTERNAL_ID_MAX)
     kind: str = Field(max_length=16, index=True)
     source: str = Field(max_length=32)
     author_id: int | None = Field(default=None, foreign_key="author.id", index=True)
@@ -218,7 +221,7 @@ class Reply(SQLModel, table=True):
     author_staff_id: int | None = Field(default=None, foreign_key="staff.id")
     approved_by_id: int | None = Field(default=None, foreign_key="staff.id")
     approved_at: datetime | None = None
-    external_id: str | None = Field(default=None, max_length=128)
+    external_id: str | None = Field(default=None, max_length=EXTERNAL_ID_MAX)
     url: str | None = Field(default=None, max_length=1024)
     attempts: int = 0
     error: str | None = Field(default=None, max_length=1024)
@@ -226,6 +229,8 @@ class Reply(SQLModel, table=True):
     model_id: str | None = Field(default=None, max_length=128)
     # Set when another open answer exists for the same post, so a person resolves the duplicate.
     flag: str | None = Field(default=None, max_length=255)
+    # A public comment answered in the commenter's inbox instead (a network's private reply, sent once).
+    private: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     # Backoff: the outbox leaves a reply alone until then after a temporary failure.
     next_attempt_at: datetime | None = None
     # Scores, model version, suggested draft, diff to what was sent, approver: kept when it is sent.

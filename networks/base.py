@@ -238,6 +238,21 @@ class ReplyLookup(Protocol):
         ...
 
 
+@runtime_checkable
+class PrivateReplier(Protocol):
+    """Optional capability of a ``Sender``: answer a public comment in the commenter's inbox (once, as allowed)."""
+
+    def send_private_reply(self, *, external_id: str, text: str, idempotency_key: str) -> SentReply:
+        """Send ``text`` privately to the author of comment ``external_id``; return the network's message."""
+        ...
+
+    def find_private_reply(
+        self, *, external_id: str, author_external_id: str | None, text: str, not_before: datetime | None = None
+    ) -> SentReply | None:
+        """Return the private reply with ``text`` to comment ``external_id`` if it was sent (crash reconciliation)."""
+        ...
+
+
 class WebhookRefused(ValueError):
     """A signed delivery whose envelope is not what the network sends (the receiver answers 4xx, never stores)."""
 

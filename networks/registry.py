@@ -10,11 +10,12 @@ from ground.settings import Settings
 from networks.base import Listener, Sender
 from networks.facebook.spec import SPEC as FACEBOOK
 from networks.http import RewritingSession
+from networks.instagram.spec import SPEC as INSTAGRAM
 from networks.settings import NetworkSettings
 from networks.spec import NetworkSpec, plain_spec
 from networks.x.spec import SPEC as X
 
-NETWORKS: dict[str, NetworkSpec[Any]] = {spec.name: spec for spec in (X, FACEBOOK)}
+NETWORKS: dict[str, NetworkSpec[Any]] = {spec.name: spec for spec in (X, FACEBOOK, INSTAGRAM)}
 
 
 def spec_of(network: str) -> NetworkSpec[Any]:

@@ -8,11 +8,12 @@ from sqlmodel import Session, col
 from ground.wake import wake
 from models.audit import audit
 from models.store import clean_text
-from models.tables import Post, PostStatus, Reply, ReplyKind, ReplyState, Staff, utcnow
+from models.tables import Post, PostKind, PostStatus, Reply, ReplyKind, ReplyState, Staff, utcnow
 from networks.registry import spec_of
 from networks.spec import DEFAULT_REPLY_LIMIT
 from responder.lifecycle import lock_post, locked_post, resolve_post
 from responder.permissions import Action, can, require, require_on
+from responder.reply_window import reply_verdict
 
 ANSWERED = (ReplyState.APPROVED, ReplyState.SENDING, ReplyState.SENT)
 
@@ -47,8 +48,8 @@ def check_input(text: str, *, what: str, limit: int) -> str:
     return cleaned
 
 
-def validate_text(text: str, *, network: str) -> str:
-    """Return the cleaned reply text, or raise ``InvalidReply`` with the reason."""
+def validate_text(text: str, *, network: str, private: bool = False) -> str:
+    """Return the cleaned reply text, or raise ``InvalidReply`` with the reason (``private``: it goes as a DM)."""
     cleaned = text.strip()
     if not cleaned:
         raise InvalidReply("the reply is empty")
@@ -56,9 +57,9 @@ def validate_text(text: str, *, network: str) -> str:
         raise InvalidReply("the reply has control characters (such as NUL) that cannot be sent")
     # Each network counts in its own way (X weighs URLs 23, emoji and CJK 2, as its composer does).
     spec = spec_of(network)
-    size = spec.reply_length(cleaned)
-    if size > spec.reply_limit:
-        raise InvalidReply(f"the reply has {size} characters; {spec.label} allows {spec.reply_limit}")
+    size, limit = spec.reply_length(cleaned), spec.limit_for(private=private)
+    if size > limit:
+        raise InvalidReply(f"the reply has {size} characters; {spec.label} allows {limit}")
     return cleaned
 
 
@@ -148,14 +149,27 @@ def _transition(session: Session, *, reply_id: int, wanted: str, from_states: li
         raise _conflict(session, reply_id, wanted)
 
 
-def approve_reply(session: Session, *, reply_id: int, staff: Staff, text: str | None = None) -> Reply:
-    """Approve a reply (optionally edited) for sending; exactly one of two racing approvers wins."""
+def approve_reply(
+    session: Session, *, reply_id: int, staff: Staff, text: str | None = None, private: bool | None = None
+) -> Reply:
+    """Approve a reply (optionally edited; ``private``: to the commenter's inbox) for sending.
+
+    Exactly one of two racing approvers wins. A reply the network would refuse (a DM after its messaging
+    window, a second private reply to one comment) is refused here with the reason, before it is approved.
+    """
     require(staff, Action.APPROVE_REPLY)
     reply, post = _load(session, reply_id)
     if post.manual_only:
         raise InvalidReply("this post can only be answered by hand on the network (X rule for keyword hits)")
-    final = validate_text(text if text is not None else reply.text, network=post.network)
+    private = reply.private if private is None else private
+    final = validate_text(
+        text if text is not None else reply.text, network=post.network, private=private or post.kind == PostKind.DM
+    )
     lock_post(session, post.id)  # type: ignore[arg-type]
+    verdict = reply_verdict(session, post, private=private, reply_id=reply_id)
+    if not verdict.ok:
+        session.rollback()
+        raise InvalidReply(verdict.explain(spec_of(post.network).label))
     other = _answered_by_other(session, post_id=post.id, reply_id=reply_id)  # type: ignore[arg-type]
     if other is not None:
         session.rollback()
@@ -164,6 +178,7 @@ def approve_reply(session: Session, *, reply_id: int, staff: Staff, text: str | 
     _transition(
         session, reply_id=reply_id, wanted="approve", from_states=[ReplyState.DRAFT, ReplyState.PENDING_APPROVAL],
         state=ReplyState.APPROVED, text=final, approved_by_id=staff.id, approved_at=now, updated_at=now,
+        private=private,
     )  # fmt: skip
     wake(session, "send")  # the outbox sends it as soon as the approval is committed
     audit(
@@ -179,17 +194,21 @@ def approve_reply(session: Session, *, reply_id: int, staff: Staff, text: str | 
     return reply
 
 
-def submit_reply(session: Session, *, reply_id: int, staff: Staff, text: str) -> Reply:
+def submit_reply(session: Session, *, reply_id: int, staff: Staff, text: str, private: bool = False) -> Reply:
     """Save an agent's edited reply for approval (or approve it at once for roles that may)."""
     require(staff, Action.SUBMIT_REPLY)
     if can(staff, Action.SEND_WITHOUT_APPROVAL):
-        return approve_reply(session, reply_id=reply_id, staff=staff, text=text)
+        return approve_reply(session, reply_id=reply_id, staff=staff, text=text, private=private)
     reply, post = _load(session, reply_id)
-    final = validate_text(text, network=post.network)
+    final = validate_text(text, network=post.network, private=private or post.kind == PostKind.DM)
+    verdict = reply_verdict(session, post, private=private, reply_id=reply_id)
+    if not verdict.ok:
+        raise InvalidReply(verdict.explain(spec_of(post.network).label))
     _transition(
         session, reply_id=reply_id, wanted="submit",
         from_states=[ReplyState.DRAFT, ReplyState.PENDING_APPROVAL, ReplyState.REJECTED],
         state=ReplyState.PENDING_APPROVAL, text=final, author_staff_id=staff.id, updated_at=utcnow(),
+        private=private,
     )  # fmt: skip
     audit(session, actor=_staff_actor(staff), action="reply_submitted", post_id=post.id, reply_id=reply_id)
     if flag_duplicates(session, post_id=post.id):  # type: ignore[arg-type]

@@ -27,6 +27,7 @@ from networks.base import (
     AuthFailed,
     ListenerError,
     PermanentFailure,
+    PrivateReplier,
     RateLimited,
     ReplyLookup,
     Sender,
@@ -84,6 +85,7 @@ class _Job:
     author_external_id: str | None
     attempts: int
     approved_at: datetime | None = None
+    private: bool = False
 
 
 def backoff_seconds(attempts: int) -> float:
@@ -155,6 +157,7 @@ def _job(engine: Engine, reply_id: int) -> _Job:
             author_external_id=author.external_id if author else None,
             attempts=reply.attempts,
             approved_at=reply.approved_at or reply.created_at,
+            private=reply.private,
         )
 
 
@@ -223,6 +226,11 @@ def _lookup(sender: Sender, job: _Job) -> SentReply | None:
     # Nothing of ours older than the approval can be this reply (less the networks' clock skew), however alike
     # the words: a DM thread can already hold the same saved reply, sent for an earlier message.
     not_before = aware(job.approved_at) - LOOKUP_SKEW if job.approved_at is not None else None
+    if job.private:
+        return _private_sender(sender, job).find_private_reply(
+            external_id=job.external_id, author_external_id=job.author_external_id, text=job.text,
+            not_before=not_before,
+        )  # fmt: skip
     result: SentReply | None = sender.find_reply(
         external_id=job.external_id,
         kind=job.post_kind,
@@ -232,6 +240,13 @@ def _lookup(sender: Sender, job: _Job) -> SentReply | None:
         not_before=not_before,
     )
     return result
+
+
+def _private_sender(sender: Sender, job: _Job) -> PrivateReplier:
+    """The sender as a private replier; a network without private replies refuses the reply for good."""
+    if not isinstance(sender, PrivateReplier):
+        raise PermanentFailure(f"{job.network} has no private replies: answer this comment publicly")
+    return sender
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,6 +356,10 @@ def _deliver(engine: Engine, sender: Sender, job: _Job, *, checkpoint: Checkpoin
         return SendOutcome(rid, _give_back(engine, rid, str(exc), final=True), str(exc))
     found = sent is not None
     try:
+        if sent is None and job.private:
+            sent = _private_sender(sender, job).send_private_reply(
+                external_id=job.external_id, text=job.text, idempotency_key=job.key
+            )
         if sent is None:
             sent = sender.send_reply(
                 external_id=job.external_id,
@@ -367,7 +386,7 @@ def _deliver(engine: Engine, sender: Sender, job: _Job, *, checkpoint: Checkpoin
         job.network,
         job.external_id,
         sent.external_id,
-        "DM" if job.post_kind == PostKind.DM else "public",
+        "DM" if job.post_kind == PostKind.DM else "private" if job.private else "public",
     )
     return SendOutcome(rid, "found" if found else "sent", sent.external_id)
 

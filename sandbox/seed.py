@@ -16,6 +16,9 @@ from sandbox.server import Sandbox
 SEED_FILE = Path(__file__).resolve().parent / "seed_texts.tsv"
 
 PAGE_POSTS = ["¡Nueva colección disponible en tiendas y online!", "Horario especial de atención este fin de semana."]
+IG_MEDIA = ["Así queda la nueva colección ✨", "¡Abrimos tienda nueva en el centro!"]
+# Instagram's share of a seed when it is switched on: comments under the account's media, DMs, tagged media.
+IG_CHANNELS = {"ig_comment": 12, "ig_dm": 8, "ig_mention": 5}
 SPREAD_MAX = timedelta(hours=6)
 PER_TEXT = timedelta(minutes=5)
 _PEOPLE_ES = ["lucia_mr", "pepe_garcia", "marta.ruiz", "javi_88", "ana_lopez", "carlos_mx", "sofia_uy"]
@@ -68,21 +71,29 @@ def _strip_handles(text: str) -> str:
     return _LEADING_HANDLES.sub("", text).strip() or text
 
 
-def seed_sandbox(sandbox: Sandbox, texts: list[tuple[str, str]], rng: random.Random) -> dict[str, int]:
-    """Spread ``texts`` over X mentions, DMs and search hits and Facebook comments, visitor posts and
-    Messenger, oldest first and ending now; return how many went to each channel.
+def seed_sandbox(
+    sandbox: Sandbox, texts: list[tuple[str, str]], rng: random.Random, *, instagram: bool = False
+) -> dict[str, int]:
+    """Spread ``texts`` over X mentions, DMs and search hits, Facebook comments, visitor posts and
+    Messenger (and, with ``instagram``, Instagram comments, DMs and tagged media), oldest first and ending
+    now; return how many went to each channel.
 
     A backlog is spread over up to six hours (five minutes per text); a single text (a live drip) is
     posted now. The page's own posts to comment on are created once and reused.
     """
     channels = ["mention", "dm", "search", "comment", "visitor_post", "message"]
     weights = [35, 15, 10, 20, 10, 10]
+    if instagram:
+        channels, weights = [*channels, *IG_CHANNELS], [*weights, *IG_CHANNELS.values()]
     counts = dict.fromkeys(channels, 0)
     spread = min(SPREAD_MAX, PER_TEXT * max(0, len(texts) - 1))
     start = sandbox.now() - spread
     page_posts = sandbox.page_post_ids() or [
         sandbox.add_fb_post(text, at=start - timedelta(minutes=10 - i)) for i, text in enumerate(PAGE_POSTS)
     ]
+    ig_media = (sandbox.ig_media_ids() or [
+        sandbox.add_ig_media(text, at=start - timedelta(minutes=10 - i)) for i, text in enumerate(IG_MEDIA)
+    ]) if instagram else []  # fmt: skip
     for i, (lang, raw) in enumerate(texts):
         at = start + spread * (i / max(1, len(texts) - 1))
         text = _strip_handles(raw)
@@ -99,6 +110,12 @@ def seed_sandbox(sandbox: Sandbox, texts: list[tuple[str, str]], rng: random.Ran
             sandbox.add_fb_comment(rng.choice(page_posts), text, author=author.title(), at=at, lang=lang)
         elif channel == "visitor_post":
             sandbox.add_fb_post(text, author=author.title(), at=at, lang=lang)
+        elif channel == "ig_comment":
+            sandbox.add_ig_comment(rng.choice(ig_media), text, author=author.lower(), at=at, lang=lang)
+        elif channel == "ig_dm":
+            sandbox.add_ig_message(text, author=author.lower(), at=at, lang=lang)
+        elif channel == "ig_mention":
+            sandbox.add_ig_media(f"{text} @{sandbox.ig_username}", author=author.lower(), at=at)
         else:
             sandbox.add_fb_message(text, author=author.title(), at=at, lang=lang)
         counts[channel] += 1

@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from networks.facebook.fake import GraphSandbox
 from networks.fake import SANDBOX_FB_TOKEN, SANDBOX_X_TOKEN, Fault, Reply, SentRecord, json_reply
+from networks.instagram.fake import InstagramSandbox
 from networks.x.fake import XSandbox
 from sandbox.webhooks import WebhookFeed
 
@@ -38,6 +39,9 @@ ADMIN_ADDS = frozenset(
         "add_fb_message",
         "add_fb_page_message",
         "add_brand_tweet",
+        "add_ig_media",
+        "add_ig_comment",
+        "add_ig_message",
     }
 )
 
@@ -56,7 +60,7 @@ WEBHOOK_ADDS = {
 }
 
 
-class Sandbox(XSandbox, GraphSandbox):
+class Sandbox(XSandbox, InstagramSandbox, GraphSandbox):
     """The sandbox networks: start it, point ``Settings.sandbox_url`` at ``url``, script it from tests."""
 
     def __init__(self, *, port: int = 0, brand_name: str = "Escucha Help", **kwargs: Any) -> None:
@@ -108,9 +112,12 @@ class Sandbox(XSandbox, GraphSandbox):
             raise RuntimeError("sandbox is not started")
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
-    def settings_overrides(self) -> dict[str, Any]:
-        """Keyword arguments for ``Settings`` that make both networks talk to this sandbox."""
-        return {
+    def settings_overrides(self, *, instagram: bool = False) -> dict[str, Any]:
+        """Keyword arguments for ``Settings`` that make the networks talk to this sandbox (Instagram on request)."""
+        ig = {"instagram_user_id": self.ig_user_id, "instagram_username": self.ig_username,
+              "instagram_page_id": self.page_id, "instagram_token": SANDBOX_FB_TOKEN,
+              "instagram_app_secret": self.fb_app_secret}  # fmt: skip
+        return ({**ig} if instagram else {}) | {
             "sandbox_url": self.url,
             "x_bearer_token": SANDBOX_X_TOKEN,
             "x_consumer_key": "sandbox-consumer-key",
@@ -236,7 +243,11 @@ class Sandbox(XSandbox, GraphSandbox):
         assert graph is not None
         if "application/x-www-form-urlencoded" in headers.get("content-type", ""):
             params.update(parse_qsl(body.decode(), keep_blank_values=True))
-        return self._graph(method, graph.group(1).strip("/"), params, fault)
+        node_path = graph.group(1).strip("/")
+        # The Instagram account is reached through the same Graph API as the Page it is linked to.
+        if self.is_instagram(method, node_path, params):
+            return self._instagram(method, node_path, params, fault)
+        return self._graph(method, node_path, params, fault)
 
     def add_many(self, items: list[Any]) -> list[str]:
         """Add several items in one call: ``[{"route": "add_mention", "args": {...}}, ...]``; return their ids.

@@ -31,9 +31,12 @@ from ground.db import session_scope
 from ground.redact import reveal
 from ground.settings import Settings
 from models.store import record_delivery
-from networks.base import WebhookBatch, WebhookRefused
+from networks.base import ListenerError, WebhookBatch, WebhookRefused
 from networks.facebook import webhook as fb
 from networks.facebook.settings import FacebookSettings
+from networks.http import RewritingSession
+from networks.registry import NETWORKS
+from networks.spec import NetworkSpec
 from networks.x import webhook as xw
 from networks.x.settings import XSettings
 from webhooks.limits import AddressLimiter
@@ -88,8 +91,20 @@ class Receiver:
                 Route("/webhooks/facebook", self.fb_handshake, methods=["GET"]),
                 Route("/webhooks/facebook", self.fb_delivery, methods=["POST"]),
                 Route("/healthz", self.health, methods=["GET"]),
+                # Each other network that declares its webhooks (NetworkSpec.webhook) gets its two routes here.
+                *[
+                    route
+                    for spec in NETWORKS.values()
+                    if spec.webhook is not None
+                    for route in (
+                        Route(f"/webhooks/{spec.name}", self._spec_handshake(spec), methods=["GET"]),
+                        Route(f"/webhooks/{spec.name}", self._spec_delivery(spec), methods=["POST"]),
+                    )
+                ],
             ]
         )
+        # Lookups a delivery needs (an Instagram mention arrives as ids) go through the clients' own session.
+        self._http = RewritingSession(settings.sandbox_url, timeout=settings.http_timeout_seconds)
 
     # ----------------------------------------------------------------- helpers
     def _count(self, **add: int) -> None:
@@ -179,9 +194,18 @@ class Receiver:
             self._count(verified=1)
             payload = self._json(body)
             try:
-                batch = parse(payload)
+                # In a worker thread: a parse may look items up on the network (an Instagram mention's text).
+                batch = await run_in_threadpool(parse, payload)
             except WebhookRefused as exc:
                 raise _Refused(422, str(exc)) from None
+            except ListenerError as exc:
+                self._count(unavailable=1)
+                log.error("webhook %s: a lookup failed, asking for redelivery: %s", network, type(exc).__name__)
+                return JSONResponse(
+                    {"error": "the network could not be read, redeliver later"},
+                    status_code=503,
+                    headers={"Retry-After": str(RETRY_AFTER_S)},
+                )
             self._check_window(batch)
             delivery_id = hashlib.sha256(body).hexdigest()
             try:
@@ -262,6 +286,42 @@ class Receiver:
             return fb.parse_page_delivery(payload, page_id=page_id)
 
         return await self._deliver(request, "facebook", self._fb_secret, fb.SIGNATURE_HEADER, fb.signature_ok, parse)
+
+    def _spec_handshake(self, spec: NetworkSpec[Any]) -> Callable[[Request], Any]:
+        """The subscription handshake of a network that declares its webhooks (``hub.challenge`` style)."""
+        hooks = spec.webhook
+        assert hooks is not None
+        own = spec.settings_of(self.settings)
+
+        async def handshake(request: Request) -> Response:
+            try:
+                self._throttle(request)
+                token = hooks.verify_token(own)
+                if not token:
+                    raise _Refused(404, f"{spec.name} webhooks are not configured here (no verify token)")
+                answer = hooks.challenge(dict(request.query_params), token)
+                if answer is None:
+                    raise _Refused(403, "handshake refused: not a subscribe request with our verify token")
+            except _Refused as exc:
+                return self._refuse(request, spec.name, exc)
+            return PlainTextResponse(answer)
+
+        return handshake
+
+    def _spec_delivery(self, spec: NetworkSpec[Any]) -> Callable[[Request], Any]:
+        """The delivery endpoint of a network that declares its webhooks: same checks, limits and store path."""
+        hooks = spec.webhook
+        assert hooks is not None
+        own = spec.settings_of(self.settings)
+
+        async def delivery(request: Request) -> Response:
+            def parse(payload: Any) -> WebhookBatch:
+                return hooks.parse(payload, own, self._http)
+
+            secret = hooks.secret(own)
+            return await self._deliver(request, spec.name, secret, hooks.signature_header, hooks.signature_ok, parse)
+
+        return delivery
 
     async def health(self, request: Request) -> Response:
         """The receiver's counters."""

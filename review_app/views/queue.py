@@ -36,6 +36,7 @@ from review_app.queries import (
     filter_options,
 )
 from review_app.safe import md, plain
+from review_app.views.reply_window import can_send, private_choice, private_key
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +132,9 @@ def _approve(reply_id: int) -> None:
     outcome: list[str] = []
 
     def work(session: Session, me: Staff) -> str:
-        approve_reply(session, reply_id=reply_id, staff=me, text=text)
+        # None keeps what was submitted; a ticked "reply privately" sends it to the commenter's inbox.
+        private = st.session_state.get(private_key(reply_id))
+        approve_reply(session, reply_id=reply_id, staff=me, text=text, private=private)
         senders = context.senders()
         if not senders:
             return t(lang, "msg_approved_later", reply=reply_id)
@@ -158,7 +161,8 @@ def _submit(reply_id: int) -> None:
     text = str(st.session_state.get(reply_key(reply_id), ""))
 
     def work(session: Session, me: Staff) -> str:
-        reply = submit_reply(session, reply_id=reply_id, staff=me, text=text)
+        private = bool(st.session_state.get(private_key(reply_id), False))
+        reply = submit_reply(session, reply_id=reply_id, staff=me, text=text, private=private)
         # Managers' submissions are approvals (responder.actions.submit_reply decides that).
         key = "msg_submitted" if reply.state == ReplyState.PENDING_APPROVAL else "msg_approved_later"
         return t(lang, key, reply=reply_id)
@@ -385,7 +389,9 @@ def _actions(lang: str, item: QueueItem, me: Staff) -> None:
         show_source(lang, post_id=item.post_id, reply_text=item.reply_text)
         if item.reply_note:
             st.caption(t(lang, "reply_note", note=md(note(lang, item.reply_note))))
-        if editable:
+        # A network's rules (a DM's messaging window) are said here, with what is left to do, before any button.
+        if editable and can_send(lang, item):
+            private_choice(lang, item)
             if st.session_state.get(CONFIRM_KEY) == item.reply_id and can(me, Action.APPROVE_REPLY):
                 _confirm(lang, item)
             left, right, hint = st.columns([1, 1, 3])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -30,6 +31,11 @@ def test_headless_demo_ingests_scores_and_assigns_everything(tmp_path: Path) -> 
     why = json.dumps(status["sources"], indent=1) + run.stderr[-2000:]
     assert status["posts_by_network"].get("x", 0) > 50 and status["posts_by_network"].get("facebook", 0) > 50, why
     assert {"mention", "dm", "comment"} <= set(status["posts_by_kind"]), why
+    # Instagram is on in the demo: its comments and DMs reach the queue like the other networks' posts.
+    with sqlite3.connect(tmp_path / "demo.db") as db:
+        kinds = dict(db.execute("SELECT kind, count(*) FROM post WHERE network = 'instagram' GROUP BY kind").fetchall())
+        open_ig = db.execute("SELECT count(*) FROM post WHERE network = 'instagram' AND status = 'assigned'").fetchone()
+    assert kinds.get("comment", 0) > 5 and kinds.get("dm", 0) > 5 and open_ig[0] > 0, (kinds, why)
     assert status["scored"] + status["own_not_scored"] == status["posts"] and status["unscored"] == 0
     assert status["posts_by_kind"].get("own", 0) == status["own_not_scored"]  # our replies: never scored
     assert status["needing_response"] > 0 and status["assigned"] > 0

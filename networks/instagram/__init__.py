@@ -1,0 +1,1 @@
+"""Instagram: a professional account through the Graph API (comments, mentions, DMs)."""
