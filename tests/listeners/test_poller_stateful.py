@@ -16,7 +16,7 @@ from sqlmodel import Session, SQLModel, col
 
 from ground.db import make_engine
 from ground.settings import Settings
-from listeners.poller import poll_source
+from listeners.poller import PollStatus, poll_source
 from models.tables import Post
 from networks.base import Listener
 from networks.registry import build_listeners
@@ -111,9 +111,14 @@ class PollerMachine(RuleBasedStateMachine):
         """Faults stop; polling until the sources are quiet stores everything the networks served."""
         self.sandbox.clear_faults()
         self.sandbox.advance(2)  # rate-limit windows (retry-after 1 s) are over
-        for _ in range(12):
-            for listener in self.listeners.values():
-                poll_source(self.engine, listener)
+        # Until a round ends with every source healthy, no paged run left unfinished and nothing new: a bounded
+        # page budget per poll (2 pages of 5 feed items) means a feed that grew by hundreds of posts takes dozens of
+        # polls, and a round of already-stored pages stores nothing while its run goes on, so neither a fixed count
+        # of rounds nor "nothing new" alone says the sources are quiet.
+        for _ in range(300):
+            outcomes = [poll_source(self.engine, listener) for listener in self.listeners.values()]
+            if all(o.status == PollStatus.OK and not o.unfinished and not o.inserted for o in outcomes):
+                break
         stored = {i for (_, i) in self._stored()}
         missing = {net: sorted(ids - stored) for net, ids in self.served.items() if ids - stored}
         assert not missing, f"served but never stored: {missing}"
