@@ -13,6 +13,7 @@ from sqlalchemy import Table, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
+from models.customers import ensure_customers
 from models.tables import Author, Post, SourceCursor, WebhookDelivery, utcnow
 from models.watch import Watch, save_watches
 
@@ -116,6 +117,8 @@ def _upsert_authors(session: Session, posts: Sequence[Any]) -> dict[tuple[str, s
             )
         ):
             ids[(network, row.external_id)] = row.id
+    # Every identity belongs to a person from the moment it is stored (a new author is a customer of their own).
+    ensure_customers(session, ids.values())
     return ids
 
 

@@ -22,6 +22,8 @@ class Action(enum.StrEnum):
     CORRECT_LABELS = "correct_labels"
     VIEW_TRENDS = "view_trends"
     ADMIN = "admin"
+    VIEW_CUSTOMER = "view_customer"
+    EDIT_CUSTOMER = "edit_customer"
 
 
 _ALLOWED: dict[Action, frozenset[Role]] = {
@@ -38,6 +40,10 @@ _ALLOWED: dict[Action, frozenset[Role]] = {
     Action.CORRECT_LABELS: frozenset({Role.ADMIN, Role.MANAGER, Role.AGENT}),
     Action.VIEW_TRENDS: frozenset({Role.ADMIN, Role.MANAGER, Role.MARKETING}),
     Action.ADMIN: frozenset({Role.ADMIN}),
+    # A customer's page is personal data (every message, ratings, staff notes): for the people who answer them.
+    Action.VIEW_CUSTOMER: frozenset({Role.ADMIN, Role.MANAGER, Role.AGENT}),
+    # Linking identities, tags and notes: the same people; marketing reads aggregates on Trends instead.
+    Action.EDIT_CUSTOMER: frozenset({Role.ADMIN, Role.MANAGER, Role.AGENT}),
 }
 
 # Closing a post ends someone's work: an agent may close only the posts assigned to them (a colleague's post,
