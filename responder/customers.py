@@ -1,14 +1,17 @@
 """Staff's actions on customers: link and unlink network identities (audited), tags and notes.
 
-Every function checks the permission itself (the desk's buttons are not the guard) and writes in the caller's
-session; the caller commits. Notes are internal: nothing here, or anywhere, hands them to a sender.
+Every function checks the permission itself (the desk's buttons are not the guard), writes an audit event with
+who did it, and commits, as ``responder.actions`` does. Notes are internal: nothing hands them to a sender.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import delete, func, select
 from sqlmodel import Session, col
 
+from models.audit import audit
 from models.customers import ensure_customers
 from models.store import clean_text
 from models.tables import Author, Customer, CustomerLink, CustomerNote, CustomerTag, Staff
@@ -21,6 +24,12 @@ MAX_BASIS = 255
 
 class CustomerError(ValueError):
     """A link, tag or note that cannot be made as asked (unknown customer, nothing to unlink, empty text)."""
+
+
+def _done(session: Session, staff: Staff, action: str, **detail: Any) -> None:
+    """Record who did what in the audit log and commit the change with it."""
+    audit(session, actor=f"staff:{staff.id}", action=action, **detail)
+    session.commit()
 
 
 def _staff_id(staff: Staff) -> int:
@@ -91,6 +100,7 @@ def link_identity(session: Session, *, staff: Staff, customer_id: int, author_id
     )
     session.add(link)
     session.flush()
+    _done(session, staff, "identity_linked", author_id=author_id, from_customer=source, to_customer=customer_id)
     return link
 
 
@@ -125,6 +135,7 @@ def unlink_identity(session: Session, *, staff: Staff, author_id: int) -> Custom
     )
     session.add(link)
     session.flush()
+    _done(session, staff, "identity_unlinked", author_id=author_id, from_customer=current, to_customer=target)
     return link
 
 
@@ -150,6 +161,7 @@ def add_tag(session: Session, *, staff: Staff, customer_id: int, tag: str) -> bo
         return False
     session.add(CustomerTag(customer_id=customer_id, tag=cleaned, staff_id=_staff_id(staff)))
     session.flush()
+    _done(session, staff, "customer_tagged", customer_id=customer_id, tag=cleaned)
     return True
 
 
@@ -159,7 +171,10 @@ def remove_tag(session: Session, *, staff: Staff, customer_id: int, tag: str) ->
     result = session.execute(
         delete(CustomerTag).where(col(CustomerTag.customer_id) == customer_id, col(CustomerTag.tag) == tag)
     )
-    return bool(getattr(result, "rowcount", 0))
+    removed = bool(getattr(result, "rowcount", 0))
+    if removed:
+        _done(session, staff, "customer_untagged", customer_id=customer_id, tag=tag)
+    return removed
 
 
 def add_note(session: Session, *, staff: Staff, customer_id: int, text: str) -> CustomerNote:
@@ -175,4 +190,6 @@ def add_note(session: Session, *, staff: Staff, customer_id: int, text: str) -> 
     note = CustomerNote(customer_id=customer_id, staff_id=_staff_id(staff), text=cleaned)
     session.add(note)
     session.flush()
+    # The audit names the note, never its text: the log is read more widely than the customer's page.
+    _done(session, staff, "customer_noted", customer_id=customer_id, note_id=note.id)
     return note
