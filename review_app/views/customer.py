@@ -221,11 +221,14 @@ def _sentiment(lang: str, page: CustomerPage) -> None:
             "balance": [b for _, _, _, b in page.sentiment],
         }
     )
+    # A history within two days reads by the hour; a longer one by the day (names from the locale either way).
+    span = max(frame["at"]) - min(frame["at"])
+    axis_format = HOUR_FORMAT if span.total_seconds() < 2 * 86400 else DAY_FORMAT
     chart = (
         alt.Chart(frame)
         .mark_line(point=True)
         .encode(
-            x=alt.X("at:T", title=None, axis=alt.Axis(format=DAY_FORMAT)),
+            x=alt.X("at:T", title=None, axis=alt.Axis(format=axis_format)),
             y=alt.Y("balance:Q", title=t(lang, "customer_balance"), scale=alt.Scale(domain=[-1, 1])),
             color=alt.Color("network:N", title=code(lang, "column", "network")),
             tooltip=[

@@ -111,7 +111,7 @@ def test_manager_opens_a_customer_from_a_card_and_links_the_suggested_identity(
         _wait_healthy(base, app)
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-            context = browser.new_context(viewport={"width": 1440, "height": 1100})
+            context = browser.new_context(viewport={"width": 1440, "height": 1600})
             page = context.new_page()
             page.goto(f"{base}/queue?post={post_id}&lang=en")
             page.get_by_role("textbox", name="E-mail").fill(MANAGER)
@@ -135,8 +135,10 @@ def test_manager_opens_a_customer_from_a_card_and_links_the_suggested_identity(
             expect(customer.get_by_text(FB_TEXT).first).to_be_visible(timeout=WAIT_MS)
             customer.get_by_text("English", exact=True).click()
             expect(customer.get_by_role("heading", name="Customer", exact=True)).to_be_visible(timeout=WAIT_MS)
+            heading = customer.get_by_role("heading", name="Customer", exact=True)
+            heading.scroll_into_view_if_needed()
             customer.wait_for_timeout(1500)
-            customer.screenshot(path=str(shots / "review-customer.png"), full_page=True)
+            customer.screenshot(path=str(shots / "review-customer.png"))
             browser.close()
     finally:
         app.terminate()
