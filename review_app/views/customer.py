@@ -206,7 +206,7 @@ def _answers(lang: str, page: CustomerPage) -> None:
             t(lang, "customer_csat"): [f"{a.csat}/5" if a.csat is not None else "—" for a in page.answers],
         }
     )
-    st.dataframe(frame, hide_index=True, use_container_width=True)
+    st.dataframe(frame, hide_index=True, width="stretch")
 
 
 def _sentiment(lang: str, page: CustomerPage) -> None:
@@ -240,7 +240,7 @@ def _sentiment(lang: str, page: CustomerPage) -> None:
         .properties(height=220)
         .configure(locale=chart_locale(lang))
     )
-    st.altair_chart(chart, use_container_width=True)
+    st.altair_chart(chart, width="stretch")
 
 
 def _suggestions(lang: str, page: CustomerPage, editable: bool) -> None:
