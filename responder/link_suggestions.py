@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, or_, select
@@ -42,21 +43,24 @@ def fold(name: str) -> str:
     return " ".join(bare.casefold().split())
 
 
-def suggest_links(session: Session, *, customer_id: int, limit: int = MAX_SUGGESTIONS) -> list[LinkSuggestion]:
+def suggest_links(
+    session: Session, *, customer_id: int, texts: Sequence[str] | None = None, limit: int = MAX_SUGGESTIONS
+) -> list[LinkSuggestion]:
     """Return identities of other customers that share this customer's display name or one of their order numbers.
 
-    Evidence only: nothing is linked here.
+    ``texts`` are the customer's newest posts when the caller has read them already. Evidence only: nothing is
+    linked here.
     """
     mine = session.execute(select(Author).where(col(Author.customer_id) == customer_id)).scalars().all()
     if not mine:
         return []
     mine_ids = [a.id for a in mine]
     names = {fold(a.display_name) for a in mine if fold(a.display_name)}
-    texts = session.execute(
-        select(col(Post.text)).where(col(Post.author_id).in_(mine_ids)).order_by(col(Post.id).desc()).limit(OWN_POSTS)
-    ).scalars()
+    if texts is None:
+        own = select(col(Post.text)).where(col(Post.author_id).in_(mine_ids)).order_by(col(Post.id).desc())
+        texts = list(session.execute(own.limit(OWN_POSTS)).scalars())
     refs: list[str] = []
-    for text in texts:
+    for text in texts[:OWN_POSTS]:
         for ref in references(text):
             if ref not in refs:
                 refs.append(ref)

@@ -70,6 +70,7 @@ class Message:
     status: str | None = None
     sentiment: str | None = None
     urgency: int | None = None
+    balance: float | None = None  # positive minus negative probability, when scored
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,82 +117,6 @@ class CustomerPage:
     truncated: bool = False
 
 
-def _thread_key(post: Post) -> str:
-    # A DM thread is the network's conversation id; a public thread is its conversation id on X, or the root of
-    # its parent chain; a post with neither is a thread of its own.
-    if post.conversation_id:
-        return f"{post.network}:{post.conversation_id}"
-    if post.parent_id is not None:
-        return f"{post.network}:parent:{post.parent_id}"
-    if post.in_reply_to_external_id:
-        return f"{post.network}:ext:{post.in_reply_to_external_id}"
-    return f"{post.network}:post:{post.id}"
-
-
-def conversations_of_authors(
-    session: Session, author_ids: Sequence[int], *, limit: int = MAX_POSTS
-) -> list[Conversation]:
-    """Return the conversations the given identities took part in, newest first, with our sent replies in them."""
-    if not author_ids:
-        return []
-    rows = session.execute(
-        select(Post, Score)
-        .outerjoin(Score, col(Score.post_id) == col(Post.id))
-        .where(col(Post.author_id).in_(list(author_ids)))
-        .order_by(col(Post.created_at).desc(), col(Post.id).desc())
-        .limit(limit)
-    ).all()
-    post_ids = [p.id for p, _ in rows if p.id is not None]
-    sent = (
-        session.execute(select(Reply).where(col(Reply.post_id).in_(post_ids), col(Reply.state) == ReplyState.SENT))
-        .scalars()
-        .all()
-        if post_ids
-        else []
-    )
-    by_post = {p.id: p for p, _ in rows}
-    threads: dict[str, list[Message]] = defaultdict(list)
-    meta: dict[str, tuple[str, str]] = {}
-    for post, score in rows:
-        assert post.id is not None
-        key = _thread_key(post)
-        meta.setdefault(key, (post.network, "dm" if post.kind == PostKind.DM else "public"))
-        threads[key].append(
-            Message(
-                post_id=post.id,
-                network=post.network,
-                kind=post.kind,
-                text=post.text,
-                at=_utc(post.created_at),
-                ours=False,
-                author_id=post.author_id,
-                status=post.status,
-                sentiment=score.sentiment if score else None,
-                urgency=post.urgency,
-            )
-        )
-    for reply in sent:
-        post = by_post.get(reply.post_id)
-        if post is None:
-            continue
-        threads[_thread_key(post)].append(
-            Message(
-                post_id=reply.post_id,
-                network=post.network,
-                kind=reply.kind,
-                text=reply.text,
-                at=_utc(reply.sent_at or reply.updated_at),
-                ours=True,
-            )
-        )
-    out = [
-        Conversation(key=k, network=meta[k][0], channel=meta[k][1], messages=sorted(v, key=lambda m: (m.at, m.ours)))
-        for k, v in threads.items()
-    ]
-    out.sort(key=lambda c: c.last_at, reverse=True)
-    return out
-
-
 def _identities(session: Session, author_ids: list[int]) -> list[Identity]:
     counts = dict(
         session.execute(
@@ -216,9 +141,102 @@ def _identities(session: Session, author_ids: list[int]) -> list[Identity]:
     ]
 
 
+def _thread_key(network: str, post_id: int, conversation_id: str | None, parent_id: int | None,
+                reply_to: str | None) -> str:  # fmt: skip
+    # A DM thread is the network's conversation id; a public thread is its conversation id on X, or the root of
+    # its parent chain; a post with neither is a thread of its own.
+    if conversation_id:
+        return f"{network}:{conversation_id}"
+    if parent_id is not None:
+        return f"{network}:parent:{parent_id}"
+    if reply_to:
+        return f"{network}:ext:{reply_to}"
+    return f"{network}:post:{post_id}"
+
+
+def conversations_of_authors(
+    session: Session, author_ids: Sequence[int], *, limit: int = MAX_POSTS
+) -> list[Conversation]:
+    """Return the conversations the given identities took part in, newest first, with our sent replies in them."""
+    if not author_ids:
+        return []
+    # Columns, not ORM rows: a post's raw payload and its other columns would cost more than the page itself.
+    rows = session.execute(
+        select(
+            col(Post.id),
+            col(Post.network),
+            col(Post.kind),
+            col(Post.text),
+            col(Post.created_at),
+            col(Post.author_id),
+            col(Post.status),
+            col(Post.urgency),
+            col(Post.conversation_id),
+            col(Post.parent_id),
+            col(Post.in_reply_to_external_id),
+            col(Score.sentiment),
+            col(Score.p_positive),
+            col(Score.p_negative),
+        )
+        .outerjoin(Score, col(Score.post_id) == col(Post.id))
+        .where(col(Post.author_id).in_(list(author_ids)))
+        .order_by(col(Post.created_at).desc(), col(Post.id).desc())
+        .limit(limit)
+    ).all()
+    keys: dict[int, tuple[str, str]] = {}
+    threads: dict[str, list[Message]] = defaultdict(list)
+    meta: dict[str, tuple[str, str]] = {}
+    for (post_id, network, kind, text, at, author_id, status, urgency, conversation_id, parent_id, reply_to,
+         sentiment, p_pos, p_neg) in rows:  # fmt: skip
+        key = _thread_key(network, post_id, conversation_id, parent_id, reply_to)
+        keys[post_id] = (key, network)
+        meta.setdefault(key, (network, "dm" if kind == PostKind.DM else "public"))
+        threads[key].append(
+            Message(
+                post_id=post_id,
+                network=network,
+                kind=kind,
+                text=text,
+                at=_utc(at),
+                ours=False,
+                author_id=author_id,
+                status=status,
+                sentiment=sentiment,
+                urgency=urgency,
+                balance=float(p_pos) - float(p_neg) if p_pos is not None and p_neg is not None else None,
+            )
+        )
+    if keys:
+        sent = session.execute(
+            select(
+                col(Reply.post_id), col(Reply.kind), col(Reply.text), col(Reply.sent_at), col(Reply.updated_at)
+            ).where(col(Reply.post_id).in_(list(keys)), col(Reply.state) == ReplyState.SENT)
+        ).all()
+        for post_id, kind, text, sent_at, updated_at in sent:
+            key, network = keys[post_id]
+            threads[key].append(
+                Message(
+                    post_id=post_id, network=network, kind=kind, text=text, at=_utc(sent_at or updated_at), ours=True
+                )
+            )
+    out = [
+        Conversation(key=k, network=meta[k][0], channel=meta[k][1], messages=sorted(v, key=lambda m: (m.at, m.ours)))
+        for k, v in threads.items()
+    ]
+    out.sort(key=lambda c: c.last_at, reverse=True)
+    return out
+
+
 def _answers(session: Session, author_ids: list[int]) -> list[Answer]:
     rows = session.execute(
-        select(Reply, Post, col(Satisfaction.score))
+        select(
+            col(Reply.text),
+            col(Reply.sent_at),
+            col(Reply.updated_at),
+            col(Post.id),
+            col(Post.network),
+            col(Satisfaction.score),
+        )
         .join(Post, col(Post.id) == col(Reply.post_id))
         .outerjoin(Satisfaction, col(Satisfaction.post_id) == col(Post.id))
         .where(
@@ -230,15 +248,8 @@ def _answers(session: Session, author_ids: list[int]) -> list[Answer]:
         .limit(100)
     ).all()
     return [
-        Answer(
-            post_id=post.id,
-            network=post.network,
-            text=reply.text,
-            sent_at=_utc(reply.sent_at or reply.updated_at),
-            csat=score,
-        )
-        for reply, post, score in rows
-        if post.id is not None
+        Answer(post_id=post_id, network=network, text=text, sent_at=_utc(sent_at or updated_at), csat=score)
+        for text, sent_at, updated_at, post_id, network, score in rows
     ]
 
 
@@ -250,23 +261,6 @@ def load_customer(session: Session, customer_id: int, *, with_suggestions: bool 
     conversations = conversations_of_authors(session, author_ids)
     messages = [m for c in conversations for m in c.messages if not m.ours]
     open_cases = sorted((m for m in messages if m.status in OPEN_STATUSES), key=lambda m: m.at, reverse=True)
-    sentiment_rows = (
-        session.execute(
-            select(
-                col(Post.created_at),
-                col(Post.network),
-                col(Score.sentiment),
-                col(Score.p_positive),
-                col(Score.p_negative),
-            )
-            .join(Score, col(Score.post_id) == col(Post.id))
-            .where(col(Post.author_id).in_(author_ids))
-            .order_by(col(Post.created_at).desc())
-            .limit(MAX_POSTS)
-        ).all()
-        if author_ids
-        else []
-    )
     refs: dict[str, int] = {}
     for m in messages:
         for ref in references(m.text):
@@ -313,11 +307,15 @@ def load_customer(session: Session, customer_id: int, *, with_suggestions: bool 
         conversations=conversations,
         open_cases=open_cases,
         answers=_answers(session, author_ids) if author_ids else [],
-        sentiment=[(_utc(at), net, s, float(pp) - float(pn)) for at, net, s, pp, pn in sentiment_rows],
+        sentiment=[
+            (m.at, m.network, m.sentiment, m.balance) for m in messages if m.sentiment and m.balance is not None
+        ],
         tags=tags,
         notes=notes,
         links=links,
-        suggestions=suggest_links(session, customer_id=customer_id) if with_suggestions else [],
+        suggestions=suggest_links(session, customer_id=customer_id, texts=[m.text for m in messages])
+        if with_suggestions
+        else [],
         references=refs,
         truncated=len(messages) >= MAX_POSTS,
     )

@@ -59,6 +59,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "customer_msg_error": "No se pudo: {detail}",
         "customer_of_card": "Ficha del cliente",
         "customer_card_refs": "Este cliente escribió {n} veces sobre el pedido #{ref}",
+        "customer_more": "Y {n} más:",
+        "customer_last_message": "último mensaje",
     },
     "en": {
         "page_customer": "Customers",
@@ -116,5 +118,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "customer_msg_error": "Could not do it: {detail}",
         "customer_of_card": "Customer page",
         "customer_card_refs": "This customer wrote {n} times about order #{ref}",
+        "customer_more": "And {n} more:",
+        "customer_last_message": "last message",
     },
 }

@@ -29,7 +29,9 @@ TAG_KEY = "customer_new_tag"
 NOTE_KEY = "customer_new_note"
 # Conversations drawn open; the rest are listed folded, so a long history stays quick to render.
 OPEN_CONVERSATIONS = 3
-SHOWN_CONVERSATIONS = 30
+SHOWN_CONVERSATIONS = 10
+# Open cases drawn as cards; the rest are counted (each is one card in the queue anyway).
+SHOWN_CASES = 10
 
 
 def _when(when: object) -> str:
@@ -152,7 +154,9 @@ def _open_cases(lang: str, page: CustomerPage) -> None:
             st.markdown(f":violet[:material/receipt_long: {t(lang, 'customer_wrote_about', n=n, ref=md(ref))}]")
     if not page.open_cases:
         st.caption(t(lang, "customer_no_open"))
-    for message in page.open_cases[:20]:
+    if len(page.open_cases) > SHOWN_CASES:
+        st.caption(t(lang, "customer_more", n=len(page.open_cases) - SHOWN_CASES))
+    for message in page.open_cases[:SHOWN_CASES]:
         with st.container(border=True, key=f"case_{message.post_id}"):
             st.caption(
                 f"{_when(message.at)} · **{md(fmt.network(message.network))}** · {md(code(lang, 'kind', message.kind))}"
@@ -191,6 +195,20 @@ def _conversations(lang: str, page: CustomerPage) -> None:
                  f"{t(lang, 'customer_messages', n=len(conv.messages))}")  # fmt: skip
         with st.expander(md(label), expanded=i < OPEN_CONVERSATIONS), st.container(key=f"conv_{i}"):
             _conversation(lang, conv, names)
+    older = page.conversations[SHOWN_CONVERSATIONS:]
+    if older:
+        # One table for the older ones: a long history stays one element, not hundreds.
+        st.caption(t(lang, "customer_more", n=len(older)))
+        frame = pd.DataFrame(
+            {
+                code(lang, "column", "day"): [_when(c.last_at) for c in older],
+                code(lang, "column", "network"): [fmt.network(c.network) for c in older],
+                code(lang, "column", "channel"): [code(lang, "channel", c.channel) for c in older],
+                code(lang, "column", "posts"): [len(c.messages) for c in older],
+                t(lang, "customer_last_message"): [plain(c.messages[-1].text)[:200] for c in older],
+            }
+        )
+        st.dataframe(frame, hide_index=True, width="stretch", height=240)
 
 
 def _answers(lang: str, page: CustomerPage) -> None:
