@@ -60,6 +60,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "customer_of_card": "Ficha del cliente",
         "customer_card_refs": "Este cliente escribió {n} veces sobre el pedido #{ref}",
         "customer_more": "Y {n} más:",
+        "customer_earlier": "{n} mensajes anteriores no se muestran aquí.",
         "customer_last_message": "último mensaje",
     },
     "en": {
@@ -119,6 +120,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "customer_of_card": "Customer page",
         "customer_card_refs": "This customer wrote {n} times about order #{ref}",
         "customer_more": "And {n} more:",
+        "customer_earlier": "{n} earlier messages are not shown here.",
         "customer_last_message": "last message",
     },
 }

@@ -30,6 +30,7 @@ NOTE_KEY = "customer_new_note"
 # Conversations drawn open; the rest are listed folded, so a long history stays quick to render.
 OPEN_CONVERSATIONS = 3
 SHOWN_CONVERSATIONS = 10
+MESSAGES_PER_CONVERSATION = 12
 # Open cases drawn as cards; the rest are counted (each is one card in the queue anyway).
 SHOWN_CASES = 10
 
@@ -167,7 +168,11 @@ def _open_cases(lang: str, page: CustomerPage) -> None:
 
 
 def _conversation(lang: str, conv: Conversation, names: dict[int, str]) -> None:
-    for m in conv.messages:
+    # The newest messages of a long thread; the conversation itself (conv's view) has them all.
+    earlier = len(conv.messages) - MESSAGES_PER_CONVERSATION
+    if earlier > 0:
+        st.caption(t(lang, "customer_earlier", n=earlier))
+    for m in conv.messages[-MESSAGES_PER_CONVERSATION:]:
         who = t(lang, "customer_ours") if m.ours else names.get(m.author_id or -1, "")
         parts = [
             _when(m.at),
