@@ -64,7 +64,7 @@ def score_pending(session: Session, scorer: Scorer, *, limit: int = 256) -> int:
             session.add(post)
     scores = _score_batch(scorer, work) if work else []
     # Read before this batch changes any status: a customer's *other* open work and recent ratings.
-    customers = customer_signals(session, [(p.id, p.author_id) for p, _ in work if p.id is not None])
+    customers = customer_signals(session, [(p.id, p.author_id, p.conversation_id) for p, _ in work if p.id is not None])
     for (post, _author), s in zip(work, scores, strict=True):
         boost, why = customer_boost(customers.get(post.id or -1))
         session.add(
@@ -115,7 +115,9 @@ def rescore_open(session: Session, scorer: Scorer, *, limit: int = 256) -> int:
     if not rows:
         return 0
     scores = _score_batch(scorer, [(post, author) for post, author, _score in rows])
-    customers = customer_signals(session, [(p.id, p.author_id) for p, _a, _s in rows if p.id is not None])
+    customers = customer_signals(
+        session, [(p.id, p.author_id, p.conversation_id) for p, _a, _s in rows if p.id is not None]
+    )
     for (post, _author, row), s in zip(rows, scores, strict=True):
         boost, why = customer_boost(customers.get(post.id or -1))
         row.sentiment = s.sentiment

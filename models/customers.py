@@ -85,14 +85,15 @@ class CustomerSignals:
 
 
 def customer_signals(
-    session: Session, posts: Sequence[tuple[int, int | None]], *, now: datetime | None = None
+    session: Session, posts: Sequence[tuple[int, int | None, str | None]], *, now: datetime | None = None
 ) -> dict[int, CustomerSignals]:
-    """Return, per post id in ``posts`` ((post id, author id) pairs), its customer's open cases and bad rating.
+    """Return, per post in ``posts`` ((post id, author id, conversation id) triples), its customer's other open
+    cases (posts of another conversation) and recent bad rating.
 
     Three queries for a whole batch: the authors' customers, the customers' open posts, their recent ratings.
     """
     now = now or utcnow()
-    by_author = {a: p for p, a in posts if a is not None}
+    by_author = {a: p for p, a, _ in posts if a is not None}
     if not by_author:
         return {}
     customers = {
@@ -107,7 +108,7 @@ def customer_signals(
         return {}
     siblings = select(col(Author.id)).where(col(Author.customer_id).in_(set(customers.values())))
     open_rows = session.execute(
-        select(col(Author.customer_id), col(Post.id))
+        select(col(Author.customer_id), col(Post.id), col(Post.conversation_id))
         .join(Author, col(Author.id) == col(Post.author_id))
         .where(
             col(Post.author_id).in_(siblings),
@@ -115,9 +116,9 @@ def customer_signals(
             col(Post.status).in_(list(OPEN_STATUSES)),
         )
     ).all()
-    open_by_customer: dict[int, set[int]] = {}
-    for customer_id, post_id in open_rows:
-        open_by_customer.setdefault(int(customer_id), set()).add(int(post_id))
+    open_by_customer: dict[int, set[tuple[int, str | None]]] = {}
+    for customer_id, post_id, conversation in open_rows:
+        open_by_customer.setdefault(int(customer_id), set()).add((int(post_id), conversation))
     ratings = session.execute(
         select(col(Author.customer_id), func.min(col(Satisfaction.score)))
         .join(Post, col(Post.id) == col(Satisfaction.post_id))
@@ -131,11 +132,14 @@ def customer_signals(
     ).all()
     worst = {int(c): int(s) for c, s in ratings if s is not None}
     out: dict[int, CustomerSignals] = {}
-    for post_id, author_id in posts:
+    for post_id, author_id, conversation_id in posts:
         customer = customers.get(author_id) if author_id is not None else None
         if customer is None:
             continue
-        others = open_by_customer.get(customer, set()) - {post_id}
+        # Another message of the same conversation is the same case, not another one.
+        others = {
+            p for p, c in open_by_customer.get(customer, set()) if p != post_id and (c is None or c != conversation_id)
+        }
         rating = worst.get(customer)
         out[post_id] = CustomerSignals(
             open_cases=len(others), bad_rating=rating if rating is not None and rating <= BAD_RATING_MAX else None

@@ -3,6 +3,7 @@ merge by themselves, tags and notes, permissions, and the ranking that a custome
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -189,3 +190,23 @@ def test_ensure_customers_fills_identities_stored_without_one(session: Session) 
     session.commit()
     session.refresh(author)
     assert made == {author.id: author.customer_id} and author.customer_id is not None
+
+
+def test_a_follow_up_in_the_same_conversation_is_not_another_open_case(session: Session) -> None:
+    first = replace(incoming("d1", "my order #4411 is late", author="dy", kind="dm"), conversation_id="c1")
+    save_posts(session, [first])
+    session.commit()
+    assert score_pending(session, LexiconScorer()) == 1
+    session.commit()
+    follow_up = replace(incoming("d2", "my order #4411 is late", author="dy", kind="dm"), conversation_id="c1")
+    elsewhere = replace(incoming("d3", "my order #4411 is late", author="dy", kind="mention"), conversation_id="c2")
+    save_posts(session, [follow_up, elsewhere])
+    session.commit()
+    assert score_pending(session, LexiconScorer()) == 2
+    session.commit()
+    reasons = {
+        post.external_id: list(score.reasons)
+        for post, score in session.execute(select(Post, Score).join(Score, col(Score.post_id) == col(Post.id))).all()
+    }
+    assert not any(r.startswith("customer") for r in reasons["d2"])
+    assert "customer open cases 1" in reasons["d3"]
