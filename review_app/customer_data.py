@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from models.customers import OPEN_STATUSES, authors_of_customers
+from models.store import clean_text
 from models.tables import (
     Author,
     Customer,
@@ -324,14 +325,15 @@ def load_customer(session: Session, customer_id: int, *, with_suggestions: bool 
 def find_customers(session: Session, query: str, *, limit: int = 20) -> list[tuple[int, Author]]:
     """Return (customer id, identity) pairs whose handle or display name contains ``query`` (case-insensitive)."""
     needle = query.strip().lower()
-    if not needle:
+    # A character the store never writes (NUL, a lone surrogate) matches nothing; PostgreSQL would refuse it.
+    if not needle or clean_text(needle) != needle:
         return []
     rows = session.execute(
         select(Author)
         .where(
             col(Author.customer_id).is_not(None),
-            (func.lower(col(Author.username)).contains(needle))
-            | (func.lower(col(Author.display_name)).contains(needle)),
+            (func.lower(col(Author.username)).contains(needle, autoescape=True))
+            | (func.lower(col(Author.display_name)).contains(needle, autoescape=True)),
         )
         .order_by(col(Author.id))
         .limit(limit)

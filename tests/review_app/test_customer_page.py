@@ -137,3 +137,18 @@ def test_the_queue_card_links_to_the_customer_and_counts_their_order_mentions(ap
     lines = [m.value for m in at.markdown if "customer?id=" in m.value]
     assert any(f"customer?id={p.x_customer}" in v for v in lines)
     assert any(t("en", "customer_card_refs", n=2, ref="5521") in v for v in lines)
+
+
+def test_search_finds_a_person_by_handle_and_refuses_nothing_it_cannot_store(app_engine: Engine) -> None:
+    ana = user(app_engine, "Ana Agent", "agent")
+    p = _person(app_engine)
+    at = _page(ana)
+    assert [i.value for i in at.info] == [t("en", "customer_pick")]
+    at.text_input(key="customer_search").input("carlos_mx").run()
+    assert not at.exception
+    assert any(f"customer?id={p.x_customer}" in m.value for m in at.markdown)
+    for odd in ("\x00", "%", "_"):
+        at.text_input(key="customer_search").input(odd).run()
+        assert not at.exception
+    at.text_input(key="customer_search").input("%").run()
+    assert not any("customer?id=" in m.value for m in at.markdown)
