@@ -70,15 +70,20 @@ def card_customers(session: Session, cards: Sequence[tuple[int, int | None, str]
     return out
 
 
-def card_line(lang: str, facts: CardCustomer | None) -> str:
-    """The card's customer line: a link to the customer page and the repeated order numbers, as safe markdown."""
+def card_target(facts: CardCustomer | None) -> str | None:
+    """The customer page's address for a card (relative, so it works under any path); None without an author."""
     if facts is None or facts.author_id is None:
+        return None
+    if facts.customer_id is not None:
+        return f"customer?id={facts.customer_id}"
+    return f"customer?author={facts.author_id}"
+
+
+def card_line(lang: str, facts: CardCustomer | None) -> str:
+    """The card's line about the order numbers the customer keeps writing about, as safe markdown (no links)."""
+    if facts is None:
         return ""
-    target = (
-        f"customer?id={facts.customer_id}" if facts.customer_id is not None else f"customer?author={facts.author_id}"
+    return " · ".join(
+        f":violet[:material/receipt_long: **{t(lang, 'customer_card_refs', n=n, ref=md(ref))}**]"
+        for ref, n in sorted(facts.mentions.items())
     )
-    parts = [f":material/badge: [{t(lang, 'customer_of_card')}]({target})"]
-    parts += [
-        f":violet[**{t(lang, 'customer_card_refs', n=n, ref=md(ref))}**]" for ref, n in sorted(facts.mentions.items())
-    ]
-    return " · ".join(parts)

@@ -23,7 +23,7 @@ from responder.corrections import SENTIMENTS, correct_post, reassign_post
 from responder.outbox import send_one
 from responder.permissions import Action, NotAllowed, can, can_on
 from review_app import context, fmt
-from review_app.customer_cards import CardCustomer, card_customers, card_line
+from review_app.customer_cards import CardCustomer, card_customers, card_line, card_target
 from review_app.i18n import t
 from review_app.labels import code, formatter, note, number, reason
 from review_app.queries import (
@@ -494,9 +494,14 @@ def _card(
         top, clock = st.columns([3, 2])
         top.markdown(_header(lang, item))
         clock.markdown(_sla_line(lang, item, now))
-        line = card_line(lang, customer) if can(me, Action.VIEW_CUSTOMER) else ""
-        if line:
-            st.markdown(line)
+        target = card_target(customer) if can(me, Action.VIEW_CUSTOMER) else None
+        if target is not None:
+            # A link button, not a markdown link: markdown on a card never renders a link (tests/worker).
+            left, right = st.columns([1, 4])
+            left.link_button(t(lang, "customer_of_card"), target, icon=":material/badge:")
+            line = card_line(lang, customer)
+            if line:
+                right.markdown(line)
         if others:
             st.markdown(_presence_line(lang, others))
         st.markdown(_score_line(lang, item))
