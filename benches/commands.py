@@ -70,6 +70,19 @@ def register(bench_app: typer.Typer) -> None:
         report = run(n, runs=runs)
         _print(report, as_json)
 
+    @bench_app.command("customer")
+    def bench_customer(
+        database_url: Annotated[str, typer.Option(help="PostgreSQL server for a throw-away schema.")] = DEFAULT_DB_URL,
+        posts: Annotated[int, typer.Option(help="Posts in the database.")] = 100_000,
+        customers: Annotated[int, typer.Option(help="Customers (one in ten with two identities).")] = 20_000,
+        runs: Annotated[int, typer.Option(help="Timed renders (the median is reported).")] = 5,
+        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    ) -> None:
+        """Render the customer page of the busiest customer on a large PostgreSQL schema; report the server time."""
+        from benches.customer import bench_customer as run
+
+        _print(run(database_url, posts=posts, customers=customers, runs=runs), as_json)
+
     @bench_app.command("pipeline")
     def bench_pipeline(
         rate: Annotated[float, typer.Option(help="New posts per second arriving in the sandbox.")] = 50.0,

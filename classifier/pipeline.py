@@ -7,6 +7,7 @@ from sqlmodel import Session, col
 
 from classifier.base import PostFacts, PostScore, Scorer
 from ground.wake import wake
+from models.customers import customer_boost, customer_signals
 from models.tables import Author, Post, PostKind, PostStatus, Score, utcnow
 
 # The brand's own page posts, our own replies and plain retweets are context, never work.
@@ -63,7 +64,10 @@ def score_pending(session: Session, scorer: Scorer, *, limit: int = 256) -> int:
             post.status = PostStatus.NO_ACTION
             session.add(post)
     scores = _score_batch(scorer, work) if work else []
+    # Read before this batch changes any status: a customer's *other* open work and recent ratings.
+    customers = customer_signals(session, [(p.id, p.author_id, p.conversation_id) for p, _ in work if p.id is not None])
     for (post, _author), s in zip(work, scores, strict=True):
+        boost, why = customer_boost(customers.get(post.id or -1))
         session.add(
             Score(
                 post_id=post.id,
@@ -75,13 +79,14 @@ def score_pending(session: Session, scorer: Scorer, *, limit: int = 256) -> int:
                 urgency=s.urgency,
                 crisis=s.crisis,
                 language=s.language,
-                reasons=s.reasons,
+                reasons=[*s.reasons, *why],
                 model_id=s.model_id,
             )
         )
         needs = post.kind not in NEVER_WORK and (post.kind in ADDRESSED or s.needs_response or s.crisis)
         post.needs_response = needs
-        post.urgency = s.urgency
+        # The model's urgency stays on the score; the queue ranks by the post's, which adds the customer's history.
+        post.urgency = min(100, s.urgency + boost)
         post.status = PostStatus.SCORED if needs else PostStatus.NO_ACTION
         session.add(post)
         if needs:
@@ -113,7 +118,11 @@ def rescore_open(session: Session, scorer: Scorer, *, limit: int = 256) -> int:
     if not rows:
         return 0
     scores = _score_batch(scorer, [(post, author) for post, author, _score in rows])
+    customers = customer_signals(
+        session, [(p.id, p.author_id, p.conversation_id) for p, _a, _s in rows if p.id is not None]
+    )
     for (post, _author, row), s in zip(rows, scores, strict=True):
+        boost, why = customer_boost(customers.get(post.id or -1))
         row.sentiment = s.sentiment
         row.p_negative = s.probabilities.get("negative", 0.0)
         row.p_neutral = s.probabilities.get("neutral", 0.0)
@@ -122,10 +131,10 @@ def rescore_open(session: Session, scorer: Scorer, *, limit: int = 256) -> int:
         row.urgency = s.urgency
         row.crisis = s.crisis
         row.language = s.language
-        row.reasons = s.reasons
+        row.reasons = [*s.reasons, *why]
         row.model_id = s.model_id
         row.scored_at = utcnow()
-        post.urgency = s.urgency
+        post.urgency = min(100, s.urgency + boost)
         session.add(row)
         session.add(post)
     return len(rows)

@@ -23,7 +23,7 @@ from models.schema import migrate
 from models.staff import ensure_demo_team
 from networks.registry import build_listeners, build_senders, poll_intervals
 from review_app.launch import stop_child, stop_on_signals, streamlit_command
-from sandbox.seed import load_seed_texts, seed_sandbox
+from sandbox.seed import load_seed_texts, seed_cross_channel, seed_sandbox
 from sandbox.server import Sandbox
 from worker.scheduler import Worker, care_options
 
@@ -81,6 +81,7 @@ def run_demo(base: Settings, *, headless: bool, seconds: float | None, port: int
     texts = load_seed_texts(SEED_POSTS + 200, base.data_dir)
     sandbox = Sandbox().start()
     seed_sandbox(sandbox, texts[:SEED_POSTS], rng, instagram=True)
+    seed_cross_channel(sandbox)
     log.info("sandbox networks at %s with %d seeded posts", sandbox.url, min(SEED_POSTS, len(texts)))
 
     # The demo's own settings: the sandbox's tokens and URL, quick polling, the same database.

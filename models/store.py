@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
 from ground.wake import wake
+from models.customers import ensure_customers
 from models.tables import EXTERNAL_ID_MAX, Author, Post, SourceCursor, WebhookDelivery, utcnow
 from models.watch import Watch, save_watches
 
@@ -117,6 +118,8 @@ def _upsert_authors(session: Session, posts: Sequence[Any]) -> dict[tuple[str, s
             )
         ):
             ids[(network, row.external_id)] = row.id
+    # Every identity belongs to a person from the moment it is stored (a new author is a customer of their own).
+    ensure_customers(session, ids.values())
     return ids
 
 

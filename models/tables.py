@@ -80,6 +80,8 @@ class Author(SQLModel, table=True):
     followers_count: int = 0
     verified: bool = False
     updated_at: datetime = Field(default_factory=utcnow)
+    # The person behind this network identity (models.customers); identities linked by staff share one.
+    customer_id: int | None = Field(default=None, foreign_key="customer.id", index=True)
 
 
 class Post(SQLModel, table=True):
@@ -465,3 +467,54 @@ class DeskKey(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
     secret: str = Field(max_length=128)
     created_at: datetime = Field(default_factory=utcnow)
+
+
+# --- customers: one person across networks (issue 13) ---
+
+
+class Customer(SQLModel, table=True):
+    """One person, whatever networks they write from; each ``Author`` (a network identity) belongs to one."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class CustomerLink(SQLModel, table=True):
+    """The audit of identity links: who moved which identity from which customer to which, and why."""
+
+    __tablename__ = "customer_link"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, index=True)
+    action: str = Field(max_length=16)  # link or unlink
+    author_id: int = Field(foreign_key="author.id", index=True)
+    from_customer_id: int = Field(foreign_key="customer.id")
+    to_customer_id: int = Field(foreign_key="customer.id")
+    staff_id: int = Field(foreign_key="staff.id")
+    # What the person saw when they clicked: the suggestion's evidence ("same name", "order #5521"), if any.
+    basis: str = Field(default="", max_length=255)
+
+
+class CustomerTag(SQLModel, table=True):
+    """A label staff put on a customer ("VIP", "reported a safety issue")."""
+
+    __tablename__ = "customer_tag"
+    __table_args__ = (UniqueConstraint("customer_id", "tag", name="uq_customer_tag"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    tag: str = Field(max_length=64)
+    staff_id: int = Field(foreign_key="staff.id")
+    at: datetime = Field(default_factory=utcnow)
+
+
+class CustomerNote(SQLModel, table=True):
+    """A note staff wrote about a customer; internal, never sent to any network."""
+
+    __tablename__ = "customer_note"
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    staff_id: int = Field(foreign_key="staff.id")
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    at: datetime = Field(default_factory=utcnow)

@@ -23,6 +23,8 @@ class Action(enum.StrEnum):
     VIEW_TRENDS = "view_trends"
     EDIT_KNOWLEDGE = "edit_knowledge"
     ADMIN = "admin"
+    VIEW_CUSTOMER = "view_customer"
+    EDIT_CUSTOMER = "edit_customer"
 
 
 _ALLOWED: dict[Action, frozenset[Role]] = {
@@ -41,6 +43,10 @@ _ALLOWED: dict[Action, frozenset[Role]] = {
     # What the knowledge base says goes into replies to customers: the people who approve replies edit it.
     Action.EDIT_KNOWLEDGE: frozenset({Role.ADMIN, Role.MANAGER}),
     Action.ADMIN: frozenset({Role.ADMIN}),
+    # A customer's page is personal data (every message, ratings, staff notes): for the people who answer them.
+    Action.VIEW_CUSTOMER: frozenset({Role.ADMIN, Role.MANAGER, Role.AGENT}),
+    # Linking identities, tags and notes: the same people; marketing reads aggregates on Trends instead.
+    Action.EDIT_CUSTOMER: frozenset({Role.ADMIN, Role.MANAGER, Role.AGENT}),
 }
 
 # Closing a post ends someone's work: an agent may close only the posts assigned to them (a colleague's post,

@@ -30,7 +30,7 @@ ICON = Path(__file__).resolve().parent / "static" / "escucha-icon.png"
 
 log = logging.getLogger("review_app")
 # Every page's address: signed out, each of them shows the sign-in form.
-DESK_PATHS = ("signin", "queue", "inbox", "trends", "overview", "knowledge", "admin")
+DESK_PATHS = ("signin", "queue", "inbox", "customer", "trends", "overview", "knowledge", "admin")
 
 
 def _save_language() -> None:
@@ -64,6 +64,7 @@ def _pages(lang: str, me: Staff) -> list[st.Page]:
     pages: list[tuple[Action | None, str, str, str]] = [
         (Action.VIEW_QUEUE, "queue.py", "page_queue", ":material/inbox:"),
         (Action.VIEW_INBOX, "inbox.py", "page_inbox", ":material/person:"),
+        (Action.VIEW_CUSTOMER, "customer.py", "page_customer", ":material/badge:"),
         (Action.VIEW_TRENDS, "trends.py", "page_trends", ":material/trending_up:"),
         (None, "overview.py", "page_overview", ":material/monitoring:"),
         (Action.EDIT_KNOWLEDGE, "knowledge.py", "page_knowledge", ":material/menu_book:"),

@@ -185,6 +185,9 @@ _REASONS: dict[str, tuple[str, str]] = {
         "untrained model heads: scores are not meaningful",
     ),
     "automatic": ("mensaje automático: {0}", "automatic {0}"),
+    # Customer-aware ranking (models/customers.py customer_boost).
+    "customer_open": ("el cliente tiene {0} caso(s) abierto(s) más", "customer has {0} other open case(s)"),
+    "customer_rated": ("el cliente nos puntuó {0}/5 hace poco", "customer rated us {0}/5 recently"),
 }
 
 
@@ -233,6 +236,8 @@ _PATTERNS: list[tuple[re.Pattern[str], Callable[[str, re.Match[str]], str]]] = [
         lambda lang, m: _fill(lang, "long", number(lang, m[1]), number(lang, m[2])),
     ),
     (re.compile(r"untrained model heads: .*"), lambda lang, m: _fill(lang, "untrained")),
+    (re.compile(r"customer open cases (\d+)"), lambda lang, m: _fill(lang, "customer_open", m[1])),
+    (re.compile(r"customer rated (\d)/5"), lambda lang, m: _fill(lang, "customer_rated", m[1])),
 ]
 
 

@@ -120,3 +120,45 @@ def seed_sandbox(
             sandbox.add_fb_message(text, author=author.title(), at=at, lang=lang)
         counts[channel] += 1
     return counts
+
+
+# People who write on both networks, several times, naming one order on each: the customer page and its link
+# suggestions have something to show. (X shows "carlos_ruiz" as "Carlos Ruiz", the name Facebook has for him.)
+CROSS_CHANNEL: list[tuple[str, str, list[tuple[str, str]]]] = [
+    ("carlos_ruiz", "Carlos Ruiz", [
+        ("mention", "mi pedido #5521 no ha llegado y ya pasó una semana"),
+        ("dm", "Hola, os escribo por privado por el pedido 5521: ¿me decís algo?"),
+        ("dm", "¿Alguna novedad del pedido #5521? Necesito una fecha"),
+        ("comment", "Llevo una semana esperando el pedido #5521 y en Twitter nadie me responde"),
+    ]),
+    ("jen_smith", "Jen Smith", [
+        ("mention", "order #7730 was charged twice, please refund one of them"),
+        ("message", "Hi, following up on order #7730 from Twitter: I was charged twice"),
+        ("message", "Any update? It's been two days"),
+    ]),
+    ("marta_gb", "Marta García", [
+        ("dm", "mi pedido 8812 llegó roto, ¿cómo lo devuelvo?"),
+        ("visitor_post", "Pedido #8812 roto. Quiero la devolución."),
+    ]),
+]  # fmt: skip
+
+
+def seed_cross_channel(sandbox: Sandbox) -> int:
+    """Add the people of ``CROSS_CHANNEL`` on X and Facebook over the last hour; return how many messages."""
+    page_posts = sandbox.page_post_ids() or [sandbox.add_fb_post(PAGE_POSTS[0])]
+    messages = [(handle, name, kind, text) for handle, name, said in CROSS_CHANNEL for kind, text in said]
+    start = sandbox.now() - timedelta(hours=1)
+    for i, (handle, name, kind, text) in enumerate(messages):
+        at = start + timedelta(minutes=5 * i)
+        lang = "en" if handle == "jen_smith" else "es"
+        if kind == "mention":
+            sandbox.add_mention(text, author=handle, lang=lang, at=at)
+        elif kind == "dm":
+            sandbox.add_dm(text, author=handle, at=at, lang=lang)
+        elif kind == "comment":
+            sandbox.add_fb_comment(page_posts[0], text, author=name, at=at, lang=lang)
+        elif kind == "visitor_post":
+            sandbox.add_fb_post(text, author=name, at=at, lang=lang)
+        else:
+            sandbox.add_fb_message(text, author=name, at=at, lang=lang)
+    return len(messages)

@@ -23,6 +23,7 @@ from responder.corrections import SENTIMENTS, correct_post, reassign_post
 from responder.outbox import send_one
 from responder.permissions import Action, NotAllowed, can, can_on
 from review_app import context, fmt
+from review_app.customer_cards import CardCustomer, card_customers, card_line, card_target
 from review_app.i18n import t
 from review_app.kb_source import show_source
 from review_app.labels import code, formatter, note, number, reason
@@ -488,11 +489,27 @@ def _presence_line(lang: str, others: list[Watcher]) -> str:
     return f":violet[:material/visibility: {t(lang, 'watching', names=names)}]"
 
 
-def _card(lang: str, item: QueueItem, me: Staff, now: datetime, team: list[Staff], others: list[Watcher]) -> None:
+def _card(
+    lang: str,
+    item: QueueItem,
+    me: Staff,
+    now: datetime,
+    team: list[Staff],
+    others: list[Watcher],
+    customer: CardCustomer | None = None,
+) -> None:
     with st.container(border=True, key=f"post_{item.post_id}"):
         top, clock = st.columns([3, 2])
         top.markdown(_header(lang, item))
         clock.markdown(_sla_line(lang, item, now))
+        target = card_target(customer) if can(me, Action.VIEW_CUSTOMER) else None
+        if target is not None:
+            # A link button, not a markdown link: markdown on a card never renders a link (tests/worker).
+            left, right = st.columns([1, 4])
+            left.link_button(t(lang, "customer_of_card"), target, icon=":material/badge:")
+            line = card_line(lang, customer)
+            if line:
+                right.markdown(line)
         if others:
             st.markdown(_presence_line(lang, others))
         st.markdown(_score_line(lang, item))
@@ -531,8 +548,9 @@ def render_items(lang: str, session: Session, me: Staff, items: list[QueueItem])
     others = watchers(session, post_ids=ids, except_staff_id=me.id)
     team = list_staff(session)
     now = utcnow()
+    customers = card_customers(session, [(i.post_id, i.author_id, i.text) for i in items])
     for item in items:
-        _card(lang, item, me, now, team, others.get(item.post_id, []))
+        _card(lang, item, me, now, team, others.get(item.post_id, []), customers.get(item.post_id))
 
 
 def render() -> None:

@@ -42,3 +42,38 @@ def test_upgrade_keeps_existing_rows(db_url: str) -> None:
         row = conn.execute(text("SELECT posts_ingested, month_requests FROM sourcecursor")).one()
         assert tuple(row) == (3, 0)
     engine.dispose()
+
+
+def test_customers_migration_gives_every_existing_author_a_customer(db_url: str) -> None:
+    """0011 backfills one customer per author already stored, and new customers get ids after theirs."""
+    from sqlalchemy import text
+    from sqlmodel import Session
+
+    from models.customers import ensure_customers
+    from models.tables import Author
+
+    engine = make_engine(db_url)
+    migrate(engine, "0008")
+    with engine.begin() as conn:
+        for n in range(3):
+            conn.execute(
+                text(
+                    "INSERT INTO author (network, external_id, username, display_name, followers_count, verified, "
+                    f"updated_at) VALUES ('x', 'a{n}', 'u{n}', '', 0, false, CURRENT_TIMESTAMP)"
+                )
+            )
+    migrate(engine)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT id, customer_id FROM author ORDER BY id")).all()
+        assert len(rows) == 3 and all(c is not None for _, c in rows)
+        assert len({c for _, c in rows}) == 3
+        assert conn.execute(text("SELECT COUNT(*) FROM customer")).scalar_one() == 3
+    with Session(engine) as s:
+        fresh = Author(network="x", external_id="new", username="new")
+        s.add(fresh)
+        s.flush()
+        assert fresh.id is not None
+        made = ensure_customers(s, [fresh.id])
+        s.commit()
+        assert made[fresh.id] not in {c for _, c in rows}
+    engine.dispose()

@@ -22,10 +22,14 @@ from streamlit.testing.v1 import AppTest
 
 from knowledge.articles import ArticleDraft
 from knowledge.encoder import default_encoder
+from models.customers import ensure_customers
 from models.knowledge import KbArticle
 from models.tables import (
     AuditEvent,
+    Author,
     Correction,
+    CustomerNote,
+    CustomerTag,
     Post,
     PostStatus,
     Reply,
@@ -39,6 +43,7 @@ from models.tables import (
 from responder.actions import approve_reply, dismiss_post, escalate_post, reject_reply, submit_reply
 from responder.admin import add_shift, remove_shift, save_reply_text, set_sla_policy, update_staff
 from responder.corrections import correct_post, reassign_post
+from responder.customers import add_note, add_tag
 from responder.knowledge_admin import save_article_as
 from responder.permissions import Action, NotAllowed, can, can_on
 from review_app.i18n import t
@@ -65,6 +70,8 @@ POLICY: dict[Action, set[str]] = {
     Action.VIEW_TRENDS: {A, M, K},
     Action.EDIT_KNOWLEDGE: {A, M},
     Action.ADMIN: {A},
+    Action.VIEW_CUSTOMER: {A, M, G},
+    Action.EDIT_CUSTOMER: {A, M, G},
 }
 # Actions on one post that some roles may take only on the posts assigned to them; the others act on any post.
 OWN_POSTS_ONLY: dict[Action, set[str]] = {Action.DISMISS_POST: {G}, Action.ESCALATE_POST: {G}}
@@ -75,6 +82,7 @@ PAGES: dict[Action, tuple[str, str, str]] = {
     Action.VIEW_TRENDS: ("trends.py", "trends_title", "trends_not_allowed"),
     Action.EDIT_KNOWLEDGE: ("knowledge.py", "page_knowledge", "kb_not_allowed"),
     Action.ADMIN: ("admin.py", "admin_title", "admin_not_allowed"),
+    Action.VIEW_CUSTOMER: ("customer.py", "customer_title", "customer_not_allowed"),
 }
 _texts = itertools.count(1)
 
@@ -107,6 +115,7 @@ class Desk:
         with Session(self.engine, expire_on_commit=False) as s:
             n = next(_texts)
             post = scored_post(s, text=f"post {n}: my parcel is lost")
+            ensure_customers(s, [post.author_id or 0])  # as the store does for every identity
             post.assignee_id, post.status = (assignee or self.people[G]).id, PostStatus.ASSIGNED
             reply = Reply(
                 post_id=post.id or 0,
@@ -178,7 +187,32 @@ def _saved_text(s: Session, d: Desk) -> str:
     return row.text
 
 
+def _customer_of(s: Session, x: Target) -> int:
+    author = s.get(Author, post_of(s, x).author_id)
+    assert author is not None and author.customer_id is not None
+    return author.customer_id
+
+
+def _notes_of(s: Session, x: Target) -> int:
+    stmt = select(func.count()).where(col(CustomerNote.customer_id) == _customer_of(s, x))
+    return int(s.execute(stmt).scalar_one())
+
+
 CASES: dict[Action, list[Case]] = {
+    Action.EDIT_CUSTOMER: [
+        Case(
+            "add_note",
+            lambda s, me, x, d: add_note(s, staff=me, customer_id=_customer_of(s, x), text="VIP, be kind"),
+            lambda s, x, d: _notes_of(s, x) == 1,
+        ),
+        Case(
+            "add_tag",
+            lambda s, me, x, d: add_tag(s, staff=me, customer_id=_customer_of(s, x), tag="VIP"),
+            lambda s, x, d: bool(
+                s.execute(select(func.count()).where(col(CustomerTag.customer_id) == _customer_of(s, x))).scalar_one()
+            ),
+        ),
+    ],
     Action.SUBMIT_REPLY: [
         Case(
             "submit_reply",
