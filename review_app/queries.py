@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -13,7 +13,7 @@ from sqlalchemy.sql import Select
 from sqlmodel import Session, col
 
 from models.store import clean_text
-from models.tables import Author, Post, PostKind, PostStatus, Reply, Score, Staff, utcnow
+from models.tables import Author, Post, PostKind, PostStatus, Reply, ReplyKind, Score, Staff, utcnow
 from responder.sla_targets import due_at, sla_seconds
 
 # The states in which a post waits for someone at the desk (NEW posts are not scored yet).
@@ -70,6 +70,8 @@ class QueueItem:
     author_id: int | None = None
     author_earlier_posts: int = 0
     author_answered: int = 0
+    conversation_id: int | None = None
+    waiting: int = 1  # the conversation's messages waiting for us (this one included)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,10 +143,33 @@ def _with_score(stmt: _SelectT, filters: QueueFilters) -> _SelectT:
     return stmt.outerjoin(Score, col(Score.post_id) == col(Post.id)).where(*_open_where(filters))
 
 
+def _work_unit() -> Any:
+    """What one card stands for: the post's conversation, or the post alone when it has none."""
+    return func.coalesce(col(Post.conversation_ref), -col(Post.id))
+
+
 def count_queue(session: Session, *, filters: QueueFilters) -> int:
-    """Return how many open posts match ``filters``."""
-    stmt = _with_score(select(func.count()).select_from(Post), filters)
+    """Return how many conversations (one card each) have open posts matching ``filters``."""
+    stmt = _with_score(select(func.count(func.distinct(_work_unit()))).select_from(Post), filters)
     return int(session.execute(stmt).scalar_one())
+
+
+def _cards(filters: QueueFilters) -> Any:
+    """One row per conversation: its newest open message stands for it, ranked by its most urgent one."""
+    unit = _work_unit()
+    return _with_score(
+        select(
+            col(Post.id).label("post_id"),
+            func.row_number()
+            .over(partition_by=unit, order_by=(col(Post.created_at).desc(), col(Post.id).desc()))
+            .label("rn"),
+            func.max(col(Post.urgency)).over(partition_by=unit).label("urgency"),
+            func.min(col(Post.due_at)).over(partition_by=unit).label("due_at"),
+            func.min(col(Post.created_at)).over(partition_by=unit).label("first_at"),
+            func.count().over(partition_by=unit).label("waiting"),
+        ).select_from(Post),
+        filters,
+    ).subquery("cards")
 
 
 def fetch_queue(
@@ -160,32 +185,41 @@ def fetch_queue(
     pages = max(1, -(-total // page_size))
     page = min(max(1, page), pages)
     parent = aliased(Post)
+    cards = _cards(filters)
     stmt = (
-        _with_score(select(Post, Score, Author, Staff, col(parent.text)), filters)
+        select(Post, Score, Author, Staff, col(parent.text), cards.c.waiting)
+        .join(cards, cards.c.post_id == col(Post.id))
+        .outerjoin(Score, col(Score.post_id) == col(Post.id))
         .outerjoin(Author, col(Author.id) == col(Post.author_id))
         .outerjoin(Staff, col(Staff.id) == col(Post.assignee_id))
         .outerjoin(parent, col(parent.id) == col(Post.parent_id))
-        .order_by(*_order(oldest_due_first))
+        .where(cards.c.rn == 1)
+        .order_by(*_order(cards, oldest_due_first))
         .offset((page - 1) * page_size)
         .limit(page_size)
     )
     rows = session.execute(stmt).all()
     post_ids = [row[0].id for row in rows]
-    replies = _latest_replies(session, post_ids=post_ids)
+    replies = _current_replies(session, post_ids=post_ids)
     parents = _parents_by_external_id(session, posts=[row[0] for row in rows if row[4] is None])
     history = _author_history(session, author_ids=[row[0].author_id for row in rows if row[0].author_id])
     items = [
-        _item(post, score, author, staff, parent_text or parents.get(post.id), replies.get(post.id), history)
-        for post, score, author, staff, parent_text in rows
+        replace(
+            _item(post, score, author, staff, parent_text or parents.get(post.id), replies.get(post.id), history),
+            conversation_id=post.conversation_ref,
+            waiting=int(waiting),
+        )
+        for post, score, author, staff, parent_text, waiting in rows
     ]
     return QueuePage(items=items, total=total, page=page, page_size=page_size)
 
 
-def _order(oldest_due_first: bool) -> list[Any]:
-    # Posts the classifier has not ranked (or not yet timed) sink to the bottom on every backend.
+def _order(cards: Any, oldest_due_first: bool) -> list[Any]:
+    # Posts the classifier has not ranked (or not yet timed) sink to the bottom on every backend. A conversation
+    # ranks by its most urgent waiting message and waits since its oldest one.
     if oldest_due_first:
-        return [col(Post.due_at).is_(None), col(Post.due_at).asc(), col(Post.created_at).asc(), col(Post.id).asc()]
-    return [col(Post.urgency).is_(None), col(Post.urgency).desc(), col(Post.created_at).asc(), col(Post.id).asc()]
+        return [cards.c.due_at.is_(None), cards.c.due_at.asc(), cards.c.first_at.asc(), col(Post.id).asc()]
+    return [cards.c.urgency.is_(None), cards.c.urgency.desc(), cards.c.first_at.asc(), col(Post.id).asc()]
 
 
 def _author_history(session: Session, *, author_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
@@ -201,14 +235,20 @@ def _author_history(session: Session, *, author_ids: Sequence[int]) -> dict[int,
     return {int(a): (int(n), int(r or 0)) for a, n, r in session.execute(stmt).all()}
 
 
-def _latest_replies(session: Session, *, post_ids: Sequence[int]) -> dict[int, Reply]:
-    """Return the newest reply of each post in ``post_ids`` (one query for the whole page)."""
+def _current_replies(session: Session, *, post_ids: Sequence[int]) -> dict[int, Reply]:
+    """Return each post's current reply: its newest answer, else its newest reply (one query for the page).
+
+    The answer wins over the automatic messages: a DM whose acknowledgement went out still shows its answer
+    to write and approve, not the sent acknowledgement.
+    """
     if not post_ids:
         return {}
     found: dict[int, Reply] = {}
     stmt = select(Reply).where(col(Reply.post_id).in_(post_ids)).order_by(col(Reply.id).asc())
     for reply in session.execute(stmt).scalars():
-        found[reply.post_id] = reply
+        current = found.get(reply.post_id)
+        if current is None or reply.kind == ReplyKind.ANSWER or current.kind != ReplyKind.ANSWER:
+            found[reply.post_id] = reply
     return found
 
 
