@@ -92,6 +92,7 @@ class Post(SQLModel, table=True):
             postgresql_where=text("parent_id IS NULL"),
             sqlite_where=text("parent_id IS NULL"),
         ),
+        Index("ix_post_conversation_created", "conversation_ref", "created_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -125,8 +126,9 @@ class Post(SQLModel, table=True):
     resolved_by: str | None = Field(default=None, max_length=64)
     resolution_note: str | None = Field(default=None, max_length=1024)
     raw: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
-    # The conversation the post belongs to (models.conversations threads it when it is stored).
-    conversation_ref: int | None = Field(default=None, foreign_key="conversation.id", index=True)
+    # The conversation the post belongs to (models.conversations threads it when it is stored); indexed with the
+    # time below (``ix_post_conversation_created``), so a conversation's newest messages are one index range.
+    conversation_ref: int | None = Field(default=None, foreign_key="conversation.id")
 
 
 class ConversationKind(enum.StrEnum):

@@ -14,7 +14,7 @@ from models.tables import AuditEvent, Author, Conversation, Note, Post, Reply, R
 from responder.conversations import require_view
 
 # Newest messages and history lines shown; a longer conversation says how many earlier ones are left out.
-MAX_MESSAGES = 200
+MAX_MESSAGES = 50
 MAX_HISTORY = 200
 # How far up a reply chain the page walks to show what the first message answered.
 MAX_PARENTS = 8

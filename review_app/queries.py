@@ -154,22 +154,26 @@ def count_queue(session: Session, *, filters: QueueFilters) -> int:
     return int(session.execute(stmt).scalar_one())
 
 
-def _cards(filters: QueueFilters) -> Any:
-    """One row per conversation: its newest open message stands for it, ranked by its most urgent one."""
+def _cards(filters: QueueFilters, *, oldest_due_first: bool, offset: int, limit: int) -> Any:
+    """One page of cards, one per conversation: its last stored waiting message stands for it, ranked by its
+    most urgent one (or its earliest due one).
+
+    A GROUP BY (hashed) rather than a window over every open post, and the page is cut inside it, so only the
+    page's rows are joined to their posts, authors and scores.
+    """
     unit = _work_unit()
-    return _with_score(
+    grouped = _with_score(
         select(
-            col(Post.id).label("post_id"),
-            func.row_number()
-            .over(partition_by=unit, order_by=(col(Post.created_at).desc(), col(Post.id).desc()))
-            .label("rn"),
-            func.max(col(Post.urgency)).over(partition_by=unit).label("urgency"),
-            func.min(col(Post.due_at)).over(partition_by=unit).label("due_at"),
-            func.min(col(Post.created_at)).over(partition_by=unit).label("first_at"),
-            func.count().over(partition_by=unit).label("waiting"),
+            func.max(col(Post.id)).label("post_id"),
+            func.max(col(Post.urgency)).label("urgency"),
+            func.min(col(Post.due_at)).label("due_at"),
+            func.min(col(Post.created_at)).label("first_at"),
+            func.count().label("waiting"),
         ).select_from(Post),
         filters,
-    ).subquery("cards")
+    ).group_by(unit)
+    ranked = grouped.subquery("groups")
+    return select(ranked).order_by(*_order(ranked, oldest_due_first)).offset(offset).limit(limit).subquery("cards")
 
 
 def fetch_queue(
@@ -185,18 +189,16 @@ def fetch_queue(
     pages = max(1, -(-total // page_size))
     page = min(max(1, page), pages)
     parent = aliased(Post)
-    cards = _cards(filters)
+    cards = _cards(filters, oldest_due_first=oldest_due_first, offset=(page - 1) * page_size, limit=page_size)
     stmt = (
         select(Post, Score, Author, Staff, col(parent.text), cards.c.waiting)
-        .join(cards, cards.c.post_id == col(Post.id))
+        .select_from(cards)
+        .join(Post, col(Post.id) == cards.c.post_id)
         .outerjoin(Score, col(Score.post_id) == col(Post.id))
         .outerjoin(Author, col(Author.id) == col(Post.author_id))
         .outerjoin(Staff, col(Staff.id) == col(Post.assignee_id))
         .outerjoin(parent, col(parent.id) == col(Post.parent_id))
-        .where(cards.c.rn == 1)
         .order_by(*_order(cards, oldest_due_first))
-        .offset((page - 1) * page_size)
-        .limit(page_size)
     )
     rows = session.execute(stmt).all()
     post_ids = [row[0].id for row in rows]
@@ -218,8 +220,8 @@ def _order(cards: Any, oldest_due_first: bool) -> list[Any]:
     # Posts the classifier has not ranked (or not yet timed) sink to the bottom on every backend. A conversation
     # ranks by its most urgent waiting message and waits since its oldest one.
     if oldest_due_first:
-        return [cards.c.due_at.is_(None), cards.c.due_at.asc(), cards.c.first_at.asc(), col(Post.id).asc()]
-    return [cards.c.urgency.is_(None), cards.c.urgency.desc(), cards.c.first_at.asc(), col(Post.id).asc()]
+        return [cards.c.due_at.is_(None), cards.c.due_at.asc(), cards.c.first_at.asc(), cards.c.post_id.asc()]
+    return [cards.c.urgency.is_(None), cards.c.urgency.desc(), cards.c.first_at.asc(), cards.c.post_id.asc()]
 
 
 def _author_history(session: Session, *, author_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
@@ -258,7 +260,11 @@ def _parents_by_external_id(session: Session, *, posts: Sequence[Post]) -> dict[
     if not wanted:
         return {}
     ids = {ext for _, ext in wanted}
-    stmt = select(col(Post.network), col(Post.external_id), col(Post.text)).where(col(Post.external_id).in_(ids))
+    # The network too, so the lookup uses the (network, external_id) unique index instead of reading every post.
+    networks = {network for network, _ in wanted}
+    stmt = select(col(Post.network), col(Post.external_id), col(Post.text)).where(
+        col(Post.network).in_(networks), col(Post.external_id).in_(ids)
+    )
     found: dict[int, str] = {}
     for network, external_id, text in session.execute(stmt).all():
         child = wanted.get((network, external_id))
@@ -325,16 +331,16 @@ def _item(
 def filter_options(session: Session) -> FilterOptions:
     """Return the distinct networks, kinds, languages and sentiments among open posts."""
 
-    def distinct(column: Any) -> list[str]:
-        stmt = _with_score(select(column).select_from(Post), QueueFilters()).where(column.is_not(None)).distinct()
-        return sorted(str(v) for v in session.execute(stmt).scalars())
-
-    return FilterOptions(
-        networks=distinct(col(Post.network)),
-        kinds=distinct(col(Post.kind)),
-        languages=distinct(col(Score.language)),
-        sentiments=distinct(col(Score.sentiment)),
-    )
+    # One pass over the open posts for the four lists (four DISTINCT queries read the backlog four times).
+    columns = (col(Post.network), col(Post.kind), col(Score.language), col(Score.sentiment))
+    stmt = _with_score(select(*columns).select_from(Post), QueueFilters()).group_by(*columns)
+    found: list[set[str]] = [set(), set(), set(), set()]
+    for row in session.execute(stmt).all():
+        for values, value in zip(found, row, strict=True):
+            if value is not None:
+                values.add(str(value))
+    networks, kinds, languages, sentiments = (sorted(v) for v in found)
+    return FilterOptions(networks=networks, kinds=kinds, languages=languages, sentiments=sentiments)
 
 
 def posts_per_hour(session: Session, *, hours: int = 48, now: datetime | None = None) -> list[HourCount]:

@@ -146,7 +146,8 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_note_conversation_id'), ['conversation_id'], unique=False)
     with op.batch_alter_table('post', schema=None) as batch_op:
         batch_op.add_column(sa.Column('conversation_ref', sa.Integer(), nullable=True))
-        batch_op.create_index(batch_op.f('ix_post_conversation_ref'), ['conversation_ref'], unique=False)
+        # A conversation's newest messages are one range of this index (the conversation page, the queue).
+        batch_op.create_index('ix_post_conversation_created', ['conversation_ref', 'created_at'], unique=False)
         batch_op.create_foreign_key('fk_post_conversation_ref', 'conversation', ['conversation_ref'], ['id'])
     _backfill()
 
@@ -154,7 +155,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table('post', schema=None) as batch_op:
         batch_op.drop_constraint('fk_post_conversation_ref', type_='foreignkey')
-        batch_op.drop_index(batch_op.f('ix_post_conversation_ref'))
+        batch_op.drop_index('ix_post_conversation_created')
         batch_op.drop_column('conversation_ref')
     with op.batch_alter_table('note', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_note_conversation_id'))
