@@ -73,7 +73,7 @@ CODES: dict[tuple[str, str], tuple[str, str]] = {
     ("source", "messages"): ("mensajes", "messages"),
     # Conversations (review_app/views/conversation.py): what they are, whether they wait, and their case history.
     ("conv_status", "open"): ("abierta", "open"),
-    ("conv_status", "closed"): ("cerrada", "closed"),
+    ("conv_status", "closed"): ("finalizada", "closed"),
     ("conv_kind", "dm"): ("MD", "DM"),
     ("conv_kind", "public"): ("hilo público", "public thread"),
     ("event", "assigned"): ("asignada", "assigned"),

@@ -136,9 +136,9 @@ def test_agent_answers_a_dm_conversation_a_manager_approves_it_and_it_is_sent_on
             page.get_by_role("textbox", name="Password").fill(DEMO_PASSWORD)
             page.get_by_role("button", name="Sign in").click()
             # Lucía's interface is in Spanish: her own choice wins once she signs in; she switches to English.
-            expect(page.get_by_role("heading", name="Cola de respuesta")).to_be_visible(timeout=WAIT_MS)
+            expect(page.get_by_role("button", name="Cerrar sesión")).to_be_visible(timeout=WAIT_MS)
             page.get_by_text("English", exact=True).click()
-            expect(page.get_by_role("heading", name="Response queue")).to_be_visible(timeout=WAIT_MS)
+            expect(page.get_by_role("button", name="Sign out")).to_be_visible(timeout=WAIT_MS)
             page.goto(f"{base}/conversation?id={cid}")
             conversation = page.locator(f".st-key-conversation_{cid}")
             expect(conversation).to_be_visible(timeout=WAIT_MS)

@@ -153,3 +153,23 @@ def test_a_card_links_to_its_conversation_in_the_whole_app(engine: Engine) -> No
         kinds = {r.kind for r in s.execute(select(Reply)).scalars()}
     assert kinds == {ReplyKind.ANSWER, ReplyKind.ACK}
     assert not [a for a in at.text_area if a.disabled]
+
+
+def test_the_page_speaks_only_the_chosen_language_and_shows_no_raw_codes(engine: Engine) -> None:
+    with Session(engine, expire_on_commit=False) as s:
+        staff(s, "Ana Agent", channels="dm")
+        boss = staff(s, "Mara Manager", role="manager", available=False)
+    cid = dm_conversation(engine, RecordingSender())
+    at = open_conversation(boss, cid, lang="es")
+    with Session(engine) as s:
+        reply = s.execute(select(Reply).where(col(Reply.kind) == ReplyKind.ACK)).scalar_one()
+    shown = " ".join(
+        [m.value for m in at.markdown] + [c.value for c in at.caption] + [h.value for h in at.subheader]
+        + [b.label for b in at.button] + [a.label for a in at.text_area]
+    )  # fmt: skip
+    raw = ("pending_approval", "joined_conversation", "ack_queued", "reply_submitted", "conv_", "public", "closed")
+    assert not [code for code in raw if code in shown]
+    english = ("customer", "acknowledgement", "Messages", "Internal notes", "Case history", "owner", "assigned")
+    assert not [word for word in english if word in shown], shown
+    assert "cliente" in shown and "acuse de recibo" in shown and "Historia del caso" in shown
+    assert reply.text in texts(at)
