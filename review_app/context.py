@@ -205,7 +205,8 @@ def flash(level: str, message: str, *, where: str | None = None) -> None:
     ``where`` names the card or conversation acted on: the message shows beside it, or at the top of the page
     when that one is gone (answered, closed).
     """
-    st.session_state.setdefault(FLASH_KEY, []).append((level, message, where))
+    # A message for the top of the page stays a (level, message) pair, as callers have always read it.
+    st.session_state.setdefault(FLASH_KEY, []).append((level, message) if where is None else (level, message, where))
 
 
 def show_flashes(*, where: str | None = None) -> None:
@@ -214,7 +215,7 @@ def show_flashes(*, where: str | None = None) -> None:
     for level, message, *rest in st.session_state.pop(FLASH_KEY, []):
         at = rest[0] if rest else None
         if where is not None and at != where:
-            kept.append((level, message, at))
+            kept.append((level, message) if at is None else (level, message, at))
             continue
         getattr(st, level if level in ("success", "info", "warning", "error") else "info")(message)
     if kept:
