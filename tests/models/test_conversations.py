@@ -205,3 +205,20 @@ def test_two_workers_storing_one_new_thread_make_one_conversation_on_postgresql(
         with Session(engine) as s:
             assert s.execute(select(func.count()).select_from(Conversation)).scalar_one() == 5
         engine.dispose()
+
+
+def test_migration_0009_goes_down_and_up_again(db_url: str) -> None:
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from models.schema import alembic_config
+
+    engine = make_engine(db_url)
+    migrate(engine)
+    command.downgrade(alembic_config(engine), "0008")
+    tables = set(inspect(engine).get_table_names())
+    assert "conversation" not in tables and "note" not in tables
+    assert "conversation_ref" not in {c["name"] for c in inspect(engine).get_columns("post")}
+    migrate(engine)
+    assert {"conversation", "note"} <= set(inspect(engine).get_table_names())
+    engine.dispose()
