@@ -506,8 +506,8 @@ def conversation_link(lang: str, conversation_id: int, *, waiting: int) -> None:
     try:
         st.page_link(CONVERSATION_PAGE, label=label, icon=":material/forum:", query_params={"id": str(conversation_id)})
     except StreamlitAPIException:
-        # A page run on its own (tests, benches) has no navigation to find the conversation page in.
-        st.markdown(f"[{label}](/conversation?id={conversation_id})")
+        # A page run on its own (tests, benches) has no navigation to find the conversation page in: say it, no link.
+        st.caption(md(label))
 
 
 def _card(lang: str, item: QueueItem, me: Staff, now: datetime, team: list[Staff], others: list[Watcher]) -> None:
