@@ -83,6 +83,22 @@ def register(bench_app: typer.Typer) -> None:
 
         _print(run(database_url, posts=posts, customers=customers, runs=runs), as_json)
 
+    @bench_app.command("conversation")
+    def bench_conversation(
+        posts: Annotated[int, typer.Option("--posts", help="Posts in the database.")] = 100_000,
+        customers: Annotated[int, typer.Option("--customers", help="Customers (authors) who wrote them.")] = 20_000,
+        database_url: Annotated[
+            str, typer.Option(help="PostgreSQL to use (a scratch schema, dropped afterwards).")
+        ] = DEFAULT_DB_URL,
+        runs: Annotated[int, typer.Option(help="Timed renders per page (the median is reported).")] = 5,
+        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    ) -> None:
+        """Render the queue and a conversation on a large database; report each page's server time (target < 1 s)."""
+        from benches.conversation import bench_conversation as run
+
+        report = run(database_url=database_url, posts=posts, customers=customers, runs=runs)
+        _print(report, as_json)
+
     @bench_app.command("pipeline")
     def bench_pipeline(
         rate: Annotated[float, typer.Option(help="New posts per second arriving in the sandbox.")] = 50.0,

@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
 from ground.wake import wake
+from models.conversations import thread_posts
 from models.customers import ensure_customers
 from models.tables import EXTERNAL_ID_MAX, Author, Post, SourceCursor, WebhookDelivery, utcnow
 from models.watch import Watch, save_watches
@@ -196,7 +197,7 @@ def post_row(post: Any, *, author_id: int | None, now: datetime) -> tuple[dict[s
 
 
 def save_posts(session: Session, posts: Sequence[Any], *, notes: list[str] | None = None) -> StoredBatch:
-    """Insert posts not stored yet (unique by network and external id); link replies to parents.
+    """Insert posts not stored yet (unique by network and external id); link replies to parents; thread them.
 
     Posts that cannot be stored (an id too long for the column) are left out and, like texts that had
     to be cut, explained in ``notes`` for the caller to log.
@@ -220,6 +221,8 @@ def save_posts(session: Session, posts: Sequence[Any], *, notes: list[str] | Non
     result = session.execute(stmt.returning(POSTS.c.id), rows)
     new_ids = [r[0] for r in result]
     _link_parents(session, new_ids)
+    # After the parents: a reply's row lock is taken before its conversation's, as every other writer does.
+    thread_posts(session, new_ids)
     if new_ids:
         wake(session, "score")  # the classifier runs as soon as these posts are committed
     return StoredBatch(inserted=len(new_ids), duplicates=len(posts) - len(new_ids))

@@ -97,6 +97,7 @@ class Post(SQLModel, table=True):
             postgresql_where=text("parent_id IS NULL"),
             sqlite_where=text("parent_id IS NULL"),
         ),
+        Index("ix_post_conversation_created", "conversation_ref", "created_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -130,6 +131,59 @@ class Post(SQLModel, table=True):
     resolved_by: str | None = Field(default=None, max_length=64)
     resolution_note: str | None = Field(default=None, max_length=1024)
     raw: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    # The conversation the post belongs to (models.conversations threads it when it is stored); indexed with the
+    # time below (``ix_post_conversation_created``), so a conversation's newest messages are one index range.
+    conversation_ref: int | None = Field(default=None, foreign_key="conversation.id")
+
+
+class ConversationKind(enum.StrEnum):
+    """What kind of thread a conversation is."""
+
+    DM = "dm"
+    PUBLIC = "public"
+
+
+class ConversationStatus(enum.StrEnum):
+    """Whether a conversation still has a message waiting for us."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Conversation(SQLModel, table=True):
+    """The unit staff work on: one DM thread, or one customer's part of a public thread, with one owner.
+
+    Unique by (network, thread_key), so two workers storing messages of one new thread upsert one row.
+    """
+
+    __table_args__ = (
+        UniqueConstraint("network", "thread_key", name="uq_conversation_network_thread"),
+        Index("ix_conversation_status_last", "status", "last_message_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    network: str = Field(max_length=16)
+    kind: str = Field(default=ConversationKind.PUBLIC, max_length=16)
+    # "dm:<customer>" or "pub:<root post>:<customer>" (models.conversations.thread_key says how).
+    thread_key: str = Field(max_length=300)
+    # The customer (the author the thread is with); None when the network did not say who wrote.
+    author_id: int | None = Field(default=None, foreign_key="author.id", index=True)
+    assignee_id: int | None = Field(default=None, foreign_key="staff.id", index=True)
+    status: str = Field(default=ConversationStatus.OPEN, max_length=16)
+    # The SLA clock: the oldest customer message nobody has answered yet (None when all are answered).
+    first_unanswered_at: datetime | None = None
+    last_message_at: datetime
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Note(SQLModel, table=True):
+    """An internal note on a conversation: written by staff, read by staff, never sent to any network."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id", index=True)
+    staff_id: int = Field(foreign_key="staff.id")
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class Score(SQLModel, table=True):

@@ -21,6 +21,7 @@ from models.tables import (
     Assignment,
     AuditEvent,
     Author,
+    Conversation,
     Post,
     PostKind,
     PostStatus,
@@ -31,6 +32,7 @@ from models.tables import (
     Staff,
     utcnow,
 )
+from responder.conversations import THREAD_COLUMNS, Thread, claim_owner
 from responder.drafts import DraftContext, SavedReplyBook, sla_text, suggest_reply
 from responder.policy import StaffSlot, WorkItem, choose_assignee
 from responder.sla_targets import SlaBook, lane
@@ -81,10 +83,16 @@ def work_item(post: Post, score: Score) -> WorkItem:
     )
 
 
-def post_due(post: Post, score: Score, book: SlaBook) -> datetime:
-    """Return the post's SLA due time, computing and storing it the first time."""
+def post_due(post: Post, score: Score, book: SlaBook, *, since: datetime | None = None) -> datetime:
+    """Return the post's SLA due time, computing and storing it the first time.
+
+    ``since`` is its conversation's first unanswered message: a later message keeps that message's clock.
+    """
     if post.due_at is None:
-        post.due_at = book.due(post.created_at, channel_of(post), lane(crisis=score.crisis, complaint=score.complaint))
+        start = aware(post.created_at)
+        if since is not None and aware(since) < start:
+            start = aware(since)
+        post.due_at = book.due(start, channel_of(post), lane(crisis=score.crisis, complaint=score.complaint))
     return aware(post.due_at)
 
 
@@ -121,6 +129,16 @@ def give(
     audit(session, actor=performed_by, action="assigned", post_id=post.id, staff_id=staff.id, reason=reason)
 
 
+def join_owner(session: Session, *, post: Post, staff: Staff, at: datetime, rows: _Rows) -> None:
+    """Give ``post`` to its conversation's owner without a new assignment (the conversation already counts)."""
+    post.assignee_id = staff.id
+    post.status = PostStatus.ASSIGNED
+    post.held_since = None
+    session.add(post)
+    rows.audits.append(dict(at=at, actor=AUTO_ASSIGNER, action="joined_conversation", post_id=post.id, reply_id=None,
+                            detail={"staff_id": staff.id, "conversation_id": post.conversation_ref}))  # fmt: skip
+
+
 def hold(session: Session, *, post: Post, at: datetime) -> None:
     """Put a post in the holding queue and alert the managers once."""
     if post.held_since is None:
@@ -149,11 +167,12 @@ def _any_waiting(session: Session) -> bool:
     return session.execute(select(col(Post.id)).where(*_waiting()).limit(1)).first() is not None
 
 
-def _claim_page(session: Session, *, limit: int, offset: int) -> list[tuple[Post, Score, Author | None]]:
+def _claim_page(session: Session, *, limit: int, offset: int) -> list[tuple[Post, Score, Author | None, Thread]]:
     stmt = (
-        select(Post, Score, Author)
+        select(Post, Score, Author, *THREAD_COLUMNS)
         .join(Score, col(Score.post_id) == col(Post.id))
         .outerjoin(Author, col(Author.id) == col(Post.author_id))
+        .outerjoin(Conversation, col(Conversation.id) == col(Post.conversation_ref))
         .where(*_waiting())
         .order_by(col(Post.urgency).desc(), col(Post.created_at).asc(), col(Post.id).asc())
         .offset(offset)
@@ -162,7 +181,7 @@ def _claim_page(session: Session, *, limit: int, offset: int) -> list[tuple[Post
     if session.get_bind().dialect.name == "postgresql":
         # Several responder workers may sweep at once: each claims rows the others are not holding.
         stmt = stmt.with_for_update(skip_locked=True, of=Post)
-    return [(p, s, a) for p, s, a in session.execute(stmt).all()]
+    return [(row[0], row[1], row[2], Thread(*row[3:])) for row in session.execute(stmt).all()]
 
 
 def assign_pending(
@@ -188,20 +207,40 @@ def assign_pending(
     sla = SlaBook.load(session)
     book = SavedReplyBook.load(session)
     batch = _Rows()
+    owners: dict[int, int] = {}  # conversations given an owner in this sweep (the rows read above are older)
     for _ in range(max_pages):
         # Assigned rows leave the filter once flushed; held ones stay, so they are the offset.
         rows = _claim_page(session, limit=limit, offset=len(result.held))
         if not rows:
             break
-        for post, score, author in rows:
-            post_due(post, score, sla)
-            chosen = choose_assignee(work_item(post, score), team.all_slots())
-            if chosen is None:
-                hold(session, post=post, at=now)
-                result.held.append(post.id)  # type: ignore[arg-type]
-                continue
-            member = team.take(chosen.id, now)
-            give(session, post=post, staff=member, performed_by=AUTO_ASSIGNER, reason="sweep", at=now, rows=batch)
+        for post, score, author, thread in rows:
+            post_due(post, score, sla, since=thread.first_unanswered_at)
+            owner = owners.get(thread.id) if thread.id is not None else None
+            if owner is None:
+                owner = thread.owner_for_new_message(team)
+            if owner is not None:
+                # A new message in an owned open conversation goes to its owner: no second owner, no new assignment.
+                member = team.staff[owner]
+                join_owner(session, post=post, staff=member, at=now, rows=batch)
+            else:
+                chosen = choose_assignee(work_item(post, score), team.all_slots())
+                if chosen is None:
+                    hold(session, post=post, at=now)
+                    result.held.append(post.id)  # type: ignore[arg-type]
+                    continue
+                won = (
+                    claim_owner(session, thread.id, chosen.id, expected=thread.assignee_id) if thread.id else chosen.id
+                )
+                if won != chosen.id and won in team.staff:
+                    # Someone else took the conversation first (another worker, a reassignment): it stays theirs.
+                    member = team.staff[won]
+                    join_owner(session, post=post, staff=member, at=now, rows=batch)
+                else:
+                    member = team.take(chosen.id, now)
+                    give(session, post=post, staff=member, performed_by=AUTO_ASSIGNER, reason="sweep", at=now,
+                         rows=batch)  # fmt: skip
+            if thread.id is not None:
+                owners[thread.id] = member.id  # type: ignore[assignment]
             batch.replies.append(draft_row(post=post, score=score, author=author, staff=member, sla=sla, book=book,
                                            now=now))  # fmt: skip
             result.assigned += 1

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import exists, select, text
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
 from ground.clock import aware
@@ -104,6 +105,20 @@ def _has_kind(kind: str) -> object:
     return exists().where(col(Reply.post_id) == col(Post.id), col(Reply.kind) == kind)
 
 
+def _conversation_acked() -> object:
+    """Another message of the post's conversation, still waiting for its answer, was acknowledged already."""
+    sibling = aliased(Post)
+    return (
+        exists()
+        .where(
+            col(sibling.conversation_ref) == col(Post.conversation_ref),
+            col(sibling.id) != col(Post.id),
+            col(sibling.status).in_([PostStatus.SCORED, PostStatus.ASSIGNED]),
+        )
+        .where(exists().where(col(Reply.post_id) == col(sibling.id), col(Reply.kind) == ReplyKind.ACK))
+    )
+
+
 def acknowledge_dms(session: Session, *, now: datetime, book: SavedReplyBook) -> list[int]:
     """Tell each newly assigned DM's author who will answer and by when; that time becomes our promise."""
     rows = session.execute(
@@ -118,10 +133,18 @@ def acknowledge_dms(session: Session, *, now: datetime, book: SavedReplyBook) ->
             col(Post.due_at).is_not(None),
             col(Post.created_at) >= now - MESSAGE_WINDOW,
             ~_has_kind(ReplyKind.ACK),  # type: ignore[operator]
+            ~_conversation_acked(),  # type: ignore[operator]
         )
+        .order_by(col(Post.created_at).asc(), col(Post.id).asc())
     ).all()
     done: list[int] = []
+    acked: set[int] = set()
     for post, score, author, staff in rows:
+        if post.conversation_ref is not None:
+            # One acknowledgement per open conversation: three quick messages get one "we are on it".
+            if post.conversation_ref in acked:
+                continue
+            acked.add(post.conversation_ref)
         due = aware(post.due_at)
         ctx = _context(post, score, author, staff, (due - now).total_seconds())
         _queue(session, post=post, kind=ReplyKind.ACK, text=suggest_reply(ctx, book, kind="ack"), now=now)

@@ -8,6 +8,7 @@ from sqlmodel import Session, col
 from models.audit import audit
 from models.tables import Assignment, Correction, Post, PostStatus, Role, Score, Staff, utcnow
 from responder.actions import InvalidReply, ReplyConflict, check_input
+from responder.conversations import move_conversation
 from responder.lifecycle import end_assignment, resolve_post
 from responder.permissions import Action, require
 
@@ -50,6 +51,9 @@ def reassign_post(session: Session, *, post_id: int, staff: Staff, to_staff_id: 
     post.status = PostStatus.ASSIGNED
     post.held_since = None
     session.add(post)
+    if post.conversation_ref is not None:
+        # The conversation is the unit of work: it changes hands with all its messages still waiting.
+        move_conversation(session, conversation_id=post.conversation_ref, staff_id=to_staff_id)
     audit(
         session, actor=f"staff:{staff.id}", action="post_reassigned", post_id=post_id, to=to_staff_id, previous=previous
     )

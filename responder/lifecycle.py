@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlmodel import Session, col
 
+from models.conversations import refresh_conversation
 from models.tables import Assignment, Post, PostStatus, Reply, ReplyState
 
 # Replies nobody has approved yet: a post that ends takes them with it (rejected ones get the closing note too).
@@ -78,3 +79,6 @@ def resolve_post(
         end_assignment(session, post_id=post.id, at=at)
     else:
         close_open_work(session, post_id=post.id, at=at, note=drafts_note, drafts=drafts)
+    if post.conversation_ref is not None:
+        # Its conversation closes with its last waiting message; else its SLA clock moves to the next one.
+        refresh_conversation(session, post.conversation_ref)

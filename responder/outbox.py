@@ -34,6 +34,7 @@ from networks.base import (
     SentReply,
     TemporaryFailure,
 )
+from responder.conversations import close_answered
 from responder.lifecycle import lock_post, resolve_post
 from responder.provenance import build_provenance
 
@@ -192,7 +193,15 @@ def _finish(engine: Engine, reply_id: int, sent: SentReply, *, found: bool = Fal
             kind=reply.kind,
         )
         session.commit()
-        return True
+        answered_post = post.id if reply.kind == ReplyKind.ANSWER else None
+    if answered_post is not None:
+        try:
+            # One answer answers the conversation: its earlier messages waiting for us close with it.
+            close_answered(engine, post_id=answered_post, reply_id=reply_id)
+        except Exception:
+            # The send is recorded already; a message left open stays visible in the queue, nothing is lost.
+            log.exception("closing the conversation of post %s after reply %s failed", answered_post, reply_id)
+    return True
 
 
 def _give_back(engine: Engine, reply_id: int, error: str, *, final: bool, retry_after: float | None = None) -> str:

@@ -29,6 +29,7 @@ from models.tables import (
     utcnow,
 )
 from responder.assign import add_draft, give, hold, post_due, work_item
+from responder.conversations import claim_owner
 from responder.drafts import SavedReplyBook
 from responder.lifecycle import end_assignment, lock_post
 from responder.policy import WorkItem, choose_assignee
@@ -163,6 +164,9 @@ def move(
         return
     member = team.take(to, at)
     give(session, post=post, staff=member, performed_by=SLA_ACTOR, reason=reason, at=at)
+    if post.conversation_ref is not None:
+        # The conversation's next messages follow the post to its new owner.
+        claim_owner(session, post.conversation_ref, to, expected=old)
     add_draft(session, post=post, score=item.score, author=item.author(session), staff=member, sla=sla, book=book,
               now=at)  # fmt: skip
 

@@ -49,9 +49,11 @@ def shift_windows(session: Session) -> dict[int, list[Window]]:
 
 
 def open_loads(session: Session) -> dict[int, int]:
-    """Count each staff member's open (assigned, unanswered) posts."""
+    """Count each staff member's open (assigned, unanswered) conversations; a post outside any counts alone."""
+    # Three messages of one conversation are one piece of work: its later messages join its owner.
+    work = func.coalesce(col(Post.conversation_ref), -col(Post.id))
     rows = session.execute(
-        select(col(Post.assignee_id), func.count())
+        select(col(Post.assignee_id), func.count(func.distinct(work)))
         .where(col(Post.status) == PostStatus.ASSIGNED, col(Post.assignee_id).is_not(None))
         .group_by(col(Post.assignee_id))
     ).all()

@@ -30,7 +30,7 @@ ICON = Path(__file__).resolve().parent / "static" / "escucha-icon.png"
 
 log = logging.getLogger("review_app")
 # Every page's address: signed out, each of them shows the sign-in form.
-DESK_PATHS = ("signin", "queue", "inbox", "customer", "trends", "overview", "knowledge", "admin")
+DESK_PATHS = ("signin", "queue", "inbox", "conversation", "customer", "trends", "overview", "knowledge", "admin")
 
 
 def _save_language() -> None:
@@ -77,7 +77,17 @@ def _pages(lang: str, me: Staff) -> list[st.Page]:
     ]
 
 
-def _navigate(pages: list[st.Page], nav: DeltaGenerator) -> None:
+def _hidden_pages(lang: str, me: Staff) -> list[st.Page]:
+    """Pages opened from a link rather than the sidebar: one conversation (``/conversation?id=N``)."""
+    if not can(me, Action.VIEW_INBOX):
+        return []
+    return [
+        st.Page(PAGES_DIR / "conversation.py", title=t(lang, "page_conversation"), icon=":material/forum:",
+                url_path="conversation")
+    ]  # fmt: skip
+
+
+def _navigate(pages: list[st.Page], nav: DeltaGenerator, hidden: list[st.Page] | None = None) -> None:
     """Run the chosen page; ``/`` shows the first one.
 
     Streamlit serves its default page at ``/`` only, so a link to ``/queue`` would find no page if the queue were
@@ -87,7 +97,7 @@ def _navigate(pages: list[st.Page], nav: DeltaGenerator) -> None:
     home = st.Page(
         PAGES_DIR / f"{first.url_path}.py", title=first.title, icon=first.icon, url_path="home", default=True
     )
-    chosen = st.navigation([home, *pages], position="hidden")
+    chosen = st.navigation([home, *pages, *(hidden or [])], position="hidden")
     for page in pages:
         nav.page_link(page)
     chosen.run()
@@ -129,7 +139,7 @@ def _desk(lang: str, nav: DeltaGenerator) -> None:
         return
     st.sidebar.markdown(f"**{md(me.name)}** · {code(lang, 'role', me.role)}")
     st.sidebar.button(t(lang, "signout"), key="signout", on_click=context.sign_out, icon=":material/logout:")
-    _navigate(_pages(lang, me), nav)
+    _navigate(_pages(lang, me), nav, _hidden_pages(lang, me))
 
 
 main()

@@ -199,15 +199,27 @@ def client_address() -> str | None:
     )
 
 
-def flash(level: str, message: str) -> None:
-    """Queue a message (level: success, info, warning, error) for the top of the next render."""
-    st.session_state.setdefault(FLASH_KEY, []).append((level, message))
+def flash(level: str, message: str, *, where: str | None = None) -> None:
+    """Queue a message (level: success, info, warning, error) for the next render.
+
+    ``where`` names the card or conversation acted on: the message shows beside it, or at the top of the page
+    when that one is gone (answered, closed).
+    """
+    # A message for the top of the page stays a (level, message) pair, as callers have always read it.
+    st.session_state.setdefault(FLASH_KEY, []).append((level, message) if where is None else (level, message, where))
 
 
-def show_flashes() -> None:
-    """Show and forget the queued messages; they are already markdown-escaped by their authors."""
-    for level, message in st.session_state.pop(FLASH_KEY, []):
+def show_flashes(*, where: str | None = None) -> None:
+    """Show and forget the queued messages for ``where`` (None: all that are left); already markdown-escaped."""
+    kept = []
+    for level, message, *rest in st.session_state.pop(FLASH_KEY, []):
+        at = rest[0] if rest else None
+        if where is not None and at != where:
+            kept.append((level, message) if at is None else (level, message, at))
+            continue
         getattr(st, level if level in ("success", "info", "warning", "error") else "info")(message)
+    if kept:
+        st.session_state[FLASH_KEY] = kept
 
 
 def allowed_staff(session: Session, lang: str, *, action: Action, refused: str) -> Staff | None:

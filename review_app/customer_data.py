@@ -82,6 +82,7 @@ class Conversation:
     network: str
     channel: str  # "dm" or "public"
     messages: list[Message]
+    conversation_id: int | None = None  # the stored conversation (``/conversation?id=N``), once threaded
 
     @property
     def last_at(self) -> datetime:
@@ -175,6 +176,7 @@ def conversations_of_authors(
             col(Post.conversation_id),
             col(Post.parent_id),
             col(Post.in_reply_to_external_id),
+            col(Post.conversation_ref),
             col(Score.sentiment),
             col(Score.p_positive),
             col(Score.p_negative),
@@ -187,9 +189,15 @@ def conversations_of_authors(
     keys: dict[int, tuple[str, str]] = {}
     threads: dict[str, list[Message]] = defaultdict(list)
     meta: dict[str, tuple[str, str]] = {}
+    stored: dict[str, int] = {}
     for (post_id, network, kind, text, at, author_id, status, urgency, conversation_id, parent_id, reply_to,
-         sentiment, p_pos, p_neg) in rows:  # fmt: skip
-        key = _thread_key(network, post_id, conversation_id, parent_id, reply_to)
+         conversation_ref, sentiment, p_pos, p_neg) in rows:  # fmt: skip
+        # The stored conversation when the post was threaded (models/conversations.py); the thread's ids otherwise.
+        if conversation_ref is not None:
+            key = f"conversation:{conversation_ref}"
+            stored[key] = conversation_ref
+        else:
+            key = _thread_key(network, post_id, conversation_id, parent_id, reply_to)
         keys[post_id] = (key, network)
         meta.setdefault(key, (network, "dm" if kind == PostKind.DM else "public"))
         threads[key].append(
@@ -221,7 +229,13 @@ def conversations_of_authors(
                 )
             )
     out = [
-        Conversation(key=k, network=meta[k][0], channel=meta[k][1], messages=sorted(v, key=lambda m: (m.at, m.ours)))
+        Conversation(
+            key=k,
+            network=meta[k][0],
+            channel=meta[k][1],
+            messages=sorted(v, key=lambda m: (m.at, m.ours)),
+            conversation_id=stored.get(k),
+        )
         for k, v in threads.items()
     ]
     out.sort(key=lambda c: c.last_at, reverse=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -13,7 +13,7 @@ from sqlalchemy.sql import Select
 from sqlmodel import Session, col
 
 from models.store import clean_text
-from models.tables import Author, Post, PostKind, PostStatus, Reply, Score, Staff, utcnow
+from models.tables import Author, Post, PostKind, PostStatus, Reply, ReplyKind, Score, Staff, utcnow
 from responder.sla_targets import due_at, sla_seconds
 
 # The states in which a post waits for someone at the desk (NEW posts are not scored yet).
@@ -70,6 +70,8 @@ class QueueItem:
     author_id: int | None = None
     author_earlier_posts: int = 0
     author_answered: int = 0
+    conversation_id: int | None = None
+    waiting: int = 1  # the conversation's messages waiting for us (this one included)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,10 +143,37 @@ def _with_score(stmt: _SelectT, filters: QueueFilters) -> _SelectT:
     return stmt.outerjoin(Score, col(Score.post_id) == col(Post.id)).where(*_open_where(filters))
 
 
+def _work_unit() -> Any:
+    """What one card stands for: the post's conversation, or the post alone when it has none."""
+    return func.coalesce(col(Post.conversation_ref), -col(Post.id))
+
+
 def count_queue(session: Session, *, filters: QueueFilters) -> int:
-    """Return how many open posts match ``filters``."""
-    stmt = _with_score(select(func.count()).select_from(Post), filters)
+    """Return how many conversations (one card each) have open posts matching ``filters``."""
+    stmt = _with_score(select(func.count(func.distinct(_work_unit()))).select_from(Post), filters)
     return int(session.execute(stmt).scalar_one())
+
+
+def _cards(filters: QueueFilters, *, oldest_due_first: bool, offset: int, limit: int) -> Any:
+    """One page of cards, one per conversation: its last stored waiting message stands for it, ranked by its
+    most urgent one (or its earliest due one).
+
+    A GROUP BY (hashed) rather than a window over every open post, and the page is cut inside it, so only the
+    page's rows are joined to their posts, authors and scores.
+    """
+    unit = _work_unit()
+    grouped = _with_score(
+        select(
+            func.max(col(Post.id)).label("post_id"),
+            func.max(col(Post.urgency)).label("urgency"),
+            func.min(col(Post.due_at)).label("due_at"),
+            func.min(col(Post.created_at)).label("first_at"),
+            func.count().label("waiting"),
+        ).select_from(Post),
+        filters,
+    ).group_by(unit)
+    ranked = grouped.subquery("groups")
+    return select(ranked).order_by(*_order(ranked, oldest_due_first)).offset(offset).limit(limit).subquery("cards")
 
 
 def fetch_queue(
@@ -160,32 +189,39 @@ def fetch_queue(
     pages = max(1, -(-total // page_size))
     page = min(max(1, page), pages)
     parent = aliased(Post)
+    cards = _cards(filters, oldest_due_first=oldest_due_first, offset=(page - 1) * page_size, limit=page_size)
     stmt = (
-        _with_score(select(Post, Score, Author, Staff, col(parent.text)), filters)
+        select(Post, Score, Author, Staff, col(parent.text), cards.c.waiting)
+        .select_from(cards)
+        .join(Post, col(Post.id) == cards.c.post_id)
+        .outerjoin(Score, col(Score.post_id) == col(Post.id))
         .outerjoin(Author, col(Author.id) == col(Post.author_id))
         .outerjoin(Staff, col(Staff.id) == col(Post.assignee_id))
         .outerjoin(parent, col(parent.id) == col(Post.parent_id))
-        .order_by(*_order(oldest_due_first))
-        .offset((page - 1) * page_size)
-        .limit(page_size)
+        .order_by(*_order(cards, oldest_due_first))
     )
     rows = session.execute(stmt).all()
     post_ids = [row[0].id for row in rows]
-    replies = _latest_replies(session, post_ids=post_ids)
+    replies = _current_replies(session, post_ids=post_ids)
     parents = _parents_by_external_id(session, posts=[row[0] for row in rows if row[4] is None])
     history = _author_history(session, author_ids=[row[0].author_id for row in rows if row[0].author_id])
     items = [
-        _item(post, score, author, staff, parent_text or parents.get(post.id), replies.get(post.id), history)
-        for post, score, author, staff, parent_text in rows
+        replace(
+            _item(post, score, author, staff, parent_text or parents.get(post.id), replies.get(post.id), history),
+            conversation_id=post.conversation_ref,
+            waiting=int(waiting),
+        )
+        for post, score, author, staff, parent_text, waiting in rows
     ]
     return QueuePage(items=items, total=total, page=page, page_size=page_size)
 
 
-def _order(oldest_due_first: bool) -> list[Any]:
-    # Posts the classifier has not ranked (or not yet timed) sink to the bottom on every backend.
+def _order(cards: Any, oldest_due_first: bool) -> list[Any]:
+    # Posts the classifier has not ranked (or not yet timed) sink to the bottom on every backend. A conversation
+    # ranks by its most urgent waiting message and waits since its oldest one.
     if oldest_due_first:
-        return [col(Post.due_at).is_(None), col(Post.due_at).asc(), col(Post.created_at).asc(), col(Post.id).asc()]
-    return [col(Post.urgency).is_(None), col(Post.urgency).desc(), col(Post.created_at).asc(), col(Post.id).asc()]
+        return [cards.c.due_at.is_(None), cards.c.due_at.asc(), cards.c.first_at.asc(), cards.c.post_id.asc()]
+    return [cards.c.urgency.is_(None), cards.c.urgency.desc(), cards.c.first_at.asc(), cards.c.post_id.asc()]
 
 
 def _author_history(session: Session, *, author_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
@@ -201,14 +237,20 @@ def _author_history(session: Session, *, author_ids: Sequence[int]) -> dict[int,
     return {int(a): (int(n), int(r or 0)) for a, n, r in session.execute(stmt).all()}
 
 
-def _latest_replies(session: Session, *, post_ids: Sequence[int]) -> dict[int, Reply]:
-    """Return the newest reply of each post in ``post_ids`` (one query for the whole page)."""
+def _current_replies(session: Session, *, post_ids: Sequence[int]) -> dict[int, Reply]:
+    """Return each post's current reply: its newest answer, else its newest reply (one query for the page).
+
+    The answer wins over the automatic messages: a DM whose acknowledgement went out still shows its answer
+    to write and approve, not the sent acknowledgement.
+    """
     if not post_ids:
         return {}
     found: dict[int, Reply] = {}
     stmt = select(Reply).where(col(Reply.post_id).in_(post_ids)).order_by(col(Reply.id).asc())
     for reply in session.execute(stmt).scalars():
-        found[reply.post_id] = reply
+        current = found.get(reply.post_id)
+        if current is None or reply.kind == ReplyKind.ANSWER or current.kind != ReplyKind.ANSWER:
+            found[reply.post_id] = reply
     return found
 
 
@@ -218,7 +260,11 @@ def _parents_by_external_id(session: Session, *, posts: Sequence[Post]) -> dict[
     if not wanted:
         return {}
     ids = {ext for _, ext in wanted}
-    stmt = select(col(Post.network), col(Post.external_id), col(Post.text)).where(col(Post.external_id).in_(ids))
+    # The network too, so the lookup uses the (network, external_id) unique index instead of reading every post.
+    networks = {network for network, _ in wanted}
+    stmt = select(col(Post.network), col(Post.external_id), col(Post.text)).where(
+        col(Post.network).in_(networks), col(Post.external_id).in_(ids)
+    )
     found: dict[int, str] = {}
     for network, external_id, text in session.execute(stmt).all():
         child = wanted.get((network, external_id))
@@ -285,16 +331,16 @@ def _item(
 def filter_options(session: Session) -> FilterOptions:
     """Return the distinct networks, kinds, languages and sentiments among open posts."""
 
-    def distinct(column: Any) -> list[str]:
-        stmt = _with_score(select(column).select_from(Post), QueueFilters()).where(column.is_not(None)).distinct()
-        return sorted(str(v) for v in session.execute(stmt).scalars())
-
-    return FilterOptions(
-        networks=distinct(col(Post.network)),
-        kinds=distinct(col(Post.kind)),
-        languages=distinct(col(Score.language)),
-        sentiments=distinct(col(Score.sentiment)),
-    )
+    # One pass over the open posts for the four lists (four DISTINCT queries read the backlog four times).
+    columns = (col(Post.network), col(Post.kind), col(Score.language), col(Score.sentiment))
+    stmt = _with_score(select(*columns).select_from(Post), QueueFilters()).group_by(*columns)
+    found: list[set[str]] = [set(), set(), set(), set()]
+    for row in session.execute(stmt).all():
+        for values, value in zip(found, row, strict=True):
+            if value is not None:
+                values.add(str(value))
+    networks, kinds, languages, sentiments = (sorted(v) for v in found)
+    return FilterOptions(networks=networks, kinds=kinds, languages=languages, sentiments=sentiments)
 
 
 def posts_per_hour(session: Session, *, hours: int = 48, now: datetime | None = None) -> list[HourCount]:

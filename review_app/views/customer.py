@@ -15,7 +15,7 @@ import streamlit as st
 from sqlmodel import Session
 
 from models.customers import customer_of_author
-from models.tables import Staff
+from models.tables import PostStatus, Staff
 from responder.customers import CustomerError, add_note, add_tag, link_identity, remove_tag, unlink_identity
 from responder.permissions import Action, NotAllowed, can
 from review_app import context, fmt
@@ -23,6 +23,7 @@ from review_app.customer_data import MAX_POSTS, Conversation, CustomerPage, Iden
 from review_app.i18n import t
 from review_app.labels import DAY_FORMAT, HOUR_FORMAT, chart_locale, code, number
 from review_app.safe import md, plain
+from review_app.views.queue import conversation_link
 
 SEARCH_KEY = "customer_search"
 TAG_KEY = "customer_new_tag"
@@ -187,6 +188,10 @@ def _conversation(lang: str, conv: Conversation, names: dict[int, str]) -> None:
         st.text(plain(m.text))
 
 
+# A message still waits for us while it is in one of these states (the others are ends: replied, dismissed, …).
+_WAITING = frozenset({PostStatus.NEW, PostStatus.SCORED, PostStatus.ASSIGNED})
+
+
 def _conversations(lang: str, page: CustomerPage) -> None:
     st.subheader(t(lang, "customer_conversations"))
     if page.truncated:
@@ -199,6 +204,12 @@ def _conversations(lang: str, page: CustomerPage) -> None:
         label = (f"{fmt.network(conv.network)} · {channel} · {_when(conv.last_at)} · "
                  f"{t(lang, 'customer_messages', n=len(conv.messages))}")  # fmt: skip
         with st.expander(md(label), expanded=i < OPEN_CONVERSATIONS), st.container(key=f"conv_{i}"):
+            if conv.conversation_id is not None:
+                conversation_link(
+                    lang,
+                    conv.conversation_id,
+                    waiting=sum(1 for m in conv.messages if not m.ours and m.status in _WAITING),
+                )
             _conversation(lang, conv, names)
     older = page.conversations[SHOWN_CONVERSATIONS:]
     if older:

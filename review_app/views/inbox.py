@@ -1,4 +1,4 @@
-"""My inbox: the DMs and posts assigned to the signed-in person, the one due soonest first."""
+"""My inbox: the conversations assigned to the signed-in person, one card each, the one due soonest first."""
 
 from __future__ import annotations
 
@@ -18,7 +18,16 @@ def render() -> None:
     """Render the inbox page."""
     lang = context.lang()
     st.title(t(lang, "inbox_title"))
-    context.show_flashes()
+    top = st.container()
+    try:
+        _render(lang)
+    finally:
+        with top:
+            # What was acted on and left the inbox (answered, closed) still says how it went.
+            context.show_flashes()
+
+
+def _render(lang: str) -> None:
     with Session(context.engine(), expire_on_commit=False) as session:
         me = context.allowed_staff(session, lang, action=Action.VIEW_INBOX, refused="inbox_not_allowed")
         if me is None:

@@ -14,6 +14,7 @@ from datetime import datetime
 
 import streamlit as st
 from sqlmodel import Session
+from streamlit.errors import StreamlitAPIException
 
 from models.presence import EDITING, Watcher, heartbeat, watchers
 from models.staff import list_staff
@@ -85,22 +86,27 @@ def urgency_key(post_id: int) -> str:
 # --- actions (button callbacks: they run before the rerun renders, so the queue shows their effect) ---
 
 
-def _act(work: Callable[[Session, Staff], str]) -> None:
-    """Run one action as the acting staff member and queue what happened as a message."""
+def card_key(post_id: int) -> str:
+    """Return the key of a post's card, which its action messages are shown beside."""
+    return f"post_{post_id}"
+
+
+def _act(work: Callable[[Session, Staff], str], where: str | None = None) -> None:
+    """Run one action as the acting staff member and queue what happened as a message beside ``where``."""
     lang = context.lang()
     with Session(context.engine(), expire_on_commit=False) as session:
         me = context.acting_staff(session)
         if me is None:
-            context.flash("error", t(lang, "no_staff"))
+            context.flash("error", t(lang, "no_staff"), where=where)
             return
         try:
-            context.flash("success", work(session, me))
+            context.flash("success", work(session, me), where=where)
         except NotAllowed as exc:
-            context.flash("error", t(lang, "msg_not_allowed", detail=md(str(exc))))
+            context.flash("error", t(lang, "msg_not_allowed", detail=md(str(exc))), where=where)
         except ReplyConflict as exc:
-            context.flash("warning", t(lang, "msg_conflict", detail=md(str(exc))))
+            context.flash("warning", t(lang, "msg_conflict", detail=md(str(exc))), where=where)
         except InvalidReply as exc:
-            context.flash("error", t(lang, "msg_invalid", detail=md(str(exc))))
+            context.flash("error", t(lang, "msg_invalid", detail=md(str(exc))), where=where)
 
 
 def _ask_confirm(reply_id: int) -> None:
@@ -125,7 +131,7 @@ def _editing(post_id: int) -> None:
             heartbeat(session, staff_id=me.id, post_ids=[post_id], mode=EDITING)
 
 
-def _approve(reply_id: int) -> None:
+def _approve(reply_id: int, where: str | None = None) -> None:
     """Second click: approve and send; the outbox's state machine makes a repeated click a no-op."""
     st.session_state.pop(CONFIRM_KEY, None)
     lang = context.lang()
@@ -149,15 +155,15 @@ def _approve(reply_id: int) -> None:
         outcome.append(sent.result)
         return t(lang, f"msg_{sent.result}", reply=reply_id, detail=md(sent.detail))
 
-    _act(work)
+    _act(work, where)
     # A send that did not go through is approved but not sent: say it as a warning, not a success.
     if outcome and outcome[0] != "sent":
         flashes = st.session_state.get(context.FLASH_KEY, [])
         if flashes:
-            flashes[-1] = ("warning", flashes[-1][1])
+            flashes[-1] = ("warning", *flashes[-1][1:])
 
 
-def _submit(reply_id: int) -> None:
+def _submit(reply_id: int, where: str | None = None) -> None:
     lang = context.lang()
     text = str(st.session_state.get(reply_key(reply_id), ""))
 
@@ -168,10 +174,10 @@ def _submit(reply_id: int) -> None:
         key = "msg_submitted" if reply.state == ReplyState.PENDING_APPROVAL else "msg_approved_later"
         return t(lang, key, reply=reply_id)
 
-    _act(work)
+    _act(work, where)
 
 
-def _reject(reply_id: int) -> None:
+def _reject(reply_id: int, where: str | None = None) -> None:
     lang = context.lang()
     note = str(st.session_state.get(note_key(reply_id), ""))
 
@@ -179,10 +185,10 @@ def _reject(reply_id: int) -> None:
         reject_reply(session, reply_id=reply_id, staff=me, note=note)
         return t(lang, "msg_rejected", reply=reply_id)
 
-    _act(work)
+    _act(work, where)
 
 
-def _dismiss(post_id: int) -> None:
+def _dismiss(post_id: int, where: str | None = None) -> None:
     lang = context.lang()
     reason = str(st.session_state.get(reason_key(post_id), ""))
 
@@ -190,10 +196,10 @@ def _dismiss(post_id: int) -> None:
         dismiss_post(session, post_id=post_id, staff=me, reason=reason)
         return t(lang, "msg_dismissed", post=post_id)
 
-    _act(work)
+    _act(work, where)
 
 
-def _reassign(post_id: int) -> None:
+def _reassign(post_id: int, where: str | None = None) -> None:
     lang = context.lang()
     target = st.session_state.get(reassign_key(post_id))
 
@@ -204,10 +210,10 @@ def _reassign(post_id: int) -> None:
         who = session.get(Staff, target)
         return t(lang, "msg_reassigned", post=post_id, name=md(who.name if who else str(target)))
 
-    _act(work)
+    _act(work, where)
 
 
-def _correct(post_id: int) -> None:
+def _correct(post_id: int, where: str | None = None) -> None:
     lang = context.lang()
     sentiment = st.session_state.get(sentiment_key(post_id))
     urgency = st.session_state.get(urgency_key(post_id))
@@ -223,17 +229,17 @@ def _correct(post_id: int) -> None:
         fields = ", ".join(code(lang, "field", name) for name in changed)
         return t(lang, "msg_corrected", post=post_id, fields=fields) if changed else t(lang, "msg_no_change")
 
-    _act(work)
+    _act(work, where)
 
 
-def _no_reply_needed(post_id: int) -> None:
+def _no_reply_needed(post_id: int, where: str | None = None) -> None:
     lang = context.lang()
 
     def work(session: Session, me: Staff) -> str:
         correct_post(session, post_id=post_id, staff=me, needs_response=False)
         return t(lang, "msg_corrected", post=post_id, fields=code(lang, "field", "needs_response"))
 
-    _act(work)
+    _act(work, where)
 
 
 # --- rendering ---
@@ -352,7 +358,7 @@ def _score_line(lang: str, item: QueueItem) -> str:
     return " · ".join(parts)
 
 
-def _confirm(lang: str, item: QueueItem) -> None:
+def _confirm(lang: str, item: QueueItem, where: str) -> None:
     """The second click: the exact text, where it goes, and the button that sends it."""
     assert item.reply_id is not None
     text = str(st.session_state.get(reply_key(item.reply_id), item.reply_text or ""))
@@ -366,13 +372,13 @@ def _confirm(lang: str, item: QueueItem) -> None:
             key=f"confirm_{item.reply_id}",
             type="primary",
             on_click=_approve,
-            args=(item.reply_id,),
+            args=(item.reply_id, where),
         )
         right.button(t(lang, "cancel"), key=f"cancel_{item.reply_id}", on_click=_cancel_confirm)
 
 
-def _actions(lang: str, item: QueueItem, me: Staff) -> None:
-    """Show the reply editor and the buttons for one post."""
+def _actions(lang: str, item: QueueItem, me: Staff, where: str) -> None:
+    """Show the reply editor and the buttons for one post; their messages go beside ``where``."""
     if item.reply_id is None:
         st.caption(t(lang, "no_reply"))
     else:
@@ -394,7 +400,7 @@ def _actions(lang: str, item: QueueItem, me: Staff) -> None:
         if editable and can_send(lang, item):
             private_choice(lang, item)
             if st.session_state.get(CONFIRM_KEY) == item.reply_id and can(me, Action.APPROVE_REPLY):
-                _confirm(lang, item)
+                _confirm(lang, item, where)
             left, right, hint = st.columns([1, 1, 3])
             # Approving is for managers; agents only see what they may do (approve_reply checks it anyway).
             if can(me, Action.APPROVE_REPLY):
@@ -411,7 +417,7 @@ def _actions(lang: str, item: QueueItem, me: Staff) -> None:
                 t(lang, "submit"),
                 key=f"submit_{item.reply_id}",
                 on_click=_submit,
-                args=(item.reply_id,),
+                args=(item.reply_id, where),
             )
     st.button(
         t(lang, "more_actions"),
@@ -433,15 +439,21 @@ def _actions(lang: str, item: QueueItem, me: Staff) -> None:
                 t(lang, "reject"),
                 key=f"reject_{item.reply_id}",
                 on_click=_reject,
-                args=(item.reply_id,),
+                args=(item.reply_id, where),
             )
         # Agents close only their own posts; dismiss_post checks it again for a forged press.
         if can_on(me, Action.DISMISS_POST, assignee_id=item.assignee_id):
             st.text_input(t(lang, "dismiss_reason"), key=reason_key(item.post_id))
-            st.button(t(lang, "dismiss"), key=f"dismiss_{item.post_id}", on_click=_dismiss, args=(item.post_id,))
+            st.button(t(lang, "dismiss"), key=f"dismiss_{item.post_id}", on_click=_dismiss, args=(item.post_id, where))
 
 
-def _tools(lang: str, item: QueueItem, me: Staff, team: list[Staff]) -> None:
+def reply_tools(lang: str, item: QueueItem, me: Staff, team: list[Staff], where: str) -> None:
+    """The card's reply editor, its buttons and its extra tools, for another page (the conversation view)."""
+    _actions(lang, item, me, where)
+    _tools(lang, item, me, team, where)
+
+
+def _tools(lang: str, item: QueueItem, me: Staff, team: list[Staff], where: str) -> None:
     """Reassign (managers) and correct the classifier (anyone who answers posts)."""
     may_reassign = can(me, Action.REASSIGN)
     if st.session_state.get(TOOLS_KEY) != item.post_id or not (may_reassign or can(me, Action.CORRECT_LABELS)):
@@ -459,7 +471,9 @@ def _tools(lang: str, item: QueueItem, me: Staff, team: list[Staff]) -> None:
                 placeholder=t(lang, "choose_option"),
                 key=reassign_key(item.post_id),
             )
-            right.button(t(lang, "reassign"), key=f"reassign_{item.post_id}", on_click=_reassign, args=(item.post_id,))
+            right.button(
+                t(lang, "reassign"), key=f"reassign_{item.post_id}", on_click=_reassign, args=(item.post_id, where)
+            )
         a, b, c = st.columns([2, 2, 2])
         current = item.sentiment if item.sentiment in SENTIMENTS else "neutral"
         a.selectbox(
@@ -477,9 +491,12 @@ def _tools(lang: str, item: QueueItem, me: Staff, team: list[Staff]) -> None:
             step=5,
             key=urgency_key(item.post_id),
         )
-        c.button(t(lang, "correct_save"), key=f"correct_{item.post_id}", on_click=_correct, args=(item.post_id,))
+        c.button(t(lang, "correct_save"), key=f"correct_{item.post_id}", on_click=_correct, args=(item.post_id, where))
         st.button(
-            t(lang, "no_reply_needed"), key=f"no_reply_{item.post_id}", on_click=_no_reply_needed, args=(item.post_id,)
+            t(lang, "no_reply_needed"),
+            key=f"no_reply_{item.post_id}",
+            on_click=_no_reply_needed,
+            args=(item.post_id, where),
         )
 
 
@@ -487,6 +504,19 @@ def _presence_line(lang: str, others: list[Watcher]) -> str:
     names = ", ".join(f"{md(w.name)} ({t(lang, 'mode_' + w.mode) if w.mode in ('viewing', 'editing') else md(w.mode)})"
                       for w in others)  # fmt: skip
     return f":violet[:material/visibility: {t(lang, 'watching', names=names)}]"
+
+
+CONVERSATION_PAGE = "views/conversation.py"
+
+
+def conversation_link(lang: str, conversation_id: int, *, waiting: int) -> None:
+    """A link that opens the conversation (``/conversation?id=N``), saying how many of its messages wait."""
+    label = t(lang, "conv_open", n=waiting)
+    try:
+        st.page_link(CONVERSATION_PAGE, label=label, icon=":material/forum:", query_params={"id": str(conversation_id)})
+    except StreamlitAPIException:
+        # A page run on its own (tests, benches) has no navigation to find the conversation page in: say it, no link.
+        st.caption(md(label))
 
 
 def _card(
@@ -498,10 +528,13 @@ def _card(
     others: list[Watcher],
     customer: CardCustomer | None = None,
 ) -> None:
-    with st.container(border=True, key=f"post_{item.post_id}"):
+    with st.container(border=True, key=card_key(item.post_id)):
+        context.show_flashes(where=card_key(item.post_id))
         top, clock = st.columns([3, 2])
         top.markdown(_header(lang, item))
         clock.markdown(_sla_line(lang, item, now))
+        if item.conversation_id is not None:
+            conversation_link(lang, item.conversation_id, waiting=item.waiting)
         target = card_target(customer) if can(me, Action.VIEW_CUSTOMER) else None
         if target is not None:
             # A link button, not a markdown link: markdown on a card never renders a link (tests/worker).
@@ -525,8 +558,8 @@ def _card(
         # Only web links: a network URL is data too, and a javascript: link must not become a button.
         if item.url and item.url.startswith(("https://", "http://")):
             st.link_button(t(lang, "open_on_network"), item.url)
-        _actions(lang, item, me)
-        _tools(lang, item, me, team)
+        _actions(lang, item, me, card_key(item.post_id))
+        _tools(lang, item, me, team, card_key(item.post_id))
 
 
 def _linked_post() -> int | None:
@@ -557,7 +590,16 @@ def render() -> None:
     """Render the queue page."""
     lang = context.lang()
     st.title(t(lang, "queue_title"))
-    context.show_flashes()
+    # Messages go beside the card acted on; those whose card is gone (answered, closed) show up here at the end.
+    top = st.container()
+    try:
+        _render(lang)
+    finally:
+        with top:
+            context.show_flashes()
+
+
+def _render(lang: str) -> None:
     with Session(context.engine(), expire_on_commit=False) as session:
         me = context.allowed_staff(session, lang, action=Action.VIEW_QUEUE, refused="queue_not_allowed")
         if me is None:
