@@ -6,16 +6,18 @@ Datetimes are timezone-aware and stored as UTC (SQLModel's ``UTCDateTime``); use
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, false, text
 from sqlmodel import Field, SQLModel
 
+from ground.clock import now as clock_now
+
 
 def utcnow() -> datetime:
-    """Return the current time, timezone-aware in UTC."""
-    return datetime.now(UTC)
+    """Return the current time, timezone-aware in UTC (``ground.clock``: a simulation may have moved it)."""
+    return clock_now()
 
 
 class PostKind(enum.StrEnum):

@@ -139,6 +139,8 @@ def _queue(
         suggested_text=text,
         idempotency_key=uuid.uuid4().hex,
         approved_at=now,
+        created_at=now,
+        updated_at=now,
         note=f"automatic {kind}",
     )
     session.add(reply)
