@@ -315,7 +315,8 @@ def add_draft(
 ) -> Reply:
     """Create the suggested reply, waiting for approval, unless the post can only be answered by hand."""
     now = now or utcnow()
-    promises = promises or Promises()
+    # The SLA sweep moves few posts a tick: it reads the measured rates and shifts here (with the default rules).
+    promises = promises or Promises.load(session, now=now)
     promise = promises.promise(post=post, score=score, staff=staff, ahead=queue_ahead(session, post), now=now)
     ctx = draft_context(post=post, score=score, author=author, staff=staff, sla=sla or SlaBook(), now=now,
                         promise=promise)  # fmt: skip
@@ -330,6 +331,8 @@ def add_draft(
         author_staff_id=staff.id,
         model_id=score.model_id,
         promised_at=promise.at,
+        created_at=now,
+        updated_at=now,
     )
     session.add(reply)
     return reply

@@ -49,6 +49,8 @@ STARS = "⭐★🌟✩☆"
 _SEPARATOR = r"(?:\s*$|\s*[.,!;:\-–—)(]+)"
 _OUT_OF = r"(?:\s*(?:/|de|out of|sobre)\s*(?P<of>5|10))?"
 _UNIT = r"(?:\s*(?P<unit>stars?|estrellas?|points?|puntos?|pts))?"
+# A reply on X starts with the handles it answers ("@Escucha 5, gracias").
+_LEADING_HANDLES = re.compile(r"^\s*(?:@\w+[:,]?\s*)+")
 _NUMBER = re.compile(rf"^\s*(?P<n>\d{{1,2}}){_OUT_OF}{_UNIT}(?P<end>{_SEPARATOR})")
 _WORD = re.compile(rf"^\s*(?P<w>[a-z]+){_OUT_OF}{_UNIT}(?P<end>{_SEPARATOR})")
 
@@ -88,6 +90,8 @@ def parse_answer(text: str, scale: int = SATISFACTION) -> Answer | None:
     """Read a rating (and the comment after it) from a customer's answer; None when it is not one."""
     if scale not in SCALES or not text or len(text) > MAX_ANSWER_CHARS:
         return None
+    handles = _LEADING_HANDLES.match(text)
+    text = text[handles.end() :] if handles else text
     plain = _plain(text)
     stripped = plain.lstrip()
     lead = len(plain) - len(stripped)
