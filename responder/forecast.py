@@ -1,7 +1,7 @@
 """When can we really answer? A promise from a forecast, not from the SLA target.
 
 The forecast is the owner's queue ahead of the post, times the team's measured time per answer in the post's
-lane (a smoothed average over the recent past), plus a safety margin, laid on the owner's working hours
+lane (a smoothed average over the last day's sent answers), plus a safety margin, laid on the owner's working hours
 (``Shift``); never under the lane's floor. It is then rounded *up* to words a customer reads ("within 2 hours",
 "tomorrow morning"), and the promised time is what those words mean, so the words are never shorter than the
 forecast.
@@ -56,10 +56,20 @@ class HandlingRates:
 
     @classmethod
     def load(cls, session: Session, *, now: datetime) -> HandlingRates:
-        """Measure each lane: busy person-hours over answers sent, smoothed toward the default."""
+        """Measure each lane's time per answer over the recent past, smoothed toward the default.
+
+        One answer's handling time is from when its author could start on it (their previous answer, or the
+        suggestion's creation when they were idle) to when it went out: neither idle time on a quiet day nor
+        the wait in a long queue counts as work.
+        """
         rows = session.execute(
             select(
-                col(Reply.author_staff_id), col(Reply.approved_by_id), col(Reply.sent_at), Score.crisis, Score.complaint
+                col(Reply.author_staff_id),
+                col(Reply.approved_by_id),
+                col(Reply.created_at),
+                col(Reply.sent_at),
+                Score.crisis,
+                Score.complaint,
             )  # type: ignore[call-overload]
             .join(Score, col(Score.post_id) == col(Reply.post_id))
             .where(
@@ -70,18 +80,24 @@ class HandlingRates:
             .order_by(col(Reply.sent_at).desc())
             .limit(RATE_SAMPLE)
         ).all()
-        counts: dict[str, int] = defaultdict(int)
-        busy: dict[str, set[tuple[int, str]]] = defaultdict(set)
-        for author_id, approver_id, sent_at, crisis, complaint in rows:
-            name = lane(crisis=bool(crisis), complaint=float(complaint))
+        by_person: dict[int, list[tuple[datetime, datetime, str]]] = defaultdict(list)
+        for author_id, approver_id, created_at, sent_at, crisis, complaint in rows:
             who = author_id if author_id is not None else (approver_id if approver_id is not None else -1)
-            counts[name] += 1
-            # An hour in which a person sent answers counts as one working hour of theirs.
-            busy[name].add((who, aware(sent_at).strftime("%Y%m%d%H")))
+            name = lane(crisis=bool(crisis), complaint=float(complaint))
+            by_person[who].append((aware(sent_at), aware(created_at), name))
+        spent: dict[str, float] = defaultdict(float)
+        counts: dict[str, int] = defaultdict(int)
+        for answers in by_person.values():
+            answers.sort()
+            previous: datetime | None = None
+            for sent, created, name in answers:
+                start = created if previous is None else max(previous, created)
+                spent[name] += min(MAX_HANDLE_S, max(0.0, (sent - start).total_seconds()))
+                counts[name] += 1
+                previous = sent
         rates = cls()
         for name, n in counts.items():
-            spent = len(busy[name]) * 3600.0
-            smoothed = (spent + PRIOR_ANSWERS * DEFAULT_HANDLE_S) / (n + PRIOR_ANSWERS)
+            smoothed = (spent[name] + PRIOR_ANSWERS * DEFAULT_HANDLE_S) / (n + PRIOR_ANSWERS)
             rates.handle_s[name] = min(MAX_HANDLE_S, max(MIN_HANDLE_S, smoothed))
             rates.answers[name] = n
         return rates

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
@@ -91,16 +92,19 @@ def test_durations_say_plurals_right_in_both_languages() -> None:
 
 def test_the_handling_time_is_measured_from_the_answers_sent(session: Session) -> None:
     agent = staff(session, "Ana Ruiz")
-    now = utcnow()
-    for i in range(10):  # ten answers inside one working hour of one person
+    start = utcnow() - timedelta(hours=2)
+    for i in range(10):  # ten answers, six minutes of work each: a queue at first, then one post at a time
         post = scored_post(session, complaint=0.9)
-        sent = now.replace(minute=0, second=i)
+        created = start if i < 5 else start + timedelta(minutes=60 + 20 * i)
+        sent = start + timedelta(minutes=6 * (i + 1)) if i < 5 else created + timedelta(minutes=6)
         session.add(Reply(post_id=post.id, kind=ReplyKind.ANSWER, state=ReplyState.SENT, text="ok",  # type: ignore[arg-type]
-                          idempotency_key=f"k{i}", author_staff_id=agent.id, sent_at=sent))  # fmt: skip
+                          idempotency_key=f"k{i}", author_staff_id=agent.id, created_at=created,
+                          sent_at=sent))  # fmt: skip
     session.commit()
-    rates = HandlingRates.load(session, now=now + timedelta(minutes=1))
+    rates = HandlingRates.load(session, now=utcnow())
     assert rates.answers == {"complaint": 10}
-    assert rates.seconds("complaint") == (3600 + 5 * DEFAULT_HANDLE_S) / 15  # smoothed toward the default
+    # Neither the wait in the queue nor the idle time between posts counts; smoothed toward the default.
+    assert rates.seconds("complaint") == pytest.approx((10 * 360 + 5 * DEFAULT_HANDLE_S) / 15)
     assert rates.seconds("other") == DEFAULT_HANDLE_S
 
 
