@@ -7,11 +7,12 @@ from sqlmodel import Session, col
 
 from models.audit import audit
 from models.store import clean_text
-from models.tables import Post, PostStatus, Reply, ReplyKind, ReplyState, Staff, utcnow
+from models.tables import Post, PostKind, PostStatus, Reply, ReplyKind, ReplyState, Staff, utcnow
 from networks.registry import spec_of
 from networks.spec import DEFAULT_REPLY_LIMIT
 from responder.lifecycle import lock_post, locked_post, resolve_post
 from responder.permissions import Action, can, require, require_on
+from responder.privacy import personal_data
 
 ANSWERED = (ReplyState.APPROVED, ReplyState.SENDING, ReplyState.SENT)
 
@@ -46,8 +47,11 @@ def check_input(text: str, *, what: str, limit: int) -> str:
     return cleaned
 
 
-def validate_text(text: str, *, network: str) -> str:
-    """Return the cleaned reply text, or raise ``InvalidReply`` with the reason."""
+def validate_text(text: str, *, network: str, public_post: Post | None = None) -> str:
+    """Return the cleaned reply text, or raise ``InvalidReply`` with the reason.
+
+    A reply in a public thread (``public_post``) may not show the customer's personal data: it goes by DM.
+    """
     cleaned = text.strip()
     if not cleaned:
         raise InvalidReply("the reply is empty")
@@ -58,6 +62,10 @@ def validate_text(text: str, *, network: str) -> str:
     size = spec.reply_length(cleaned)
     if size > spec.reply_limit:
         raise InvalidReply(f"the reply has {size} characters; {spec.label} allows {spec.reply_limit}")
+    if public_post is not None and public_post.kind != PostKind.DM:
+        found = personal_data(cleaned, customer_text=public_post.text or "")
+        if found:
+            raise InvalidReply(f"this public reply shows {found}; send personal details by direct message instead")
     return cleaned
 
 
@@ -153,7 +161,7 @@ def approve_reply(session: Session, *, reply_id: int, staff: Staff, text: str | 
     reply, post = _load(session, reply_id)
     if post.manual_only:
         raise InvalidReply("this post can only be answered by hand on the network (X rule for keyword hits)")
-    final = validate_text(text if text is not None else reply.text, network=post.network)
+    final = validate_text(text if text is not None else reply.text, network=post.network, public_post=post)
     lock_post(session, post.id)  # type: ignore[arg-type]
     other = _answered_by_other(session, post_id=post.id, reply_id=reply_id)  # type: ignore[arg-type]
     if other is not None:
@@ -183,7 +191,7 @@ def submit_reply(session: Session, *, reply_id: int, staff: Staff, text: str) ->
     if can(staff, Action.SEND_WITHOUT_APPROVAL):
         return approve_reply(session, reply_id=reply_id, staff=staff, text=text)
     reply, post = _load(session, reply_id)
-    final = validate_text(text, network=post.network)
+    final = validate_text(text, network=post.network, public_post=post)
     _transition(
         session, reply_id=reply_id, wanted="submit",
         from_states=[ReplyState.DRAFT, ReplyState.PENDING_APPROVAL, ReplyState.REJECTED],

@@ -152,3 +152,22 @@ def test_messenger_drafts_fit_the_send_apis_limit() -> None:
 def test_authors_stay_as_stored(session: Session) -> None:
     post = scored_post(session)
     assert session.get(Author, post.author_id) is not None
+
+
+def test_a_public_reply_may_not_show_the_customers_personal_data(session: Session) -> None:
+    from responder.actions import InvalidReply, submit_reply
+
+    agent = staff(session, "Sam Carter", languages="en")
+    public = scored_post(session, text="call me on +34 612 345 678 or ana@example.com, order 12345")
+    dm = scored_post(session, kind=PostKind.DM, text="call me on +34 612 345 678")
+    assign_pending(session)
+    session.commit()
+    reply_id = _replies(session, public, ReplyKind.ANSWER)[0].id
+    for text in ("We'll call you on +34 612-345-678 today", "We wrote to ana@example.com",
+                 "Your card 4111 1111 1111 1111 was refunded"):  # fmt: skip
+        with pytest.raises(InvalidReply, match="direct message"):
+            submit_reply(session, reply_id=reply_id, staff=agent, text=text)  # type: ignore[arg-type]
+    # The brand's own address and the order number are fine in public; in a DM the customer's number is too.
+    submit_reply(session, reply_id=reply_id, staff=agent, text="Order 12345: write to help@brand.example")  # type: ignore[arg-type]
+    dm_reply = _replies(session, dm, ReplyKind.ANSWER)[0].id
+    submit_reply(session, reply_id=dm_reply, staff=agent, text="We'll call you on +34 612 345 678")  # type: ignore[arg-type]
