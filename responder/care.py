@@ -265,8 +265,10 @@ def ask_satisfaction(session: Session, *, now: datetime, book: SavedReplyBook, p
     kind, scale = ("promoter", PROMOTER) if promoter else ("survey", SATISFACTION)
     for post, score, author, staff in rows:
         ctx = _context(post, score, author, staff, None)
-        reply = _queue(session, post=post, kind=ReplyKind.SURVEY, text=suggest_reply(ctx, book, kind=kind), now=now)
-        session.add(Satisfaction(post_id=post.id, reply_id=reply.id, asked_at=now, scale=scale))
+        # The sweep's clock was read before it saw the answer's commit: the question comes after the answer.
+        at = max(now, aware(post.resolved_at)) if post.resolved_at is not None else now
+        reply = _queue(session, post=post, kind=ReplyKind.SURVEY, text=suggest_reply(ctx, book, kind=kind), now=at)
+        session.add(Satisfaction(post_id=post.id, reply_id=reply.id, asked_at=at, scale=scale))
         done.append(post.id)
     return done
 
@@ -317,7 +319,8 @@ def _rating_candidates(session: Session) -> list[tuple[Post, Satisfaction]]:
             col(Post.id) != asked.c.id,
             col(Post.kind) != PostKind.OWN,
             col(Post.created_at) >= col(Satisfaction.asked_at),
-            col(Post.status).in_([PostStatus.NEW, PostStatus.SCORED, PostStatus.ASSIGNED]),
+            # Scored first, like every post (the status report counts a post closed unscored as a gap).
+            col(Post.status).in_([PostStatus.SCORED, PostStatus.ASSIGNED]),
         )
         .order_by(col(Post.created_at))
     ).all()
