@@ -161,8 +161,8 @@ def capture(engine: Engine) -> Iterator[list[tuple[str, str, Any]]]:
 def run_stages(engine: Engine, *, satisfaction: bool = False) -> list[tuple[str, str, Any]]:
     """Run each worker stage once against the seeded schema and return the statements they sent.
 
-    ``satisfaction`` also runs the survey sweep (off by default in the product, and slow here: it queues a
-    survey for every DM answered in the last day).
+    ``satisfaction`` also runs the survey sweep (on by default in the product, off here because it is slow on this
+    seeded table: it queues a survey for every post answered in the last day).
     """
     from classifier.lexicon_scorer import LexiconScorer
     from classifier.pipeline import rescore_open, score_pending

@@ -16,6 +16,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from classifier.registry import load_scorer
+from demo.people import run_people
 from ground.db import make_engine
 from ground.settings import Settings
 from knowledge.importer import seed_demo_manuals
@@ -105,6 +106,9 @@ def run_demo(base: Settings, *, headless: bool, seconds: float | None, port: int
     stop = threading.Event()
     dripper = threading.Thread(target=_drip, args=(sandbox, texts[SEED_POSTS:], stop, rng), daemon=True)
     dripper.start()
+    # A manager approving suggestions and customers answering the satisfaction question, so the demo shows both.
+    people = threading.Thread(target=run_people, args=(engine, sandbox, stop), daemon=True)
+    people.start()
     app: subprocess.Popen[bytes] | None = None
     # SIGTERM becomes a KeyboardInterrupt here, so the review app, the worker and the sandbox are all stopped.
     with stop_on_signals():
@@ -135,6 +139,7 @@ def run_demo(base: Settings, *, headless: bool, seconds: float | None, port: int
             if app is not None:
                 stop_child(app)
             dripper.join(DRIP_EVERY_S + 5)
+            people.join(30)
             worker.stop()
             # A graceful stop drains the pipeline: what the sandbox served is ingested, scored and assigned.
             worker.run_once()

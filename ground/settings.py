@@ -54,7 +54,14 @@ class Settings(BaseSettings):
     # Customer care: automatic messages, sent through the outbox like any reply.
     ack_dms: bool = True
     delay_updates: bool = True
-    satisfaction_survey: bool = False
+    # The satisfaction question (1–5 and a comment) after every answer, in the channel of the case; on by default.
+    satisfaction_survey: bool = True
+    # Ask the promoter question (0–10, "would you recommend us?") instead of the 1–5 one.
+    satisfaction_promoter: bool = False
+    # Promises come from a forecast (responder.forecast): never sooner than the floor, with this safety margin
+    # on the forecast working time (0.5: half as long again).
+    promise_floor_minutes: float = Field(default=15.0, ge=1, le=24 * 60)
+    promise_margin: float = Field(default=0.5, ge=0, le=10)
 
     # Pipeline cadence.
     score_seconds: float = Field(default=2.0, gt=0)

@@ -6,19 +6,21 @@ Datetimes are timezone-aware and stored as UTC (SQLModel's ``UTCDateTime``); use
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, false, text
 from sqlmodel import Field, SQLModel
+
+from ground.clock import now as clock_now
 
 # The longest id a network gives a post or a reply: Instagram's message ids run to about 150 characters.
 EXTERNAL_ID_MAX = 255
 
 
 def utcnow() -> datetime:
-    """Return the current time, timezone-aware in UTC."""
-    return datetime.now(UTC)
+    """Return the current time, timezone-aware in UTC (``ground.clock``: a simulation may have moved it)."""
+    return clock_now()
 
 
 class PostKind(enum.StrEnum):
@@ -122,6 +124,10 @@ class Post(SQLModel, table=True):
     # SLA clock (from the post's own time) and what the customer was promised; set by the responder.
     due_at: datetime | None = Field(default=None, index=True)
     promised_at: datetime | None = None
+    # How that promise was worked out (responder.forecast: queue ahead, handling time, margin, shifts, floor).
+    promise_basis: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    # Staff stopped the automatic delay updates of this post (they write to the customer themselves).
+    updates_stopped: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     # When nobody could take the post: it waits, visibly, in the holding queue until someone can.
     held_since: datetime | None = Field(default=None, index=True)
     escalated_at: datetime | None = None
@@ -289,6 +295,8 @@ class Reply(SQLModel, table=True):
     private: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     # Backoff: the outbox leaves a reply alone until then after a temporary failure.
     next_attempt_at: datetime | None = None
+    # The time this reply promises the customer an answer by (acknowledgements, updates, suggested answers).
+    promised_at: datetime | None = None
     # Scores, model version, suggested draft, diff to what was sent, approver: kept when it is sent.
     provenance: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     created_at: datetime = Field(default_factory=utcnow)
@@ -441,13 +449,17 @@ class SavedReply(SQLModel, table=True):
 
 
 class Satisfaction(SQLModel, table=True):
-    """A satisfaction question (1–5) sent after a post was resolved, and the customer's answer."""
+    """A satisfaction question sent after a post was answered (1–5, or 0–10 for the promoter question) and the
+    customer's answer with their optional comment."""
 
     id: int | None = Field(default=None, primary_key=True)
     post_id: int = Field(foreign_key="post.id", unique=True)
     reply_id: int | None = Field(default=None, foreign_key="reply.id")
     asked_at: datetime = Field(default_factory=utcnow)
-    score: int | None = Field(default=None, ge=1, le=5)
+    # 5: satisfaction from 1 to 5; 10: the promoter question, from 0 to 10.
+    scale: int = Field(default=5, sa_column_kwargs={"server_default": "5"})
+    score: int | None = Field(default=None, ge=0, le=10)
+    comment: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     answered_at: datetime | None = None
     answer_post_id: int | None = Field(default=None, foreign_key="post.id")
 

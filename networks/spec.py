@@ -51,6 +51,8 @@ class NetworkSpec(Generic[S]):
     listeners: Callable[[S, Settings, requests.Session], list[Listener]]
     sender: Callable[[S, requests.Session], Sender]
     reply_limit: int = DEFAULT_REPLY_LIMIT
+    # A stricter limit for private messages where the network has one (Messenger text: 2,000 characters).
+    private_reply_limit: int | None = None
     # How the network counts a reply's length (X weighs URLs and emoji), and how a draft is cut to fit.
     reply_length: Callable[[str], int] = len
     fit_reply: Callable[[str], str] = _same

@@ -13,6 +13,7 @@ from networks.registry import spec_of
 from networks.spec import DEFAULT_REPLY_LIMIT
 from responder.lifecycle import lock_post, locked_post, resolve_post
 from responder.permissions import Action, can, require, require_on
+from responder.privacy import personal_data
 from responder.reply_window import reply_verdict
 
 ANSWERED = (ReplyState.APPROVED, ReplyState.SENDING, ReplyState.SENT)
@@ -48,8 +49,11 @@ def check_input(text: str, *, what: str, limit: int) -> str:
     return cleaned
 
 
-def validate_text(text: str, *, network: str, private: bool = False) -> str:
-    """Return the cleaned reply text, or raise ``InvalidReply`` with the reason (``private``: it goes as a DM)."""
+def validate_text(text: str, *, network: str, private: bool = False, public_post: Post | None = None) -> str:
+    """Return the cleaned reply text, or raise ``InvalidReply`` with the reason (``private``: it goes as a DM).
+
+    A reply in a public thread (``public_post``) may not show the customer's personal data: it goes by DM.
+    """
     cleaned = text.strip()
     if not cleaned:
         raise InvalidReply("the reply is empty")
@@ -60,6 +64,10 @@ def validate_text(text: str, *, network: str, private: bool = False) -> str:
     size, limit = spec.reply_length(cleaned), spec.limit_for(private=private)
     if size > limit:
         raise InvalidReply(f"the reply has {size} characters; {spec.label} allows {limit}")
+    if public_post is not None and public_post.kind != PostKind.DM and not private:
+        found = personal_data(cleaned, customer_text=public_post.text or "")
+        if found:
+            raise InvalidReply(f"this public reply shows {found}; send personal details by direct message instead")
     return cleaned
 
 
@@ -163,7 +171,10 @@ def approve_reply(
         raise InvalidReply("this post can only be answered by hand on the network (X rule for keyword hits)")
     private = reply.private if private is None else private
     final = validate_text(
-        text if text is not None else reply.text, network=post.network, private=private or post.kind == PostKind.DM
+        text if text is not None else reply.text,
+        network=post.network,
+        private=private or post.kind == PostKind.DM,
+        public_post=post,
     )
     lock_post(session, post.id)  # type: ignore[arg-type]
     verdict = reply_verdict(session, post, private=private, reply_id=reply_id)
@@ -200,7 +211,7 @@ def submit_reply(session: Session, *, reply_id: int, staff: Staff, text: str, pr
     if can(staff, Action.SEND_WITHOUT_APPROVAL):
         return approve_reply(session, reply_id=reply_id, staff=staff, text=text, private=private)
     reply, post = _load(session, reply_id)
-    final = validate_text(text, network=post.network, private=private or post.kind == PostKind.DM)
+    final = validate_text(text, network=post.network, private=private or post.kind == PostKind.DM, public_post=post)
     verdict = reply_verdict(session, post, private=private, reply_id=reply_id)
     if not verdict.ok:
         raise InvalidReply(verdict.explain(spec_of(post.network).label))

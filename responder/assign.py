@@ -33,10 +33,11 @@ from models.tables import (
     utcnow,
 )
 from responder.conversations import THREAD_COLUMNS, Thread, claim_owner
-from responder.drafts import DraftContext, SavedReplyBook, sla_text, suggest_reply
+from responder.drafts import DraftContext, SavedReplyBook, suggest_reply
+from responder.forecast import HandlingRates, Promise, PromiseRules, forecast, queue_ahead
 from responder.policy import StaffSlot, WorkItem, choose_assignee
-from responder.sla_targets import SlaBook, lane
-from responder.team import load_team
+from responder.sla_targets import SlaBook, Window, lane
+from responder.team import Team, load_team, shift_windows
 
 AUTO_ASSIGNER = "auto:policy"
 # "Very negative" posts go to senior staff, like crisis ones.
@@ -184,8 +185,38 @@ def _claim_page(session: Session, *, limit: int, offset: int) -> list[tuple[Post
     return [(row[0], row[1], row[2], Thread(*row[3:])) for row in session.execute(stmt).all()]
 
 
+@dataclass(slots=True)
+class Promises:
+    """What the suggested replies' promises are forecast from: handling rates, shifts and the rules."""
+
+    rates: HandlingRates = field(default_factory=HandlingRates)
+    shifts: dict[int, list[Window]] = field(default_factory=dict)
+    rules: PromiseRules = field(default_factory=PromiseRules)
+
+    @classmethod
+    def load(cls, session: Session, *, now: datetime, rules: PromiseRules | None = None) -> Promises:
+        """Read the measured rates and everyone's shifts once per sweep."""
+        return cls(HandlingRates.load(session, now=now), shift_windows(session), rules or PromiseRules())
+
+    def promise(self, *, post: Post, score: Score, staff: Staff, ahead: int, now: datetime) -> Promise:
+        """Forecast when ``staff`` answers ``post`` with ``ahead`` of their posts before it."""
+        return forecast(
+            now=now,
+            ahead=ahead,
+            lane_name=lane(crisis=score.crisis, complaint=score.complaint),
+            shifts=self.shifts.get(staff.id or -1, []),
+            rates=self.rates,
+            rules=self.rules,
+        )
+
+
 def assign_pending(
-    session: Session, *, limit: int = 500, now: datetime | None = None, max_pages: int = 10
+    session: Session,
+    *,
+    limit: int = 500,
+    now: datetime | None = None,
+    max_pages: int = 10,
+    rules: PromiseRules | None = None,
 ) -> SweepResult:
     """Assign open posts, highest urgency then longest waiting first; the caller commits.
 
@@ -206,6 +237,7 @@ def assign_pending(
         now = utcnow()
     sla = SlaBook.load(session)
     book = SavedReplyBook.load(session)
+    promises = Promises.load(session, now=now, rules=rules)
     batch = _Rows()
     owners: dict[int, int] = {}  # conversations given an owner in this sweep (the rows read above are older)
     for _ in range(max_pages):
@@ -221,6 +253,7 @@ def assign_pending(
             if owner is not None:
                 # A new message in an owned open conversation goes to its owner: no second owner, no new assignment.
                 member = team.staff[owner]
+                ahead = _load(team, member)
                 join_owner(session, post=post, staff=member, at=now, rows=batch)
             else:
                 chosen = choose_assignee(work_item(post, score), team.all_slots())
@@ -234,15 +267,19 @@ def assign_pending(
                 if won != chosen.id and won in team.staff:
                     # Someone else took the conversation first (another worker, a reassignment): it stays theirs.
                     member = team.staff[won]
+                    ahead = _load(team, member)
                     join_owner(session, post=post, staff=member, at=now, rows=batch)
                 else:
+                    # Everything the owner already has comes before this post (the sweep gives the most urgent first).
+                    ahead = team.slots[chosen.id].load
                     member = team.take(chosen.id, now)
                     give(session, post=post, staff=member, performed_by=AUTO_ASSIGNER, reason="sweep", at=now,
                          rows=batch)  # fmt: skip
             if thread.id is not None:
                 owners[thread.id] = member.id  # type: ignore[assignment]
+            promise = promises.promise(post=post, score=score, staff=member, ahead=ahead, now=now)
             batch.replies.append(draft_row(post=post, score=score, author=author, staff=member, sla=sla, book=book,
-                                           now=now))  # fmt: skip
+                                           now=now, promise=promise))  # fmt: skip
             result.assigned += 1
         batch.write(session)
         if result.assigned >= limit or len(rows) < limit or not any(_has_room(s) for s in team.all_slots()):
@@ -251,16 +288,21 @@ def assign_pending(
     return result
 
 
+def _load(team: Team, member: Staff) -> int:
+    """What ``member`` already has before a post that joins their conversation (0 for someone off the team list)."""
+    slot = team.slots.get(member.id or -1)
+    return slot.load if slot is not None else 0
+
+
 def _has_room(slot: StaffSlot) -> bool:
     return slot.available and slot.on_shift and slot.load < slot.capacity
 
 
 def draft_context(
-    *, post: Post, score: Score, author: Author | None, staff: Staff, sla: SlaBook, now: datetime
+    *, post: Post, score: Score, author: Author | None, staff: Staff, sla: SlaBook, now: datetime, promise: Promise
 ) -> DraftContext:
-    """Gather what a suggested reply to ``post`` says: language, type, names and the time left."""
-    due = post_due(post, score, sla)
-    left = max(60.0, (due - now).total_seconds())
+    """Gather what a suggested reply to ``post`` says: language, type, names and the forecast promise."""
+    post_due(post, score, sla)
     return DraftContext(
         language=score.language,
         sentiment=score.sentiment,
@@ -270,10 +312,13 @@ def draft_context(
         username=author.username if author else "",
         agent=staff.name.split()[0],
         network=post.network,
-        sla_text=sla_text(left, score.language),
+        sla_text=promise.span(score.language),
         name=author.display_name if author else "",
         p_negative=score.p_negative,
         post_id=post.id,
+        promise=promise.words(score.language),
+        promise_time=promise.clock(),
+        private=post.kind == PostKind.DM,
         post_text=post.text,
     )
 
@@ -287,9 +332,11 @@ def draft_row(
     sla: SlaBook,
     book: SavedReplyBook,
     now: datetime,
+    promise: Promise,
 ) -> dict[str, Any]:
     """The suggested reply to ``post`` as a row: waiting for approval, or a draft when only a person may send."""
-    text = suggest_reply(draft_context(post=post, score=score, author=author, staff=staff, sla=sla, now=now), book)
+    ctx = draft_context(post=post, score=score, author=author, staff=staff, sla=sla, now=now, promise=promise)
+    text = suggest_reply(ctx, book)
     return {
         "post_id": post.id,
         "kind": ReplyKind.ANSWER.value,
@@ -300,6 +347,7 @@ def draft_row(
         "author_staff_id": staff.id,
         "model_id": score.model_id,
         "attempts": 0,
+        "promised_at": promise.at,
         "created_at": now,
         "updated_at": now,
     }
@@ -315,10 +363,15 @@ def add_draft(
     sla: SlaBook | None = None,
     book: SavedReplyBook | None = None,
     now: datetime | None = None,
+    promises: Promises | None = None,
 ) -> Reply:
     """Create the suggested reply, waiting for approval, unless the post can only be answered by hand."""
     now = now or utcnow()
-    ctx = draft_context(post=post, score=score, author=author, staff=staff, sla=sla or SlaBook(), now=now)
+    # The SLA sweep moves few posts a tick: it reads the measured rates and shifts here (with the default rules).
+    promises = promises or Promises.load(session, now=now)
+    promise = promises.promise(post=post, score=score, staff=staff, ahead=queue_ahead(session, post), now=now)
+    ctx = draft_context(post=post, score=score, author=author, staff=staff, sla=sla or SlaBook(), now=now,
+                        promise=promise)  # fmt: skip
     text = suggest_reply(ctx, book)
     reply = Reply(
         post_id=post.id,  # type: ignore[arg-type]
@@ -329,6 +382,9 @@ def add_draft(
         idempotency_key=uuid.uuid4().hex,
         author_staff_id=staff.id,
         model_id=score.model_id,
+        promised_at=promise.at,
+        created_at=now,
+        updated_at=now,
     )
     session.add(reply)
     return reply

@@ -1,18 +1,22 @@
 """Customers hear from us: DM acknowledgements, updates when a promise slips, satisfaction questions.
 
 Each message is an outbox row (``Reply.kind`` ack, update or survey) approved by the system, so it goes out
-exactly once like any answer. Only DMs get them: a public thread is not the place for these.
+exactly once like any answer. Acknowledgements and delay updates go to DMs only (a public thread is not the
+place for them); the satisfaction question follows the answer in the channel where the case happened.
+
+Every promise comes from ``responder.forecast`` (never the SLA target) and is recorded with its basis. A delay
+update is sent only after its promise passed unanswered, once per promise, with a new forecast; staff can stop
+them for a post (``stop_updates``).
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, select, text
+from sqlalchemy import exists, or_, select, text
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
@@ -33,17 +37,21 @@ from models.tables import (
     Staff,
     utcnow,
 )
-from responder.drafts import DraftContext, SavedReplyBook, sla_text, suggest_reply
+from responder.csat import PROMOTER, SATISFACTION, closes_case, parse_answer, parse_rating, record_rating
+from responder.drafts import DraftContext, SavedReplyBook, suggest_reply
+from responder.forecast import HandlingRates, Promise, PromiseRules, forecast, queue_ahead
 from responder.lifecycle import resolve_post
-from responder.sla_targets import SlaBook, lane
-from responder.team import lock_team
+from responder.permissions import Action, require
+from responder.sla_targets import Window, lane
+from responder.team import lock_team, shift_windows
+
+__all__ = ["CareOptions", "CareResult", "care_sweep", "parse_rating", "record_rating", "stop_updates"]
 
 CARE_ACTOR = "auto:care"
 # The PostgreSQL advisory lock that serialises care sweeps (a fixed signed 64-bit key).
 CARE_LOCK_KEY = int.from_bytes(hashlib.sha256(b"escucha:care_sweep").digest()[:8], "big", signed=True)
 # Messenger only lets a page answer within 24 h of the customer's last message.
 MESSAGE_WINDOW = timedelta(hours=24)
-ANSWER_PATTERN = re.compile(r"^\s*([1-5])\s*(?:/\s*5)?\s*[.!]?\s*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +60,10 @@ class CareOptions:
 
     ack_dms: bool = True
     updates: bool = True
-    satisfaction: bool = False
+    satisfaction: bool = True
+    # The promoter question (0–10, "would you recommend us?") instead of the 1–5 one: an admin's choice.
+    promoter: bool = False
+    promises: PromiseRules = field(default_factory=PromiseRules)
 
 
 @dataclass(slots=True)
@@ -66,7 +77,7 @@ class CareResult:
 
 
 def _context(
-    post: Post, score: Score | None, author: Author | None, staff: Staff | None, left_s: float
+    post: Post, score: Score | None, author: Author | None, staff: Staff | None, promise: Promise | None
 ) -> DraftContext:
     language = score.language if score is not None else (post.lang or "en")
     return DraftContext(
@@ -78,13 +89,51 @@ def _context(
         username=author.username if author else "",
         agent=staff.name.split()[0] if staff else ("nuestro equipo" if language == "es" else "our team"),
         network=post.network,
-        sla_text=sla_text(max(60.0, left_s), language),
+        sla_text=promise.span(language) if promise else "",
         name=author.display_name if author else "",
+        promise=promise.words(language) if promise else "",
+        promise_time=promise.clock() if promise else "",
+        private=post.kind == PostKind.DM,
+        post_text=post.text or "",
     )
 
 
-def _queue(session: Session, *, post: Post, kind: str, text: str, now: datetime) -> Reply:
+@dataclass(slots=True)
+class _Forecaster:
+    """What a sweep's forecasts share: the measured handling rates, everyone's shifts and the rules."""
+
+    rates: HandlingRates
+    shifts: dict[int, list[Window]]
+    rules: PromiseRules
+
+    @classmethod
+    def load(cls, session: Session, *, now: datetime, rules: PromiseRules) -> _Forecaster:
+        """Read the rates and shifts once per sweep."""
+        return cls(HandlingRates.load(session, now=now), shift_windows(session), rules)
+
+    def promise(self, session: Session, post: Post, score: Score, *, now: datetime) -> Promise:
+        """Forecast when the post's owner answers it."""
+        return forecast(
+            now=now,
+            ahead=queue_ahead(session, post),
+            lane_name=lane(crisis=score.crisis, complaint=score.complaint),
+            shifts=self.shifts.get(post.assignee_id or -1, []),
+            rates=self.rates,
+            rules=self.rules,
+        )
+
+
+def _promise_on(post: Post, promise: Promise) -> None:
+    post.promised_at = promise.at
+    post.promise_basis = {**promise.basis, "promised_at": promise.at.isoformat(), "unit": promise.unit,
+                          "count": promise.count}  # fmt: skip
+
+
+def _queue(
+    session: Session, *, post: Post, kind: str, text: str, now: datetime, promised_at: datetime | None = None
+) -> Reply:
     reply = Reply(
+        promised_at=promised_at,
         post_id=post.id,  # type: ignore[arg-type]
         kind=kind,
         state=ReplyState.APPROVED,
@@ -92,6 +141,8 @@ def _queue(session: Session, *, post: Post, kind: str, text: str, now: datetime)
         suggested_text=text,
         idempotency_key=uuid.uuid4().hex,
         approved_at=now,
+        created_at=now,
+        updated_at=now,
         note=f"automatic {kind}",
     )
     session.add(reply)
@@ -119,8 +170,9 @@ def _conversation_acked() -> object:
     )
 
 
-def acknowledge_dms(session: Session, *, now: datetime, book: SavedReplyBook) -> list[int]:
-    """Tell each newly assigned DM's author who will answer and by when; that time becomes our promise."""
+def acknowledge_dms(session: Session, *, now: datetime, book: SavedReplyBook, fc: _Forecaster) -> list[int]:
+    """Tell each newly assigned DM's author who will answer and by when (a forecast); that is our promise."""
+
     rows = session.execute(
         select(Post, Score, Author, Staff)
         .join(Score, col(Score.post_id) == col(Post.id))
@@ -145,10 +197,11 @@ def acknowledge_dms(session: Session, *, now: datetime, book: SavedReplyBook) ->
             if post.conversation_ref in acked:
                 continue
             acked.add(post.conversation_ref)
-        due = aware(post.due_at)
-        ctx = _context(post, score, author, staff, (due - now).total_seconds())
-        _queue(session, post=post, kind=ReplyKind.ACK, text=suggest_reply(ctx, book, kind="ack"), now=now)
-        post.promised_at = due
+        promise = fc.promise(session, post, score, now=now)
+        ctx = _context(post, score, author, staff, promise)
+        text = suggest_reply(ctx, book, kind="ack")
+        _queue(session, post=post, kind=ReplyKind.ACK, text=text, now=now, promised_at=promise.at)
+        _promise_on(post, promise)
         session.add(post)
         done.append(post.id)
     return done
@@ -168,8 +221,12 @@ def _answer_in_flight(post_ids: list[int], session: Session) -> set[int]:
     )
 
 
-def update_slipped(session: Session, *, now: datetime, book: SavedReplyBook, sla: SlaBook) -> list[int]:
-    """When a promised time passes without an answer, say sorry and give a new time (recorded as an event)."""
+def update_slipped(session: Session, *, now: datetime, book: SavedReplyBook, fc: _Forecaster) -> list[int]:
+    """When a promise passed unanswered, say sorry once and give a new forecast (recorded as an event).
+
+    Only a promise that has passed: never within its window. Once per promise: the new one replaces it, and
+    the event is unique per (post, promise). Never for a post whose updates staff stopped.
+    """
     rows = session.execute(
         select(Post, Score, Author, Staff)
         .join(Score, col(Score.post_id) == col(Post.id))
@@ -178,81 +235,83 @@ def update_slipped(session: Session, *, now: datetime, book: SavedReplyBook, sla
         .where(
             col(Post.promised_at).is_not(None),
             col(Post.promised_at) <= now,
+            col(Post.updates_stopped).is_(False),
             col(Post.status).in_([PostStatus.SCORED, PostStatus.ASSIGNED]),
         )
     ).all()
     flying = _answer_in_flight([p.id for p, *_ in rows], session)
     done: list[int] = []
     for post, score, author, staff in rows:
-        if post.id in flying:
-            continue
         old = aware(post.promised_at)
-        # The new promise is a fresh target for the post's lane, never shorter than an hour.
-        seconds = max(3600, sla.seconds("dm" if post.kind == PostKind.DM else "public",
-                                        lane(crisis=score.crisis, complaint=score.complaint)))  # fmt: skip
-        new = now + timedelta(seconds=seconds)
+        if post.id in flying or old > now:
+            continue
+        promise = fc.promise(session, post, score, now=now)
         session.add(SlaEvent(post_id=post.id, kind="promise_slipped", due_at=old, at=now, staff_id=post.assignee_id,
-                             detail={"new_promise": new.isoformat()}))  # fmt: skip
-        post.promised_at = new
+                             detail={"new_promise": promise.at.isoformat(), "basis": promise.basis}))  # fmt: skip
+        _promise_on(post, promise)
         session.add(post)
-        if aware(post.created_at) >= now - MESSAGE_WINDOW:
-            ctx = _context(post, score, author, staff, float(seconds))
-            _queue(session, post=post, kind=ReplyKind.UPDATE, text=suggest_reply(ctx, book, kind="update"), now=now)
+        if post.kind == PostKind.DM and aware(post.created_at) >= now - MESSAGE_WINDOW:
+            ctx = _context(post, score, author, staff, promise)
+            text = suggest_reply(ctx, book, kind="update")
+            _queue(session, post=post, kind=ReplyKind.UPDATE, text=text, now=now, promised_at=promise.at)
         done.append(post.id)
     return done
 
 
-def ask_satisfaction(session: Session, *, now: datetime, book: SavedReplyBook) -> list[int]:
-    """After a DM was answered, ask once how we did (1–5)."""
+def stop_updates(session: Session, *, post_id: int, staff: Staff, stopped: bool = True) -> Post:
+    """Stop (or allow again) the automatic delay updates of a post; the caller commits."""
+    require(staff, Action.SUBMIT_REPLY)
+    post = session.get(Post, post_id)
+    if post is None:
+        raise LookupError(f"post {post_id} does not exist")
+    post.updates_stopped = stopped
+    session.add(post)
+    audit(session, actor=f"staff:{staff.id}", action="updates_stopped" if stopped else "updates_allowed",
+          post_id=post_id)  # fmt: skip
+    return post
+
+
+def ask_satisfaction(session: Session, *, now: datetime, book: SavedReplyBook, promoter: bool = False) -> list[int]:
+    """After a post was answered, ask once how we did, in the channel where the case happened."""
     rows = session.execute(
         select(Post, Score, Author, Staff)
         .outerjoin(Score, col(Score.post_id) == col(Post.id))
         .outerjoin(Staff, col(Staff.id) == col(Post.assignee_id))
         .outerjoin(Author, col(Author.id) == col(Post.author_id))
         .where(
-            col(Post.kind) == PostKind.DM,
             col(Post.status) == PostStatus.REPLIED,
+            col(Post.kind) != PostKind.OWN,
+            # A keyword hit may only be answered by hand on X: no automatic question after it either.
+            col(Post.manual_only).is_(False),
             col(Post.resolved_at) >= now - MESSAGE_WINDOW,
             ~exists().where(col(Satisfaction.post_id) == col(Post.id)),
         )
     ).all()
     done: list[int] = []
+    kind, scale = ("promoter", PROMOTER) if promoter else ("survey", SATISFACTION)
     for post, score, author, staff in rows:
-        ctx = _context(post, score, author, staff, 0.0)
-        reply = _queue(session, post=post, kind=ReplyKind.SURVEY, text=suggest_reply(ctx, book, kind="survey"), now=now)
-        session.add(Satisfaction(post_id=post.id, reply_id=reply.id, asked_at=now))
+        ctx = _context(post, score, author, staff, None)
+        # The sweep's clock was read before it saw the answer's commit: the question comes after the answer.
+        at = max(now, aware(post.resolved_at)) if post.resolved_at is not None else now
+        reply = _queue(session, post=post, kind=ReplyKind.SURVEY, text=suggest_reply(ctx, book, kind=kind), now=at)
+        session.add(Satisfaction(post_id=post.id, reply_id=reply.id, asked_at=at, scale=scale))
         done.append(post.id)
     return done
 
 
-def parse_rating(text: str) -> int | None:
-    """Read a 1–5 answer such as '4', ' 5/5 ' or '3.'; anything else is not an answer."""
-    match = ANSWER_PATTERN.match(text)
-    return int(match.group(1)) if match else None
-
-
-def record_rating(session: Session, *, satisfaction_id: int, score: int, answer_post_id: int | None = None) -> None:
-    """Store a customer's 1–5 answer (the caller commits)."""
-    if not 1 <= score <= 5:
-        raise ValueError("a satisfaction score is from 1 to 5")
-    row = session.get(Satisfaction, satisfaction_id)
-    if row is None:
-        raise LookupError(f"satisfaction question {satisfaction_id} does not exist")
-    row.score = score
-    row.answered_at = utcnow()
-    row.answer_post_id = answer_post_id
-    session.add(row)
-
-
 def collect_ratings(session: Session, *, now: datetime) -> list[int]:
-    """Turn DMs that answer an open satisfaction question into stored ratings, not new work."""
-    rows = _rating_candidates(session)
+    """Turn answers to an open satisfaction question into stored ratings; a rating alone is not new work."""
     done: list[int] = []
-    for post, question in rows:
-        rating = parse_rating(post.text)
-        if rating is None or question.id is None or post.id is None:
+    for post, question in _rating_candidates(session):
+        answer = parse_answer(post.text, question.scale)
+        if answer is None or question.id is None or post.id is None:
             continue
-        record_rating(session, satisfaction_id=question.id, score=rating, answer_post_id=post.id)
+        record_rating(session, satisfaction_id=question.id, score=answer.score, answer_post_id=post.id,
+                      comment=answer.comment)  # fmt: skip
+        audit(session, actor=CARE_ACTOR, action="satisfaction_answered", post_id=question.post_id,
+              score=answer.score, scale=question.scale)  # fmt: skip
+        if not closes_case(answer, question.scale):
+            continue  # a low score with a comment, or a question: stored, and still there for a person
         post.needs_response = False
         post.assignee_id = None
         resolve_post(
@@ -261,7 +320,7 @@ def collect_ratings(session: Session, *, now: datetime) -> list[int]:
             status=PostStatus.NO_ACTION,
             at=now,
             by=CARE_ACTOR,
-            note=f"satisfaction answer {rating}/5 to post {question.post_id}",
+            note=f"satisfaction answer {answer.score}/{question.scale} to post {question.post_id}",
             drafts_note="satisfaction answer: no reply needed",
             drafts=(ReplyState.DRAFT, ReplyState.PENDING_APPROVAL),
         )
@@ -270,18 +329,24 @@ def collect_ratings(session: Session, *, now: datetime) -> list[int]:
 
 
 def _rating_candidates(session: Session) -> list[tuple[Post, Satisfaction]]:
-    asked = select(Post.id, Post.author_id, Post.network).subquery()  # type: ignore[call-overload]
+    asked = select(Post.id, Post.author_id, Post.network, Post.kind).subquery()  # type: ignore[call-overload]
+    same_channel = or_(
+        (col(Post.kind) == PostKind.DM) & (asked.c.kind == PostKind.DM),
+        (col(Post.kind) != PostKind.DM) & (asked.c.kind != PostKind.DM),
+    )
     rows = session.execute(
         select(Post, Satisfaction)
         .join(asked, col(Satisfaction.post_id) == asked.c.id)
         .where(
             col(Satisfaction.score).is_(None),
-            col(Post.kind) == PostKind.DM,
             col(Post.author_id) == asked.c.author_id,
             col(Post.network) == asked.c.network,
+            same_channel,
             col(Post.id) != asked.c.id,
+            col(Post.kind) != PostKind.OWN,
             col(Post.created_at) >= col(Satisfaction.asked_at),
-            col(Post.status).in_([PostStatus.NEW, PostStatus.SCORED, PostStatus.ASSIGNED]),
+            # Scored first, like every post (the status report counts a post closed unscored as a gap).
+            col(Post.status).in_([PostStatus.SCORED, PostStatus.ASSIGNED]),
         )
         .order_by(col(Post.created_at))
     ).all()
@@ -307,11 +372,12 @@ def care_sweep(session: Session, *, options: CareOptions, now: datetime | None =
     lock_team(session)
     now = now or utcnow()
     book = SavedReplyBook.load(session)
+    fc = _Forecaster.load(session, now=now, rules=options.promises)
     result = CareResult(answers=collect_ratings(session, now=now))
     if options.ack_dms:
-        result.acks = acknowledge_dms(session, now=now, book=book)
+        result.acks = acknowledge_dms(session, now=now, book=book, fc=fc)
     if options.updates:
-        result.updates = update_slipped(session, now=now, book=book, sla=SlaBook.load(session))
+        result.updates = update_slipped(session, now=now, book=book, fc=fc)
     if options.satisfaction:
-        result.surveys = ask_satisfaction(session, now=now, book=book)
+        result.surveys = ask_satisfaction(session, now=now, book=book, promoter=options.promoter)
     return result

@@ -1,11 +1,16 @@
 """Suggested replies in the post's language, from editable saved replies chosen by type and tone.
 
 A good first answer acknowledges, apologises where it is a complaint, says who owns the case and when to
-expect a resolution, and gives the next step. Variables: {greet} {name} {handle} {agent} {sla}.
+expect a resolution (the forecast of ``responder.forecast``, never the SLA target), and gives the next step.
+Variables: {greet} {name} {handle} {agent} {owner} {promise} {promise_time} {sla} {order} {about_order}
+{next_step}. The text is built from parts (``suggestion_parts`` then ``compose``) and then made to fit the
+channel and the network (``fit_channel``): no request for a DM in a private conversation, a greeting by name
+or a neutral one, the network's length.
 """
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,71 +22,108 @@ from sqlmodel import Session, col
 from knowledge.suggest import Knowledge, knowledge_template, load_knowledge
 from models.tables import SavedReply, utcnow
 from networks.registry import spec_of
+from responder.forecast import duration_words
 
 UPSET_P_NEGATIVE = 0.9
 REPLY_TYPES = ("crisis", "complaint", "question", "praise", "other")
-CARE_TYPES = ("ack", "update", "survey")
+CARE_TYPES = ("ack", "update", "survey", "promoter")
 ANY = "any"
 
 # (language, type, tone) -> text. Tone "upset" is for very negative posts; "any" is the fallback.
+# {promise} is the forecast in words ("within 2 hours", "mañana por la mañana"); {next_step} asks for details in a
+# way that fits the channel (a DM from a public thread, right here in a private conversation).
 DEFAULT_SAVED_REPLIES: dict[tuple[str, str, str], str] = {
     ("en", "crisis", ANY): (
         "{greet}thank you for telling us. This is our priority right now: I'm {agent} and I'm handling it "
-        "personally. We'll be back to you within {sla}. Please send us a direct message so we can help safely."
+        "personally. We'll be back to you {promise}.{next_step}"
     ),
     ("en", "complaint", ANY): (
-        "{greet}we're sorry about this. I'm {agent} and I'll look after your case; expect an answer within "
-        "{sla}. Could you send us a direct message with your order or account details?"
+        "{greet}we're sorry about this. I'm {agent} and I'll look after your case{about_order}; expect an answer "
+        "{promise}.{next_step}"
     ),
     ("en", "complaint", "upset"): (
         "{greet}we're really sorry, this is not the experience you should have had. I'm {agent} and I own your "
-        "case from now on; you'll have an answer within {sla}. Please DM us your order or account number."
+        "case{about_order} from now on; you'll have an answer {promise}.{next_step}"
     ),
     ("en", "question", ANY): (
-        "{greet}thanks for your question! I'm {agent} and I'll get you an answer within {sla}. "
-        "If it's about an order, a DM with its number helps."
+        "{greet}thanks for your question! I'm {agent} and I'll get you an answer {promise}.{next_step}"
     ),
     ("en", "praise", ANY): "{greet}thank you so much for your kind words! We've shared them with the team. — {agent}",
-    ("en", "other", ANY): "{greet}thanks for reaching out. I'm {agent} and I'll get back to you within {sla}.",
+    ("en", "other", ANY): "{greet}thanks for reaching out. I'm {agent} and I'll get back to you {promise}.",
     ("en", "ack", ANY): (
-        "Hi{name}, we got your message. {agent} will answer within {sla}. Anything you add here reaches them."
+        "{greet}we got your message{about_order}. {agent} will answer {promise}. Anything you add here reaches them."
     ),
     ("en", "update", ANY): (
-        "Hi{name}, sorry, this is taking longer than we promised. {agent} is still on it and will answer within {sla}."
+        "{greet}sorry, this is taking longer than we promised. {agent} is still on it and will answer {promise}."
     ),
     ("en", "survey", ANY): (
-        "Hi{name}, how did we do? Reply with a number from 1 (poor) to 5 (excellent). Thank you! — {agent}"
+        "{greet}how did we do? Reply with a number from 1 (poor) to 5 (excellent), and a comment if you like. "
+        "Thank you! — {agent}"
+    ),
+    ("en", "promoter", ANY): (
+        "{greet}how likely are you to recommend us to a friend? Reply with a number from 0 (not at all) to 10 "
+        "(certainly), and a comment if you like. Thank you! — {agent}"
     ),
     ("es", "crisis", ANY): (
         "{greet}gracias por avisarnos. Es nuestra prioridad ahora mismo: soy {agent} y me ocupo en persona. "
-        "Te respondemos en menos de {sla}. Escríbenos por mensaje directo para ayudarte con seguridad."
+        "Te respondemos {promise}.{next_step}"
     ),
     ("es", "complaint", ANY): (
-        "{greet}sentimos lo ocurrido. Soy {agent} y me encargo de tu caso; tendrás respuesta en menos de {sla}. "
-        "¿Nos escribes por mensaje directo con tu número de pedido o cuenta?"
+        "{greet}sentimos lo ocurrido. Soy {agent} y me encargo de tu caso{about_order}; tendrás respuesta "
+        "{promise}.{next_step}"
     ),
     ("es", "complaint", "upset"): (
         "{greet}sentimos mucho lo ocurrido, no es la experiencia que mereces. Soy {agent} y me encargo de tu "
-        "caso desde ahora; tendrás respuesta en menos de {sla}. Escríbenos por DM con tu número de pedido."
+        "caso{about_order} desde ahora; tendrás respuesta {promise}.{next_step}"
     ),
-    ("es", "question", ANY): (
-        "{greet}¡gracias por tu pregunta! Soy {agent} y te respondo en menos de {sla}. "
-        "Si es sobre un pedido, escríbenos por DM con su número."
-    ),
+    ("es", "question", ANY): "{greet}¡gracias por tu pregunta! Soy {agent} y te respondo {promise}.{next_step}",
     ("es", "praise", ANY): "{greet}¡muchas gracias por tus palabras! Se las hemos hecho llegar al equipo. — {agent}",
-    ("es", "other", ANY): "{greet}gracias por escribirnos. Soy {agent} y te respondo en menos de {sla}.",
+    ("es", "other", ANY): "{greet}gracias por escribirnos. Soy {agent} y te respondo {promise}.",
     ("es", "ack", ANY): (
-        "Hola{name}, hemos recibido tu mensaje. {agent} te responderá en menos de {sla}. "
+        "{greet}hemos recibido tu mensaje{about_order}. {agent} te responderá {promise}. "
         "Lo que añadas aquí le llega directamente."
     ),
     ("es", "update", ANY): (
-        "Hola{name}, perdona, está tardando más de lo que prometimos. {agent} sigue con tu caso y te "
-        "responderá en menos de {sla}."
+        "{greet}perdona, está tardando más de lo que prometimos. {agent} sigue con tu caso y te responderá {promise}."
     ),
     ("es", "survey", ANY): (
-        "Hola{name}, ¿qué tal te atendimos? Responde con un número del 1 (mal) al 5 (excelente). ¡Gracias! — {agent}"
+        "{greet}¿qué tal te atendimos? Responde con un número del 1 (mal) al 5 (excelente) y, si quieres, un "
+        "comentario. ¡Gracias! — {agent}"
+    ),
+    ("es", "promoter", ANY): (
+        "{greet}¿con qué probabilidad nos recomendarías a un amigo? Responde con un número del 0 (nada) al 10 "
+        "(seguro) y, si quieres, un comentario. ¡Gracias! — {agent}"
     ),
 }
+
+# {next_step}: how the customer gives us what we need, by channel and by whether we already have an order number.
+NEXT_STEPS: dict[tuple[str, str, bool], str] = {
+    ("en", "public", False): " Could you send us a direct message with your order or account details?",
+    ("en", "public", True): " Please send us a direct message so we can look at it without your details in public.",
+    ("en", "private", False): " Could you tell us your order or account number here?",
+    ("en", "private", True): "",
+    ("es", "public", False): " ¿Nos escribes por mensaje directo con tu número de pedido o cuenta?",
+    ("es", "public", True): " Escríbenos por mensaje directo y lo revisamos sin exponer tus datos en público.",
+    ("es", "private", False): " ¿Nos dices aquí tu número de pedido o de cuenta?",
+    ("es", "private", True): "",
+}
+NEUTRAL_GREETING = {"en": "Hi there, ", "es": "Buenas, "}
+# An edited saved reply that still says "Hi{name}," renders a bare "Hi," when there is no name.
+BARE_GREETING = re.compile(r"^(?:Hi|Hello|Hola)\s*,\s*", re.IGNORECASE)
+# A sentence asking to move to a DM: "send us a DM", "direct message", "escríbenos por privado", "MD"...
+DM_REQUEST = re.compile(
+    r"\b(?:DMs?|MDs?|direct message|private message|message us privately|inbox)\b"
+    r"|mensaje (?:directo|privado)|\bpor (?:privado|interno|DM|MD)\b",
+    re.IGNORECASE,
+)
+SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+")
+# "#5521", "order 12345", "pedido nº 12345", "case AB-778", "ticket 99": a number a customer gives us.
+ORDER_PATTERN = re.compile(
+    r"(?:\b(?:order|pedido|orden|compra|case|caso|ticket|incidencia|reference|referencia|ref)\b\.?\s*"
+    r"(?:n(?:[º°o]|um(?:ber|ero|\.)?)\.?\s*)?(?:#\s*)?(?P<number>[A-Z]{0,3}-?\d{3,12})\b)"
+    r"|(?:#(?P<hash>\d{3,12})\b)",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,10 +138,18 @@ class DraftContext:
     username: str
     agent: str
     network: str
+    # The promise as a length ("2 hours"), for saved replies that say "within {sla}".
     sla_text: str
     name: str = ""
     p_negative: float = 0.0
     post_id: int | None = None
+    # The promise in words ("within 2 hours", "mañana por la mañana"); empty: "within {sla_text}".
+    promise: str = ""
+    # The promised time as staff and customer read it on a clock ("14:30"), in the owner's time zone.
+    promise_time: str = ""
+    # A DM or Messenger conversation: never ask for a DM there.
+    private: bool = False
+    # The post's own text, where an order or case number is looked for.
     post_text: str = ""
 
 
@@ -170,19 +220,51 @@ def tone(ctx: DraftContext) -> str:
     return "upset" if ctx.crisis or ctx.p_negative >= UPSET_P_NEGATIVE else "calm"
 
 
+def greeting_name(display_name: str, username: str = "") -> str:
+    """The first name to greet someone by, or "" when the display name is a handle (``Carlos_Mx64``) or no name."""
+    name = " ".join(display_name.split())
+    if not name or any(ch.isdigit() or ch in "_@#/\\" for ch in name):
+        return ""
+    squash = "".join(ch for ch in name.casefold() if ch.isalpha())
+    if username and squash == "".join(ch for ch in username.casefold() if ch.isalpha()):
+        return ""  # "Jen Smith" made from the handle jen_smith by the network, not a name the person gave
+    first = name.split()[0]
+    letters = first.replace("-", "").replace("'", "").replace(".", "")
+    return first if len(letters) >= 2 and letters.isalpha() else ""
+
+
+def find_order(text: str) -> str:
+    """The order or case number a customer wrote ('#5521', 'pedido 12345', 'case AB-778'), or ""."""
+    match = ORDER_PATTERN.search(text or "")
+    if match is None:
+        return ""
+    return "#" + (match.group("number") or match.group("hash"))
+
+
 def variables(ctx: DraftContext) -> dict[str, str]:
     """The values a saved reply may use."""
     lang = "es" if ctx.language == "es" else "en"
     greet_word = "Hola" if lang == "es" else "Hi"
     handle = ctx.username.strip().lstrip("@")
-    greet = f"{greet_word} @{handle}, " if spec_of(ctx.network).greets_by_handle and handle else f"{greet_word}, "
-    first = ctx.name.split()[0] if ctx.name.strip() else ""
+    first = greeting_name(ctx.name, handle)
+    # By name, never by a raw handle; a neutral greeting when there is no name (never a bare "Hi,").
+    greet = f"{greet_word} {first}, " if first else NEUTRAL_GREETING[lang]
+    order = find_order(ctx.post_text)
+    channel = "private" if ctx.private else "public"
+    promise = ctx.promise or (f"en menos de {ctx.sla_text}" if lang == "es" else f"within {ctx.sla_text}")
+    about = {"en": f" about order {order}", "es": f" sobre el pedido {order}"}[lang] if order else ""
     return {
         "greet": greet,
         "handle": f"@{handle}" if handle else "",
         "name": f" {first}" if first else "",
         "agent": ctx.agent,
+        "owner": ctx.agent,
         "sla": ctx.sla_text,
+        "promise": promise,
+        "promise_time": ctx.promise_time,
+        "order": order,
+        "about_order": about,
+        "next_step": NEXT_STEPS[(lang, channel, bool(order))],
     }
 
 
@@ -191,19 +273,59 @@ def fit_network(text: str, network: str) -> str:
     return spec_of(network).fit_reply(text)
 
 
-def suggest_reply(ctx: DraftContext, book: SavedReplyBook | None = None, *, kind: str | None = None) -> str:
-    """Build the suggested reply (or an ack/update/survey when ``kind`` says so) within the network's limit."""
-    book = book or SavedReplyBook()
+def drop_dm_requests(text: str) -> str:
+    """Remove the sentences that ask for a DM (for a private conversation, where that request makes no sense)."""
+    sentences = SENTENCE_SPLIT.split(text.strip())
+    kept = [s for s in sentences if not DM_REQUEST.search(s)]
+    return " ".join(kept) if kept else text
+
+
+def asks_for_dm(text: str) -> bool:
+    """Whether a reply asks the customer to write to us by direct or private message."""
+    return bool(DM_REQUEST.search(text))
+
+
+def fit_channel(text: str, ctx: DraftContext) -> str:
+    """Make a rendered reply fit its channel and network: no DM request in a DM, no bare greeting, the limit."""
+    lang = "es" if ctx.language == "es" else "en"
+    text = BARE_GREETING.sub(NEUTRAL_GREETING[lang], text.strip(), count=1)
+    if ctx.private:
+        text = drop_dm_requests(text)
+    spec = spec_of(ctx.network)
+    limit = spec.private_reply_limit if ctx.private and spec.private_reply_limit else spec.reply_limit
+    text = spec.fit_reply(text)
+    if spec.reply_length(text) > limit:
+        text = text[: max(0, limit - 1)].rstrip() + "…"
+    return text
+
+
+def suggestion_parts(ctx: DraftContext, book: SavedReplyBook, *, kind: str | None = None) -> list[str]:
+    """The parts a suggestion is made of, in order: today the saved reply for the post's type and tone.
+
+    Further parts (an answer found in the knowledge base) join this list, so the text stays one function.
+    """
     chosen = kind or reply_type(ctx)
     template = book.pick(language=ctx.language, reply_type=chosen, tone=tone(ctx), network=ctx.network)
     if kind is None and book.knowledge is not None:
+        # A confident match in the manuals or our past answers replaces the saved reply's words (knowledge/).
         template = (
             knowledge_template(
                 book.knowledge, post_id=ctx.post_id, text=ctx.post_text, language=ctx.language, reply_type=chosen
             )
             or template
         )
-    return fit_network(render(template, variables(ctx)).strip(), ctx.network)
+    return [render(template, variables(ctx)).strip()]
+
+
+def compose(parts: list[str]) -> str:
+    """Join the non-empty parts of a suggestion into one text."""
+    return " ".join(p for p in (part.strip() for part in parts) if p)
+
+
+def suggest_reply(ctx: DraftContext, book: SavedReplyBook | None = None, *, kind: str | None = None) -> str:
+    """Build the suggested reply (or an ack/update/survey when ``kind`` says so) fit for its channel and network."""
+    book = book or SavedReplyBook()
+    return fit_channel(compose(suggestion_parts(ctx, book, kind=kind)), ctx)
 
 
 def ensure_saved_replies(session: Session) -> int:
@@ -230,12 +352,5 @@ def edit_saved_reply(session: Session, *, saved_reply_id: int, text: str, actor:
 
 
 def sla_text(seconds: float, language: str) -> str:
-    """Say a time span the way a customer reads it, e.g. '1 hour' or '30 minutos'."""
-    minutes = max(1, round(seconds / 60))
-    es = language == "es"
-    if minutes < 60:
-        return f"{minutes} minutos" if es else f"{minutes} minutes"
-    hours = round(minutes / 60)
-    if es:
-        return "1 hora" if hours == 1 else f"{hours} horas"
-    return "1 hour" if hours == 1 else f"{hours} hours"
+    """Say a time span the way a customer reads it, e.g. '1 hour' or '30 minutos' (plurals right in both)."""
+    return duration_words(seconds, language)

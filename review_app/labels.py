@@ -62,6 +62,7 @@ CODES: dict[tuple[str, str], tuple[str, str]] = {
     ("reply_type", "ack"): ("acuse de recibo", "acknowledgement"),
     ("reply_type", "update"): ("aviso de retraso", "delay update"),
     ("reply_type", "survey"): ("encuesta", "survey"),
+    ("reply_type", "promoter"): ("pregunta de recomendación (0–10)", "promoter question (0–10)"),
     ("tone", "upset"): ("molesto", "upset"),
     ("tone", "calm"): ("tranquilo", "calm"),
     ("tone", "any"): ("cualquiera", "any"),

@@ -12,6 +12,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql import Select
 from sqlmodel import Session, col
 
+from ground.clock import aware_or_none
 from models.store import clean_text
 from models.tables import Author, Post, PostKind, PostStatus, Reply, ReplyKind, Score, Staff, utcnow
 from responder.sla_targets import due_at, sla_seconds
@@ -72,6 +73,11 @@ class QueueItem:
     author_answered: int = 0
     conversation_id: int | None = None
     waiting: int = 1  # the conversation's messages waiting for us (this one included)
+    # What the customer was promised (issue 15): by when, on what basis, and the pending reply's own promise.
+    promised_at: datetime | None = None
+    promise_basis: dict[str, Any] | None = None
+    reply_promised_at: datetime | None = None
+    updates_stopped: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,6 +331,10 @@ def _item(
         # This post itself is one of the author's posts; "earlier" leaves it out.
         author_earlier_posts=max(total - 1, 0),
         author_answered=answered,
+        promised_at=aware_or_none(post.promised_at),
+        promise_basis=post.promise_basis,
+        reply_promised_at=aware_or_none(reply.promised_at) if reply else None,
+        updates_stopped=bool(post.updates_stopped),
     )
 
 

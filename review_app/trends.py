@@ -237,7 +237,11 @@ def satisfaction(session: Session, *, days: int, now: datetime | None = None) ->
     since = (now or utcnow()) - timedelta(days=check_days(days))
     rows = session.execute(
         select(col(Satisfaction.score), func.count())
-        .where(col(Satisfaction.score).is_not(None), col(Satisfaction.answered_at) >= since)
+        .where(
+            col(Satisfaction.score).is_not(None),
+            col(Satisfaction.answered_at) >= since,
+            col(Satisfaction.scale) == 5,  # the promoter question's 0–10 answers are another measure
+        )
         .group_by(col(Satisfaction.score))
     ).all()
     found = {int(s): int(n) for s, n in rows}

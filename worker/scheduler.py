@@ -37,6 +37,7 @@ from networks.base import AuthFailed, Listener, ListenerError, Sender
 from networks.http import with_retries
 from responder.assign import SweepResult, assign_pending
 from responder.care import CareOptions
+from responder.forecast import PromiseRules
 from responder.outbox import SENDING_LEASE, SendOutcome, send_approved
 from worker.stages import CareStageResult, sla_and_care
 from worker.wake import StageRunner, WakeListener
@@ -67,7 +68,11 @@ _active: Worker | None = None
 def care_options(settings: Settings) -> CareOptions:
     """Read which automatic customer messages are on from the settings."""
     return CareOptions(
-        ack_dms=settings.ack_dms, updates=settings.delay_updates, satisfaction=settings.satisfaction_survey
+        ack_dms=settings.ack_dms,
+        updates=settings.delay_updates,
+        satisfaction=settings.satisfaction_survey,
+        promoter=settings.satisfaction_promoter,
+        promises=PromiseRules(floor_s=settings.promise_floor_minutes * 60, margin=settings.promise_margin),
     )
 
 
@@ -304,7 +309,7 @@ class Worker:
     def assign(self) -> SweepResult:
         """Run one backlog sweep."""
         with Session(self.engine) as session:
-            result = assign_pending(session, limit=self.batch_size * 4)
+            result = assign_pending(session, limit=self.batch_size * 4, rules=self.care_options.promises)
             session.commit()
         if result.held:
             log.warning("%d posts wait in the holding queue: nobody eligible is available", len(result.held))

@@ -14,6 +14,8 @@ from networks.spec import NetworkSpec
 
 # Graph accepts 8,000 characters in a comment; Messenger text far fewer would be kinder, but the API takes it.
 GRAPH_REPLY_LIMIT = 8000
+# The Send API refuses a Messenger text over 2,000 characters.
+MESSENGER_TEXT_LIMIT = 2000
 
 
 def facebook_listeners(fb: FacebookSettings, settings: Settings, session: requests.Session) -> list[Listener]:
@@ -41,4 +43,5 @@ SPEC = NetworkSpec(
     listeners=facebook_listeners,
     sender=facebook_sender,
     reply_limit=GRAPH_REPLY_LIMIT,
+    private_reply_limit=MESSENGER_TEXT_LIMIT,
 )

@@ -38,6 +38,7 @@ from review_app.queries import (
     filter_options,
 )
 from review_app.safe import md, plain
+from review_app.views.promise import confirm_line, promise_panel
 from review_app.views.reply_window import can_send, private_choice, private_key
 
 log = logging.getLogger(__name__)
@@ -362,9 +363,8 @@ def _confirm(lang: str, item: QueueItem, where: str) -> None:
     """The second click: the exact text, where it goes, and the button that sends it."""
     assert item.reply_id is not None
     text = str(st.session_state.get(reply_key(item.reply_id), item.reply_text or ""))
-    to = f"@{item.author_username}" if item.author_username else t(lang, "nobody")
     with st.container(border=True, key=f"confirm_box_{item.reply_id}"):
-        st.markdown(t(lang, "confirm_send", to=md(to), network=md(fmt.network(item.network))))
+        st.markdown(confirm_line(lang, item))
         st.text(plain(text))
         left, right, _ = st.columns([1, 1, 3])
         left.button(
@@ -546,6 +546,7 @@ def _card(
         if others:
             st.markdown(_presence_line(lang, others))
         st.markdown(_score_line(lang, item))
+        promise_panel(lang, item)
         if item.reasons:
             st.caption(f"{t(lang, 'reasons')}: " + " · ".join(md(reason(lang, r)) for r in item.reasons))
         if item.manual_only:

@@ -52,7 +52,7 @@ def test_spanish_post_gets_a_spanish_speaker_and_a_spanish_draft(session: Sessio
     session.refresh(post)
     assert post.assignee_id == lucia.id and post.status == PostStatus.ASSIGNED
     reply = session.exec(select(Reply).where(Reply.post_id == post.id)).scalar_one()  # type: ignore[call-overload]
-    assert reply.text.startswith("Hola @") and "Lucía" in reply.text and "sentimos" in reply.text
+    assert reply.text.startswith("Buenas, ") and "Lucía" in reply.text and "sentimos" in reply.text
 
 
 def test_crisis_waits_for_a_senior_instead_of_going_to_a_junior(session: Session) -> None:

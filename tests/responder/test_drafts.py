@@ -52,17 +52,18 @@ def test_type_and_tone_choose_the_saved_reply() -> None:
     upset = suggest_reply(ctx(p_negative=0.95))
     praise = suggest_reply(ctx(sentiment="positive", complaint=0.0))
     question = suggest_reply(ctx(sentiment="neutral", complaint=0.1, is_question=True))
-    assert complaint.startswith("Hi @ana_g, we're sorry") and "Sam" in complaint and "1 hour" in complaint
+    assert complaint.startswith("Hi Ana, we're sorry") and "Sam" in complaint and "within 1 hour" in complaint
     assert "really sorry" in upset and "own your case" in upset  # apology, who owns it, when, next step
-    assert "DM" in upset
+    assert "direct message" in upset  # a public thread moves the details to a private channel
     assert "kind words" in praise and "sorry" not in praise
     assert "question" in question
-    assert suggest_reply(ctx(network="facebook")).startswith("Hi, ")  # no @handle outside X
+    # A display name that is only a handle gets a neutral greeting, never a bare "Hi,".
+    assert suggest_reply(ctx(network="facebook", name="Carlos_Mx64", username="")).startswith("Hi there, we're")
 
 
 def test_spanish_post_gets_spanish_reply() -> None:
     text = suggest_reply(ctx(language="es", sla_text="1 hora"))
-    assert text.startswith("Hola @ana_g,") and "sentimos" in text and "1 hora" in text
+    assert text.startswith("Hola Ana,") and "sentimos" in text and "en menos de 1 hora" in text
 
 
 def test_edited_saved_replies_are_used_and_broken_ones_do_not_break_the_sweep(session: Session) -> None:
@@ -81,7 +82,7 @@ def test_edited_saved_replies_are_used_and_broken_ones_do_not_break_the_sweep(se
     )  # type: ignore[arg-type]
     session.commit()
     text = suggest_reply(ctx(), SavedReplyBook.load(session))
-    assert text == "Hi @ana_g, so sorry Ana! Sam here, back in 1 hour."
+    assert text == "Hi Ana, so sorry Ana! Sam here, back in 1 hour."
     staff(session, "Sam Carter", languages="en")
     post = scored_post(session, sentiment="negative", complaint=0.9)
     assign_pending(session)

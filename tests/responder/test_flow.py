@@ -183,4 +183,5 @@ def test_satisfaction_question_after_resolution_and_the_answer_is_stored(engine:
 
 
 def test_parse_rating() -> None:
-    assert [parse_rating(t) for t in ("5", " 3/5", "4.", "10", "five", "2 stars")] == [5, 3, 4, None, None, None]
+    texts = ("5", " 3/5", "4.", "10", "five", "2 stars", "2 days and no answer", "my order 12345")
+    assert [parse_rating(t) for t in texts] == [5, 3, 4, None, 5, 2, None, None]

@@ -66,7 +66,10 @@ def test_x_mention_is_scored_assigned_approved_and_answered_once(engine: Engine,
             select(func.count()).select_from(Post).where(col(Post.status).in_([PostStatus.NEW, PostStatus.SCORED]))
         ).scalar_one()
         assert open_work == 0
-    assert len([r for r in sandbox.sent if r.network == "x"]) == 1
+    # The answer went out once; the second run asked the satisfaction question (on by default) in the same thread.
+    after = [r for r in sandbox.sent if r.network == "x"]
+    assert [r.text for r in after].count(reply.text) == 1 and len(after) == 2
+    assert after[1].in_reply_to == mention_id and "1 (poor) to 5 (excellent)" in after[1].text
 
 
 def test_facebook_comment_is_answered_once_with_a_comment(engine: Engine, sandbox: Sandbox) -> None:
