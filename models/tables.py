@@ -9,7 +9,7 @@ import enum
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
+from sqlalchemy import JSON, Column, Index, LargeBinary, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -460,3 +460,18 @@ class DeskKey(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
     secret: str = Field(max_length=128)
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class PostEmbedding(SQLModel, table=True):
+    """A post's sentence vector (float16 bytes), kept so the trends page groups posts without re-encoding them.
+
+    ``model_id`` names the encoder: a vector from another encoder is not comparable and is made again.
+    """
+
+    __tablename__ = "post_embedding"
+
+    post_id: int = Field(foreign_key="post.id", primary_key=True)
+    model_id: str = Field(max_length=128)
+    dims: int
+    vector: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    made_at: datetime = Field(default_factory=utcnow)
