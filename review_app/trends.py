@@ -21,8 +21,8 @@ BASELINE_HOURS = 24
 SPIKE_SIGMAS = 3.0
 SPIKE_MIN_POSTS = 5
 COMPLAINT_AT = 0.5
-# The newest complaints this many are grouped into themes: enough for any fortnight, quick to group.
-MAX_THEMED = 2000
+# The newest complaints this many are grouped into themes: a busy fortnight, grouped in under a second.
+MAX_THEMED = 1000
 _WORD = re.compile(r"[^\W\d_]{4,}", re.UNICODE)
 # Handles (ours above all) and links say who and where, not what went wrong.
 _NOT_TOPICS = re.compile(r"@\w+|https?://\S+|www\.\S+")

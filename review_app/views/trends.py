@@ -21,6 +21,8 @@ from review_app.labels import DAY_FORMAT, HOUR_FORMAT, chart_locale, code, numbe
 from review_app.safe import md, plain
 from review_app.themes import Theme
 from review_app.trends import (
+    COMPLAINT_AT,
+    MAX_THEMED,
     brand_words,
     complaint_themes,
     complaint_topics,
@@ -199,7 +201,11 @@ def _themes_section(lang: str, session: Session, frame: pd.DataFrame, brand: fro
     if not themes:
         st.info(t(lang, "themes_none"))
         return
-    st.caption(tn(lang, "themes_count", len(themes)))
+    complaints = int((frame["complaint"] >= COMPLAINT_AT).sum())
+    unthemed = min(complaints, MAX_THEMED) - sum(th.size for th in themes)
+    st.caption(
+        tn(lang, "themes_count", len(themes)) + (" " + tn(lang, "themes_unthemed", unthemed) if unthemed else "")
+    )
     for theme in themes:
         with st.container(border=True):
             st.markdown(

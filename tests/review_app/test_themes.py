@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 
 from classifier.embed import TextEmbedder, load_embedder
 from models.tables import PostEmbedding, PostKind, Satisfaction, utcnow
-from review_app.themes import find_themes, key_phrases, silhouette, weekly_movement
+from review_app.themes import find_themes, group_by_average_link, key_phrases, theme_groups, weekly_movement
 from review_app.trends import (
     complaint_themes,
     granularity,
@@ -65,9 +65,17 @@ def embedder() -> TextEmbedder:
     return load_embedder()
 
 
-def _frame() -> tuple[pd.DataFrame, list[str]]:
+# Chatter the classifier can score as a complaint (from the demo's seed): it belongs to no theme.
+CHATTER = [
+    ("en", "Last tweet of the night, reading will not lose to spurs tomorrow"),
+    ("en", "okay i'm sorry but TAYLOR SWIFT LOOKS NOTHING LIKE JACKIE O SO STOP COMPARING THE TWO"),
+    ("es", "Mi móvil no me deja abrir los grupos y tengo unos 600 mensajes así de regalo"),
+]
+
+
+def _frame(chatter: bool = False) -> tuple[pd.DataFrame, list[str]]:
     rows, truth = [], []
-    for topic, posts in COMPLAINTS.items():
+    for topic, posts in [*COMPLAINTS.items(), *([("chatter", CHATTER)] if chatter else [])]:
         for lang, text in posts:
             rows.append({"id": len(rows) + 1, "language": lang, "text": text})
             truth.append(topic)
@@ -75,10 +83,10 @@ def _frame() -> tuple[pd.DataFrame, list[str]]:
 
 
 def test_complaints_separate_into_delivery_refund_and_account_themes(embedder: TextEmbedder) -> None:
-    frame, truth = _frame()
+    frame, truth = _frame(chatter=True)
     themes = find_themes(frame, embedder.embed(list(frame["text"])))
     topic_of = dict(zip(frame["id"], truth, strict=True))
-    assert 3 <= len(themes) <= 5, [t.key_phrases for t in themes]
+    assert 3 <= len(themes) <= 4, [t.key_phrases for t in themes]
     majority = {}
     for theme in themes:
         topics = Counter(topic_of[i] for i in theme.post_ids)
@@ -94,8 +102,10 @@ def test_complaints_separate_into_delivery_refund_and_account_themes(embedder: T
     langs = dict(zip(frame["id"], frame["language"], strict=True))
     for group in majority.values():
         assert {langs[i] for th in group for i in th.post_ids} == {"es", "en"}
-    # All posts are in some theme, exactly once.
-    assert sorted(i for th in themes for i in th.post_ids) == sorted(frame["id"])
+    # No post is in two themes, and the chatter is in none: 21 of the 24 complaints at least are themed.
+    themed = [i for th in themes for i in th.post_ids]
+    assert len(themed) == len(set(themed)) and not {i for i in themed if topic_of[i] == "chatter"}
+    assert len(themed) >= 21
     # Key phrases a person would read as the topic, in either language.
     words = {topic: " ".join(p for th in group for p in th.key_phrases) for topic, group in majority.items()}
     assert any(w in words["refund"] for w in ("refund", "reembolso", "dinero", "money"))
@@ -115,19 +125,24 @@ def test_key_phrases_prefer_terms_shared_in_a_group_and_leave_out_brand_and_stop
     assert phrases[1][0] == "login"
 
 
-def test_silhouette_is_high_for_separate_groups_and_low_for_a_random_split() -> None:
+def test_average_link_joins_close_rows_and_leaves_a_stray_alone() -> None:
     rng = np.random.default_rng(1)
-    a = rng.normal([5, 0, 0], 0.1, (10, 3))
-    b = rng.normal([0, 5, 0], 0.1, (10, 3))
-    vectors = np.vstack([a, b])
+    a = rng.normal([5, 0, 0, 0], 0.3, (6, 4))
+    b = rng.normal([0, 5, 0, 0], 0.3, (5, 4))
+    stray = np.array([[0.0, 0.0, 0.0, 1.0]])
+    vectors = np.vstack([a, b, stray])
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    assert silhouette(vectors, np.array([0] * 10 + [1] * 10)) > 0.9
-    assert silhouette(vectors, np.array([0, 1] * 10)) < 0.1
+    groups = group_by_average_link(vectors, joined_at=0.5)
+    assert sorted(groups) == [list(range(6)), list(range(6, 11)), [11]]
+    assert theme_groups(vectors) == [list(range(6)), list(range(6, 11))]  # the stray fits no theme
 
 
 def test_weekly_movement_counts_each_week_with_zeros_and_the_change() -> None:
     frame, _ = _frame()
-    themes = find_themes(frame, np.eye(len(frame), dtype=np.float32)[:, :24])
+    # One theme per topic, as the rows' own vectors: three tight groups.
+    vectors = np.repeat(np.eye(3, 24, dtype=np.float32), 8, axis=0)
+    themes = find_themes(frame, vectors)
+    assert len(themes) == 3
     monday = pd.Timestamp("2026-11-02", tz="UTC")
     # First half of the posts in the first week, none in the second, the rest in the third.
     created = pd.Series(
@@ -169,7 +184,7 @@ def test_themes_from_the_database_cache_each_vector_once(embedder: TextEmbedder,
     again, _ = complaint_themes(s, posts_frame(s, days=7), counting)
     assert counting.encoded == 24  # every vector came from the cache
     assert [t.post_ids for t in again] == [t.post_ids for t in themes]
-    assert len(themes) >= 3 and weekly["posts"].sum() == 24
+    assert len(themes) >= 3 and weekly["posts"].sum() == sum(t.size for t in themes) >= 21
 
 
 def test_bar_width_fits_the_posts_span() -> None:
