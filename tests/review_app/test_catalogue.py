@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from streamlit.testing.v1 import AppTest
 
+from classifier.embed import load_embedder
 from classifier.lexicon import COMPLAINT_CUES, CRISIS
 from classifier.urgency import urgency
 from models.tables import (
@@ -227,6 +228,7 @@ def _page_texts(at: AppTest) -> list[str]:
 @pytest.mark.parametrize("role", list(PAGES))
 def test_every_page_speaks_only_the_chosen_language(app_engine: Engine, role: str, lang: str) -> None:
     ids = seed_everything(app_engine)
+    load_embedder()  # once per process, as in the app: the trends page's themes use it
     at = AppTest.from_file(str(APP), default_timeout=30)
     at.session_state["staff_id"] = ids[role]
     at.session_state["lang"] = lang
