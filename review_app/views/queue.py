@@ -35,6 +35,7 @@ from review_app.queries import (
     filter_options,
 )
 from review_app.safe import md, plain
+from review_app.views.lanes import manual_actions
 
 log = logging.getLogger(__name__)
 
@@ -369,6 +370,8 @@ def _actions(lang: str, item: QueueItem, me: Staff) -> None:
     """Show the reply editor and the buttons for one post."""
     if item.reply_id is None:
         st.caption(t(lang, "no_reply"))
+        if item.manual_only:
+            manual_actions(lang, item, me)
     else:
         editable = item.reply_state in EDITABLE_STATES
         st.text_area(
@@ -383,7 +386,10 @@ def _actions(lang: str, item: QueueItem, me: Staff) -> None:
         st.caption(t(lang, "reply_state", state=md(code(lang, "state", item.reply_state))))
         if item.reply_note:
             st.caption(t(lang, "reply_note", note=md(note(lang, item.reply_note))))
-        if editable:
+        if item.manual_only:
+            # X forbids an automated reply to this keyword hit: the suggestion is text to copy, not to send.
+            manual_actions(lang, item, me)
+        elif editable:
             if st.session_state.get(CONFIRM_KEY) == item.reply_id and can(me, Action.APPROVE_REPLY):
                 _confirm(lang, item)
             left, right, hint = st.columns([1, 1, 3])

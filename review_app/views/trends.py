@@ -115,8 +115,18 @@ def percent(lang: str, share: float) -> str:
     return f"{share:.0%}".replace("%", "\u00a0%") if lang == "es" else f"{share:.0%}"
 
 
-def _or_dash(value: float | int | None, shown: str) -> str:
-    return shown if value is not None and not pd.isna(value) else "—"
+def _missing(value: float | int | None) -> bool:
+    return value is None or bool(pd.isna(value))
+
+
+def short_duration(value: float | int | None) -> str:
+    """Return a wait as ``2h 03m`` (never cut in a metric or a cell), or ``—`` when there is none (None or NaN)."""
+    return "—" if _missing(value) else fmt.duration(float(value or 0))
+
+
+def short_percent(lang: str, value: float | int | None) -> str:
+    """Return a share as ``85 %`` / ``85%``, or ``—`` when there is none (None or NaN)."""
+    return "—" if _missing(value) else percent(lang, float(value or 0))
 
 
 def channel_table(lang: str, rows: pd.DataFrame) -> pd.DataFrame:
@@ -126,9 +136,9 @@ def channel_table(lang: str, rows: pd.DataFrame) -> pd.DataFrame:
             t(lang, "trends_col_network"): [fmt.network(str(v)) for v in rows["network"]],
             t(lang, "trends_col_channel"): [t(lang, f"channel_{v}") for v in rows["channel"]],
             t(lang, "trends_col_answered"): [str(int(v)) for v in rows["answered"]],
-            t(lang, "trends_col_median"): [_or_dash(v, fmt.duration(v or 0)) for v in rows["median_s"]],
-            t(lang, "trends_col_p90"): [_or_dash(v, fmt.duration(v or 0)) for v in rows["p90_s"]],
-            t(lang, "trends_col_sla"): [_or_dash(v, percent(lang, v or 0)) for v in rows["sla_attainment"]],
+            t(lang, "trends_col_median"): [short_duration(v) for v in rows["median_s"]],
+            t(lang, "trends_col_p90"): [short_duration(v) for v in rows["p90_s"]],
+            t(lang, "trends_col_sla"): [short_percent(lang, v) for v in rows["sla_attainment"]],
         }
     )
 
@@ -138,19 +148,27 @@ def theme_name(theme: Theme) -> str:
     return " · ".join(theme.key_phrases) or "—"
 
 
+def week_label(lang: str, week: pd.Timestamp) -> str:
+    """Return a week's first day as the axis shows it in ``lang`` (``23 nov`` / ``23 Nov``)."""
+    months = chart_locale(lang)["time"]["shortMonths"]  # type: ignore[index]
+    return f"{week.day} {months[week.month - 1]}"
+
+
 def weekly_chart(lang: str, weekly: pd.DataFrame, themes: list[Theme]) -> alt.Chart:
     """Return complaints per theme per week as lines, one colour per theme, named by its key phrases."""
     names = {th.number: f"{th.number}. {plain(theme_name(th))}" for th in themes}
-    shown = weekly.assign(theme=weekly["theme"].map(names))
+    order = [week_label(lang, w) for w in sorted(set(weekly["week"]))]
+    shown = weekly.assign(theme=weekly["theme"].map(names), week=weekly["week"].map(lambda w: week_label(lang, w)))
     return (
         alt.Chart(shown)
         .mark_line(point=True)
         .encode(
-            x=alt.X("week:T", title=None, axis=alt.Axis(format=DAY_FORMAT, tickCount="week")),
+            # One labelled tick per week, in the page's language, whatever the number of weeks.
+            x=alt.X("week:O", title=t(lang, "trends_col_week"), sort=order, axis=alt.Axis(labelAngle=0)),
             y=alt.Y("posts:Q", title=t(lang, "trends_col_posts")),
-            color=alt.Color("theme:N", title=t(lang, "trends_col_theme")),
+            color=alt.Color("theme:N", title=t(lang, "trends_col_theme"), legend=alt.Legend(labelLimit=320)),
             tooltip=[
-                alt.Tooltip("week:T", title=t(lang, "trends_col_week"), format=DAY_FORMAT),
+                alt.Tooltip("week:O", title=t(lang, "trends_col_week")),
                 alt.Tooltip("theme:N", title=t(lang, "trends_col_theme")),
                 alt.Tooltip("posts:Q", title=t(lang, "trends_col_posts")),
                 alt.Tooltip("change:Q", title=t(lang, "trends_col_change"), format="+d"),
@@ -235,11 +253,11 @@ def _response_section(lang: str, frame: pd.DataFrame) -> None:
     times = response_times(frame)
     # Two metrics a row: four in half the page cut "2h 03m" to "2h 0…".
     a, b = st.columns(2)
-    a.metric(t(lang, "frt_median"), _or_dash(times["median_s"], fmt.duration(times["median_s"] or 0)))
-    b.metric(t(lang, "frt_p90"), _or_dash(times["p90_s"], fmt.duration(times["p90_s"] or 0)))
+    a.metric(t(lang, "frt_median"), short_duration(times["median_s"]))
+    b.metric(t(lang, "frt_p90"), short_duration(times["p90_s"]))
     c, d = st.columns(2)
     attained = times["sla_attainment"]
-    c.metric(t(lang, "sla_attainment"), _or_dash(attained, percent(lang, float(attained or 0))))
+    c.metric(t(lang, "sla_attainment"), short_percent(lang, attained))
     d.metric(t(lang, "answered"), int(times["answered"] or 0))
     by_channel = response_by_channel(frame)
     st.markdown(f"**{md(t(lang, 'frt_by_channel'))}**")

