@@ -35,6 +35,7 @@ from review_app.queries import (
     filter_options,
 )
 from review_app.safe import md, plain
+from review_app.views import url_filters
 from review_app.views.lanes import manual_actions
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,8 @@ FILTER_SIG_KEY = "queue_filter_sig"
 EDITABLE_STATES = (ReplyState.DRAFT, ReplyState.PENDING_APPROVAL, ReplyState.REJECTED)
 ASSIGNEE_ALL = 0
 ASSIGNEE_ME = -2
+# How the assignee choices that are not staff ids read in the page address (``?assignee=me``).
+ADDRESS_WORDS = {"me": ASSIGNEE_ME, "unassigned": UNASSIGNED}
 SENTIMENT_COLOURS = {"negative": "red", "neutral": "gray", "positive": "green"}
 
 
@@ -245,11 +248,24 @@ def _filters(lang: str, session: Session, me: Staff) -> QueueFilters:
         ASSIGNEE_ME: t(lang, "assignee_me"),
         UNASSIGNED: t(lang, "assignee_unassigned"),
     }
+    offered = {
+        "network": options.networks,
+        "kind": options.kinds,
+        "language": options.languages,
+        "sentiment": options.sentiments,
+        "status": list(QUEUE_STATUSES),
+    }
+    # A link or a reload opens the queue its address describes.
+    url_filters.load(lang, offered, assignees, ADDRESS_WORDS)
     cols = st.columns(6)
     # The placeholders are Streamlit's English unless given; the keys carry the language so options re-render.
     choose = t(lang, "choose_options")
     networks = cols[0].multiselect(
-        t(lang, "filter_network"), options.networks, format_func=fmt.network, placeholder=choose
+        t(lang, "filter_network"),
+        options.networks,
+        format_func=fmt.network,
+        key=f"queue_networks_{lang}",
+        placeholder=choose,
     )
     kinds = cols[1].multiselect(
         t(lang, "filter_kind"),
@@ -293,6 +309,11 @@ def _filters(lang: str, session: Session, me: Staff) -> QueueFilters:
         sentiments=tuple(sentiments),
         statuses=tuple(statuses),
         assignee_id=None if assignee == ASSIGNEE_ALL else (me.id if assignee == ASSIGNEE_ME else assignee),
+    )
+    url_filters.save(
+        {"network": networks, "kind": kinds, "language": languages, "sentiment": sentiments, "status": statuses},
+        None if assignee == ASSIGNEE_ALL else assignee,
+        ADDRESS_WORDS,
     )
     signature = hashlib.sha256(repr(chosen).encode()).hexdigest()
     if st.session_state.get(FILTER_SIG_KEY) != signature:

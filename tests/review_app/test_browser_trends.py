@@ -152,7 +152,7 @@ def test_trends_in_spanish_show_named_themes_and_unknown_pages_say_so(tmp_path: 
             for english in ("Complaint themes", "Example:", "Sentiment share", "Choose options", "Page not found"):
                 assert english not in body
             # The whole page rendered, to its last section, and nothing failed on the way.
-            expect(page.get_by_role("heading", name="CSAT a lo largo del tiempo")).to_be_visible(timeout=WAIT_MS)
+            expect(page.get_by_text("CSAT a lo largo del tiempo")).to_be_visible(timeout=WAIT_MS)
             expect(page.get_by_text("Por red y canal")).to_be_visible()
             assert page.get_by_text("Algo ha fallado").count() == 0
             page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=WAIT_MS)
