@@ -178,19 +178,27 @@ def weekly_chart(lang: str, weekly: pd.DataFrame, themes: list[Theme]) -> alt.Ch
     )
 
 
+def period_label(lang: str, when: pd.Timestamp, freq: str) -> str:
+    """Return a period's start as a short label in ``lang``: ``23 nov`` for a day or week, ``23 nov 14:00`` hourly."""
+    day = week_label(lang, when)
+    return f"{day} {when:%H}:00" if freq == "h" else day
+
+
 def csat_chart(lang: str, over_time: pd.DataFrame, freq: str) -> alt.Chart:
     """Return CSAT (share of 4s and 5s) per period as bars, with the answers behind each in the tooltip."""
-    shape = PERIOD_FORMAT[freq]
+    # One band per period that had answers: a time axis would draw each as a hairline over empty days.
+    order = [period_label(lang, p, freq) for p in sorted(over_time["period"])]
+    shown = over_time.assign(period=over_time["period"].map(lambda p: period_label(lang, p, freq)))
     return (
-        alt.Chart(over_time)
+        alt.Chart(shown)
         .mark_bar()
         .encode(
-            x=alt.X("period:T", title=None, axis=alt.Axis(format=shape)),
+            x=alt.X("period:O", title=None, sort=order, axis=alt.Axis(labelAngle=0)),
             y=alt.Y(
                 "csat:Q", title=t(lang, "trends_col_csat"), axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])
             ),
             tooltip=[
-                alt.Tooltip("period:T", title=t(lang, "trends_col_period"), format=shape),
+                alt.Tooltip("period:O", title=t(lang, "trends_col_period")),
                 alt.Tooltip("csat:Q", title=t(lang, "trends_col_csat"), format=".0%"),
                 alt.Tooltip("mean:Q", title=t(lang, "trends_col_mean"), format=".2f"),
                 alt.Tooltip("answers:Q", title=t(lang, "trends_col_answers")),

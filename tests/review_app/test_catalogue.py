@@ -78,7 +78,14 @@ def seed_everything(engine: Engine) -> dict[str, int]:
         first: Post | None = None
         for i, (kind, sentiment) in enumerate((k, snt) for k in kinds for snt in SENTIMENTS):
             post = scored_post(
-                s, kind=kind, sentiment=sentiment, language=("es", "en")[i % 2], crisis=i == 0, text=f"xq {i}"
+                s,
+                kind=kind,
+                sentiment=sentiment,
+                language=("es", "en")[i % 2],
+                crisis=i == 0,
+                text=f"xq {i}",
+                # Keyword hits X lets us answer only by hand: their cards show their own actions.
+                manual_only=kind == PostKind.SEARCH,
             )
             first = first or post
             score = s.get(Score, post.id)
@@ -199,9 +206,15 @@ def _only_in(lang: str) -> set[str]:
     return {w.split("{")[0].strip(" :·") for w in found if len(w.split("{")[0].strip(" :·")) > 2}
 
 
+# Streamlit's own English, shown when a widget or page is given no words of ours.
+STREAMLIT_ENGLISH = {"Choose options", "Choose an option", "No results", "Page not found"}
+
+
 def offenders(texts: list[str], lang: str) -> list[tuple[str, str]]:
     """Return (word, where) for every raw code, and every word of the other language, in ``texts``."""
     foreign = _only_in("en" if lang == "es" else "es") - _only_in(lang)
+    if lang == "es":
+        foreign |= STREAMLIT_ENGLISH
     bad: list[tuple[str, str]] = []
     # The language switch names both languages on purpose, so that anyone can find it; the admin's staff form
     # takes channel and language codes as typed text, and its labels show the codes to type.
@@ -253,6 +266,7 @@ def test_the_checker_catches_raw_codes_and_the_other_language() -> None:
     assert offenders(["Sentimiento: negative"], "es")
     assert offenders(["Reasons: anger words: x"], "es")
     assert offenders(["Sentiment: negativo"], "en")
+    assert offenders(["Choose options"], "es")
     assert not offenders(["Sentimiento: negativo · queja 0,87"], "es")
 
 
