@@ -19,7 +19,7 @@ from review_app import context, fmt
 from review_app.i18n import t, tn
 from review_app.labels import DAY_FORMAT, HOUR_FORMAT, chart_locale, code, number
 from review_app.safe import md, plain
-from review_app.themes import Theme
+from review_app.themes import MIN_POSTS, Theme
 from review_app.trends import (
     COMPLAINT_AT,
     MAX_THEMED,
@@ -211,6 +211,10 @@ def csat_chart(lang: str, over_time: pd.DataFrame, freq: str) -> alt.Chart:
 def _themes_section(lang: str, session: Session, frame: pd.DataFrame, brand: frozenset[str]) -> None:
     """Show the complaint themes with their example posts and weekly movement (or the word list without encoder)."""
     st.subheader(t(lang, "themes_title"), help=t(lang, "themes_help"))
+    complaints = int((frame["complaint"] >= COMPLAINT_AT).sum())
+    if complaints < MIN_POSTS:  # too few to group: the encoder is not even loaded
+        st.info(t(lang, "themes_none"))
+        return
     try:
         from classifier.embed import load_embedder
 
@@ -227,7 +231,6 @@ def _themes_section(lang: str, session: Session, frame: pd.DataFrame, brand: fro
     if not themes:
         st.info(t(lang, "themes_none"))
         return
-    complaints = int((frame["complaint"] >= COMPLAINT_AT).sum())
     unthemed = min(complaints, MAX_THEMED) - sum(th.size for th in themes)
     st.caption(
         tn(lang, "themes_count", len(themes)) + (" " + tn(lang, "themes_unthemed", unthemed) if unthemed else "")

@@ -26,6 +26,7 @@ from review_app.i18n import t
 from review_app.trends import brand_words, complaint_topics, response_times, to_csv, volume_with_spikes
 from review_app.views.queue import reassign_key, reply_key, sentiment_key, urgency_key
 from review_app.views.signin import EMAIL_KEY, PASSWORD_KEY
+from tests.support.complaints import COMPLAINTS
 from tests.support.desk import (
     HOSTILE,
     PASSWORD,
@@ -307,24 +308,19 @@ def test_trends_draws_the_charts_and_offers_csv_for_each(app_engine: Engine) -> 
     with Session(app_engine, expire_on_commit=False) as s:
         noa = staff(s, "Noa Trends", role="marketing")
         scored_post(s, text="=HYPERLINK(evil) refund refund", complaint=0.9)
-        scored_post(s, text="la factura llegó mal, factura duplicada", complaint=0.9, language="es")
-        scored_post(s, text="my refund never came back to my card", complaint=0.9)
-        scored_post(s, text="the parcel never arrived, tracking is stuck", complaint=0.9)
-        scored_post(s, text="el paquete no llega y el seguimiento no cambia", complaint=0.9, language="es")
+        for posts in COMPLAINTS.values():
+            for lang, text in posts:
+                scored_post(s, text=text, language=lang, complaint=0.9)
         scored_post(s, text="love it", sentiment="positive", complaint=0.0)
     at = open_app(noa)
     assert at.title[0].value == t("en", "trends_title")
     # Sentiment share, volume, and the themes' weeks (no survey answers yet: no satisfaction charts).
     assert len(at.get("vega_lite_chart")) == 3
     assert len(at.get("download_button")) == 6
+    # Each theme's example is one of the complaints, shown as plain text (a formula or markup stays inert).
     examples = [el.value for el in at.text]
-    assert examples and set(examples) <= {
-        "=HYPERLINK(evil) refund refund",
-        "la factura llegó mal, factura duplicada",
-        "my refund never came back to my card",
-        "the parcel never arrived, tracking is stuck",
-        "el paquete no llega y el seguimiento no cambia",
-    }
+    complaints = {text for posts in COMPLAINTS.values() for _, text in posts} | {"=HYPERLINK(evil) refund refund"}
+    assert len(examples) >= 3 and set(examples) <= complaints
     assert "love it" not in examples  # not a complaint
     assert t("en", "csat_none") in [c.value for c in at.caption]
     at.selectbox(key="trends_group").set_value("keyword").run()
