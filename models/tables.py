@@ -9,7 +9,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, false, text
+from sqlalchemy import JSON, Column, Index, LargeBinary, Text, UniqueConstraint, false, text
 from sqlmodel import Field, SQLModel
 
 from ground.clock import now as clock_now
@@ -584,3 +584,18 @@ class CustomerNote(SQLModel, table=True):
     staff_id: int = Field(foreign_key="staff.id")
     text: str = Field(sa_column=Column(Text, nullable=False))
     at: datetime = Field(default_factory=utcnow)
+
+
+class PostEmbedding(SQLModel, table=True):
+    """A post's sentence vector (float16 bytes), kept so the trends page groups posts without re-encoding them.
+
+    ``model_id`` names the encoder: a vector from another encoder is not comparable and is made again.
+    """
+
+    __tablename__ = "post_embedding"
+
+    post_id: int = Field(foreign_key="post.id", primary_key=True)
+    model_id: str = Field(max_length=128)
+    dims: int
+    vector: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    made_at: datetime = Field(default_factory=utcnow)

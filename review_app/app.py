@@ -21,7 +21,7 @@ from review_app import context
 from review_app.i18n import DEFAULT_LANGUAGE, LANGUAGES, t
 from review_app.labels import code
 from review_app.safe import md
-from review_app.views import signin
+from review_app.views import not_found, signin
 
 # Not "pages/": Streamlit would list that folder as a second, automatic navigation before ours loads.
 PAGES_DIR = Path(__file__).resolve().parent / "views"
@@ -87,7 +87,7 @@ def _hidden_pages(lang: str, me: Staff) -> list[st.Page]:
     ]  # fmt: skip
 
 
-def _navigate(pages: list[st.Page], nav: DeltaGenerator, hidden: list[st.Page] | None = None) -> None:
+def _navigate(lang: str, pages: list[st.Page], nav: DeltaGenerator, hidden: list[st.Page] | None = None) -> None:
     """Run the chosen page; ``/`` shows the first one.
 
     Streamlit serves its default page at ``/`` only, so a link to ``/queue`` would find no page if the queue were
@@ -97,7 +97,11 @@ def _navigate(pages: list[st.Page], nav: DeltaGenerator, hidden: list[st.Page] |
     home = st.Page(
         PAGES_DIR / f"{first.url_path}.py", title=first.title, icon=first.icon, url_path="home", default=True
     )
-    chosen = st.navigation([home, *pages, *(hidden or [])], position="hidden")
+    # An address the desk does not know (or one this role may not open) gets a page that says so, in the
+    # person's language, instead of Streamlit's English dialog.
+    known = [home, *pages, *(hidden or [])]
+    with_missing = not_found.with_not_found(lang, known, pages, DESK_PATHS, passed=DESK_PATHS[0])
+    chosen = st.navigation(with_missing, position="hidden")
     for page in pages:
         nav.page_link(page)
     chosen.run()
@@ -134,12 +138,20 @@ def _desk(lang: str, nav: DeltaGenerator) -> None:
         # Every desk address shows the sign-in form, and keeps its address and query: once signed in, a link to a
         # page or a post (``/queue?post=12``) opens what it points at instead of "page not found".
         title = t(lang, "page_signin")
-        pages = [st.Page(signin.render, title=title, url_path=p, default=i == 0) for i, p in enumerate(DESK_PATHS)]
+        # An unknown address too: once signed in, the desk says there is no such page, in the person's language.
+        unknown = not_found.unknown_address(not_found.requested_address(DESK_PATHS), DESK_PATHS)
+        paths = (*DESK_PATHS, unknown) if unknown else DESK_PATHS
+        pages = [st.Page(signin.render, title=title, url_path=p, default=i == 0) for i, p in enumerate(paths)]
         st.navigation(pages, position="hidden").run()
         return
+    if can(me, Action.VIEW_TRENDS):
+        # The trends' complaint themes need the text encoder: load it while this person works elsewhere.
+        from classifier.embed import warm_in_background  # torch is imported only where the themes may be needed
+
+        warm_in_background()
     st.sidebar.markdown(f"**{md(me.name)}** · {code(lang, 'role', me.role)}")
     st.sidebar.button(t(lang, "signout"), key="signout", on_click=context.sign_out, icon=":material/logout:")
-    _navigate(_pages(lang, me), nav, _hidden_pages(lang, me))
+    _navigate(lang, _pages(lang, me), nav, _hidden_pages(lang, me))
 
 
 main()

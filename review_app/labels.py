@@ -287,6 +287,8 @@ NOTES: dict[str, tuple[str, str]] = {
         "sustituida: la publicación se reasignó",
         "superseded: the post was reassigned",
     ),
+    "answered by hand on the network": ("respondida a mano en la red", "answered by hand on the network"),
+    "not for us": ("no va con nosotros", "not for us"),
     "satisfaction answer: no reply needed": (
         "respuesta a la encuesta: no necesita respuesta",
         "satisfaction answer: no reply needed",

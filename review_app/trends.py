@@ -1,22 +1,31 @@
-"""The numbers behind the trends page: sentiment share, volume spikes, complaint topics, response times."""
+"""The numbers behind the trends page: sentiment share, volume spikes, complaint themes, response times, CSAT."""
 
 from __future__ import annotations
 
 import re
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from models.tables import Post, PostKind, Reply, ReplyKind, ReplyState, Satisfaction, Score, utcnow
+from models.vectors import cached_vectors, keep_vectors
 from review_app.safe import plain
+from review_app.themes import Theme, find_themes, weekly_movement
+
+if TYPE_CHECKING:
+    from classifier.embed import Embedder
 
 BASELINE_HOURS = 24
 SPIKE_SIGMAS = 3.0
 SPIKE_MIN_POSTS = 5
 COMPLAINT_AT = 0.5
+# The newest complaints this many are grouped into themes: a busy fortnight, grouped in under a second.
+MAX_THEMED = 1000
 _WORD = re.compile(r"[^\W\d_]{4,}", re.UNICODE)
 # Handles (ours above all) and links say who and where, not what went wrong.
 _NOT_TOPICS = re.compile(r"@\w+|https?://\S+|www\.\S+")
@@ -133,6 +142,7 @@ def posts_frame(session: Session, *, days: int, now: datetime | None = None) -> 
     )
     stmt = (
         select(
+            col(Post.id),
             col(Post.created_at),
             col(Post.network),
             col(Post.kind),
@@ -148,7 +158,7 @@ def posts_frame(session: Session, *, days: int, now: datetime | None = None) -> 
         .outerjoin(first_answer, first_answer.c.post_id == col(Post.id))
         .where(col(Post.created_at) >= since, col(Post.kind) != PostKind.OWN)
     )
-    columns = ["created_at", "network", "kind", "language", "sentiment", "complaint", "text", "due_at",
+    columns = ["id", "created_at", "network", "kind", "language", "sentiment", "complaint", "text", "due_at",
                "needs_response", "answered_at"]  # fmt: skip
     frame = pd.DataFrame(session.execute(stmt).all(), columns=columns)
     for name in ("created_at", "due_at", "answered_at"):
@@ -165,13 +175,35 @@ def keyword_groups(frame: pd.DataFrame, keywords: list[str]) -> pd.DataFrame:
     return pd.concat(parts) if parts else frame.iloc[0:0].assign(group=[])
 
 
-def sentiment_share(frame: pd.DataFrame, *, by: str) -> pd.DataFrame:
-    """Return, per day and group, each sentiment's share of the posts (0..1) and the count."""
+def granularity(frame: pd.DataFrame, days: int) -> str:
+    """Return the bar width that fits the posts' span: ``h`` up to two days, ``D`` up to ten weeks, else ``W``.
+
+    The span is the posts' own (a fortnight chosen over six hours of posts is six hours of hourly bars), so the
+    chart never collapses into a single block.
+    """
+    span = timedelta(days=days)
+    if not frame.empty:
+        span = min(span, (frame["created_at"].max() - frame["created_at"].min()).to_pytimedelta())
+    if span <= timedelta(days=2):
+        return "h"
+    return "D" if span <= timedelta(days=70) else "W"
+
+
+def floor_to(stamps: pd.Series, freq: str) -> pd.Series:
+    """Return each time's period start: the hour, the day, or the Monday of its week (UTC)."""
+    if freq == "W":
+        days = stamps.dt.floor("D")
+        return days - pd.to_timedelta(days.dt.day_of_week, unit="D")
+    return stamps.dt.floor(freq)
+
+
+def sentiment_share(frame: pd.DataFrame, *, by: str, freq: str = "D") -> pd.DataFrame:
+    """Return, per period (``freq``: h, D or W) and group, each sentiment's share of the posts (0..1) and the count."""
     if frame.empty:
-        return pd.DataFrame(columns=["day", "group", "sentiment", "posts", "share"])
-    data = frame.assign(day=frame["created_at"].dt.floor("D"), group=frame[by] if by != "group" else frame["group"])
-    counts = data.groupby(["day", "group", "sentiment"]).size().rename("posts").reset_index()
-    totals = counts.groupby(["day", "group"])["posts"].transform("sum")
+        return pd.DataFrame(columns=["period", "group", "sentiment", "posts", "share"])
+    data = frame.assign(period=floor_to(frame["created_at"], freq), group=frame[by])
+    counts = data.groupby(["period", "group", "sentiment"]).size().rename("posts").reset_index()
+    totals = counts.groupby(["period", "group"])["posts"].transform("sum")
     return counts.assign(share=counts["posts"] / totals)
 
 
@@ -213,6 +245,33 @@ def complaint_topics(frame: pd.DataFrame, *, top: int = 12, leave_out: frozenset
     return pd.DataFrame({"topic": [w for w, _ in rows], "posts": [n for _, n in rows]})
 
 
+def post_vectors(session: Session, posts: pd.DataFrame, embedder: Embedder) -> np.ndarray:
+    """Return one vector per row of ``posts`` (``id``, ``text``): kept ones from the cache, the rest made and kept."""
+    ids = [int(v) for v in posts["id"]]
+    found = cached_vectors(session, ids, embedder.model_id)
+    missing = [i for i in ids if i not in found]
+    if missing:
+        texts = dict(zip(ids, (str(v) for v in posts["text"]), strict=True))
+        made = embedder.embed([texts[i] for i in missing])
+        fresh = dict(zip(missing, made, strict=True))
+        keep_vectors(session, fresh, embedder.model_id)
+        found.update(fresh)
+    return np.array([found[i] for i in ids], dtype=np.float32).reshape(len(ids), -1)
+
+
+def complaint_themes(
+    session: Session, frame: pd.DataFrame, embedder: Embedder, *, leave_out: frozenset[str] = frozenset()
+) -> tuple[list[Theme], pd.DataFrame]:
+    """Return the complaint themes of ``frame`` (complaint score ≥ 0.5) and their posts per week."""
+    complaints = frame[frame["complaint"] >= COMPLAINT_AT].sort_values("created_at").tail(MAX_THEMED)
+    if complaints.empty:
+        return [], weekly_movement([], pd.Series(dtype="datetime64[ns, UTC]"))
+    vectors = post_vectors(session, complaints, embedder)
+    themes = find_themes(complaints.reset_index(drop=True), vectors, leave_out=leave_out)
+    created = pd.Series(complaints["created_at"].to_numpy(), index=complaints["id"].astype(int).to_numpy())
+    return themes, weekly_movement(themes, created)
+
+
 def response_times(frame: pd.DataFrame, *, now: datetime | None = None) -> dict[str, float | int | None]:
     """Return first-response median and p90 (seconds), how many were answered, and SLA attainment (0..1)."""
     now = now or utcnow()
@@ -246,6 +305,45 @@ def satisfaction(session: Session, *, days: int, now: datetime | None = None) ->
     ).all()
     found = {int(s): int(n) for s, n in rows}
     return pd.DataFrame({"score": list(range(1, 6)), "answers": [found.get(s, 0) for s in range(1, 6)]})
+
+
+def satisfaction_over_time(session: Session, *, days: int, freq: str, now: datetime | None = None) -> pd.DataFrame:
+    """Return, per period, how many rated, the mean rating and CSAT (the share of 4s and 5s, 0..1)."""
+    since = (now or utcnow()) - timedelta(days=check_days(days))
+    rows = session.execute(
+        select(col(Satisfaction.answered_at), col(Satisfaction.score)).where(
+            col(Satisfaction.score).is_not(None), col(Satisfaction.answered_at) >= since
+        )
+    ).all()
+    columns = ["period", "answers", "mean", "csat"]
+    if not rows:
+        return pd.DataFrame(columns=columns)
+    data = pd.DataFrame(rows, columns=["answered_at", "score"])
+    data["period"] = floor_to(pd.to_datetime(data["answered_at"], utc=True), freq)
+    grouped = data.groupby("period")["score"]
+    out = pd.DataFrame(
+        {"answers": grouped.size(), "mean": grouped.mean().round(2), "csat": grouped.apply(lambda s: (s >= 4).mean())}
+    )
+    return out.reset_index()[columns]
+
+
+def channel_of(kind: str) -> str:
+    """Return the channel a post kind is answered on: ``dm`` for direct messages, else ``public``."""
+    return "dm" if kind == PostKind.DM else "public"
+
+
+def response_by_channel(frame: pd.DataFrame, *, now: datetime | None = None) -> pd.DataFrame:
+    """Return first response (median, p90) and SLA attainment for each network and channel with posts to answer."""
+    columns = ["network", "channel", "answered", "median_s", "p90_s", "sla_attainment", "judged"]
+    wanted = frame[frame["needs_response"].fillna(False).astype(bool)]
+    if wanted.empty:
+        return pd.DataFrame(columns=columns)
+    keyed = wanted.assign(channel=wanted["kind"].map(channel_of))
+    rows = [
+        {"network": network, "channel": channel, **response_times(group, now=now)}
+        for (network, channel), group in keyed.groupby(["network", "channel"], sort=True)
+    ]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def to_csv(frame: pd.DataFrame) -> bytes:

@@ -38,6 +38,8 @@ from review_app.queries import (
     filter_options,
 )
 from review_app.safe import md, plain
+from review_app.views import url_filters
+from review_app.views.lanes import manual_actions
 from review_app.views.promise import confirm_line, promise_panel
 from review_app.views.reply_window import can_send, private_choice, private_key
 
@@ -51,6 +53,8 @@ FILTER_SIG_KEY = "queue_filter_sig"
 EDITABLE_STATES = (ReplyState.DRAFT, ReplyState.PENDING_APPROVAL, ReplyState.REJECTED)
 ASSIGNEE_ALL = 0
 ASSIGNEE_ME = -2
+# How the assignee choices that are not staff ids read in the page address (``?assignee=me``).
+ADDRESS_WORDS = {"me": ASSIGNEE_ME, "unassigned": UNASSIGNED}
 SENTIMENT_COLOURS = {"negative": "red", "neutral": "gray", "positive": "green"}
 
 
@@ -257,11 +261,24 @@ def _filters(lang: str, session: Session, me: Staff) -> QueueFilters:
         ASSIGNEE_ME: t(lang, "assignee_me"),
         UNASSIGNED: t(lang, "assignee_unassigned"),
     }
+    offered = {
+        "network": options.networks,
+        "kind": options.kinds,
+        "language": options.languages,
+        "sentiment": options.sentiments,
+        "status": list(QUEUE_STATUSES),
+    }
+    # A link or a reload opens the queue its address describes.
+    url_filters.load(lang, offered, assignees, ADDRESS_WORDS)
     cols = st.columns(6)
     # The placeholders are Streamlit's English unless given; the keys carry the language so options re-render.
     choose = t(lang, "choose_options")
     networks = cols[0].multiselect(
-        t(lang, "filter_network"), options.networks, format_func=fmt.network, placeholder=choose
+        t(lang, "filter_network"),
+        options.networks,
+        format_func=fmt.network,
+        key=f"queue_networks_{lang}",
+        placeholder=choose,
     )
     kinds = cols[1].multiselect(
         t(lang, "filter_kind"),
@@ -305,6 +322,11 @@ def _filters(lang: str, session: Session, me: Staff) -> QueueFilters:
         sentiments=tuple(sentiments),
         statuses=tuple(statuses),
         assignee_id=None if assignee == ASSIGNEE_ALL else (me.id if assignee == ASSIGNEE_ME else assignee),
+    )
+    url_filters.save(
+        {"network": networks, "kind": kinds, "language": languages, "sentiment": sentiments, "status": statuses},
+        None if assignee == ASSIGNEE_ALL else assignee,
+        ADDRESS_WORDS,
     )
     signature = hashlib.sha256(repr(chosen).encode()).hexdigest()
     if st.session_state.get(FILTER_SIG_KEY) != signature:
@@ -381,6 +403,8 @@ def _actions(lang: str, item: QueueItem, me: Staff, where: str) -> None:
     """Show the reply editor and the buttons for one post; their messages go beside ``where``."""
     if item.reply_id is None:
         st.caption(t(lang, "no_reply"))
+        if item.manual_only:
+            manual_actions(lang, item, me)
     else:
         editable = item.reply_state in EDITABLE_STATES
         st.text_area(
@@ -396,8 +420,11 @@ def _actions(lang: str, item: QueueItem, me: Staff, where: str) -> None:
         show_source(lang, post_id=item.post_id, reply_text=item.reply_text)
         if item.reply_note:
             st.caption(t(lang, "reply_note", note=md(note(lang, item.reply_note))))
+        if item.manual_only:
+            # X forbids an automated reply to this keyword hit: the suggestion is text to copy, not to send.
+            manual_actions(lang, item, me)
         # A network's rules (a DM's messaging window) are said here, with what is left to do, before any button.
-        if editable and can_send(lang, item):
+        elif editable and can_send(lang, item):
             private_choice(lang, item)
             if st.session_state.get(CONFIRM_KEY) == item.reply_id and can(me, Action.APPROVE_REPLY):
                 _confirm(lang, item, where)
