@@ -285,11 +285,23 @@ def ask_satisfaction(session: Session, *, now: datetime, book: SavedReplyBook, p
             col(Post.manual_only).is_(False),
             col(Post.resolved_at) >= now - MESSAGE_WINDOW,
             ~exists().where(col(Satisfaction.post_id) == col(Post.id)),
+            # Its own answer went out: the earlier messages one answer closed with it get no question of their own
+            # (three DMs answered once were asked three times).
+            exists().where(
+                col(Reply.post_id) == col(Post.id),
+                col(Reply.kind) == ReplyKind.ANSWER,
+                col(Reply.state) == ReplyState.SENT,
+            ),
         )
     ).all()
     done: list[int] = []
+    asked: set[int] = set()  # conversations asked in this sweep: one question per conversation
     kind, scale = ("promoter", PROMOTER) if promoter else ("survey", SATISFACTION)
     for post, score, author, staff in rows:
+        if post.conversation_ref is not None:
+            if post.conversation_ref in asked:
+                continue
+            asked.add(post.conversation_ref)
         ctx = _context(post, score, author, staff, None)
         # The sweep's clock was read before it saw the answer's commit: the question comes after the answer.
         at = max(now, aware(post.resolved_at)) if post.resolved_at is not None else now
