@@ -15,7 +15,7 @@ from sqlalchemy import insert, select
 from sqlmodel import Session, col
 
 from ground.clock import aware
-from models.alerts import alert_managers
+from models.alerts import CRISIS, TEAM_FULL, add_alert, alert_managers
 from models.audit import audit
 from models.tables import (
     Assignment,
@@ -32,7 +32,8 @@ from models.tables import (
     utcnow,
 )
 from responder.drafts import DraftContext, SavedReplyBook, sla_text, suggest_reply
-from responder.policy import StaffSlot, WorkItem, choose_assignee
+from responder.overflow import HOLD, choose_overflow, has_room, manager_ids, overflow_policy
+from responder.policy import WorkItem, choose_assignee
 from responder.sla_targets import SlaBook, lane
 from responder.team import load_team
 
@@ -63,6 +64,9 @@ class SweepResult:
 
     assigned: int = 0
     held: list[int] = field(default_factory=list)
+    # Posts given over capacity by the overflow policy (also counted in ``assigned``).
+    overflowed: list[int] = field(default_factory=list)
+    team_full: bool = False
 
 
 def channel_of(post: Post) -> str:
@@ -181,6 +185,8 @@ def assign_pending(
     # the staff rows deadlocked with the SLA sweep, which held the staff rows and waited to stamp due times on
     # the posts this sweep had claimed ("deadlock detected" at worker start with a backlog).
     team = load_team(session, now=now, lock=True)
+    policy = overflow_policy(session)
+    bosses = manager_ids(team)
     sla = SlaBook.load(session)
     book = SavedReplyBook.load(session)
     batch = _Rows()
@@ -191,25 +197,48 @@ def assign_pending(
             break
         for post, score, author in rows:
             post_due(post, score, sla)
-            chosen = choose_assignee(work_item(post, score), team.all_slots())
+            item = work_item(post, score)
+            chosen = choose_assignee(item, team.all_slots())
+            reason = "sweep"
+            if chosen is None and not any(has_room(s) for s in team.all_slots()):
+                result.team_full = True
+                chosen = choose_overflow(item, team.all_slots(), policy=policy, managers=bosses)
+                reason = f"overflow: {policy}"
             if chosen is None:
                 hold(session, post=post, at=now)
                 result.held.append(post.id)  # type: ignore[arg-type]
                 continue
+            if reason != "sweep":
+                result.overflowed.append(post.id)  # type: ignore[arg-type]
             member = team.take(chosen.id, now)
-            give(session, post=post, staff=member, performed_by=AUTO_ASSIGNER, reason="sweep", at=now, rows=batch)
+            give(session, post=post, staff=member, performed_by=AUTO_ASSIGNER, reason=reason, at=now, rows=batch)
+            if score.crisis:
+                alert_crisis(session, post=post, staff_id=chosen.id)
             batch.replies.append(draft_row(post=post, score=score, author=author, staff=member, sla=sla, book=book,
                                            now=now))  # fmt: skip
             result.assigned += 1
         batch.write(session)
-        if result.assigned >= limit or len(rows) < limit or not any(_has_room(s) for s in team.all_slots()):
+        full = not any(has_room(s) for s in team.all_slots())
+        if result.assigned >= limit or len(rows) < limit or (full and policy == HOLD):
             break
         session.flush()
+    if result.team_full:
+        alert_team_full(session, at=now, waiting=len(result.held), policy=policy)
     return result
 
 
-def _has_room(slot: StaffSlot) -> bool:
-    return slot.available and slot.on_shift and slot.load < slot.capacity
+def alert_crisis(session: Session, *, post: Post, staff_id: int) -> None:
+    """Tell the person given a crisis post, and the managers, once per post."""
+    add_alert(session, key=f"crisis:{post.id}:{staff_id}", kind=CRISIS, staff_id=staff_id, post_id=post.id,
+              message=f"crisis post {post.id} is yours")  # fmt: skip
+    alert_managers(session, kind=CRISIS, post_id=post.id, key=f"crisis:{post.id}",
+                   message=f"crisis post {post.id} came in")  # fmt: skip
+
+
+def alert_team_full(session: Session, *, at: datetime, waiting: int, policy: str) -> None:
+    """Tell the managers the whole team is at capacity: once an hour while it lasts."""
+    message = f"the whole team is at capacity; {waiting} posts wait; overflow policy {policy}"
+    alert_managers(session, kind=TEAM_FULL, post_id=None, key=f"team_full:{at:%Y%m%d%H}", message=message)
 
 
 def draft_context(
@@ -243,12 +272,12 @@ def draft_row(
     book: SavedReplyBook,
     now: datetime,
 ) -> dict[str, Any]:
-    """The suggested reply to ``post`` as a row: waiting for approval, or a draft when only a person may send."""
+    """The suggested reply to ``post`` as a row: a suggestion, or a draft when only a person may send."""
     text = suggest_reply(draft_context(post=post, score=score, author=author, staff=staff, sla=sla, now=now), book)
     return {
         "post_id": post.id,
         "kind": ReplyKind.ANSWER.value,
-        "state": (ReplyState.DRAFT if post.manual_only else ReplyState.PENDING_APPROVAL).value,
+        "state": (ReplyState.DRAFT if post.manual_only else ReplyState.SUGGESTED).value,
         "text": text,
         "suggested_text": text,
         "idempotency_key": uuid.uuid4().hex,
@@ -271,14 +300,14 @@ def add_draft(
     book: SavedReplyBook | None = None,
     now: datetime | None = None,
 ) -> Reply:
-    """Create the suggested reply, waiting for approval, unless the post can only be answered by hand."""
+    """Create the suggested reply (a suggestion until a person submits or approves it), or a draft for hand answers."""
     now = now or utcnow()
     ctx = draft_context(post=post, score=score, author=author, staff=staff, sla=sla or SlaBook(), now=now)
     text = suggest_reply(ctx, book)
     reply = Reply(
         post_id=post.id,  # type: ignore[arg-type]
         kind=ReplyKind.ANSWER,
-        state=ReplyState.DRAFT if post.manual_only else ReplyState.PENDING_APPROVAL,
+        state=ReplyState.DRAFT if post.manual_only else ReplyState.SUGGESTED,
         text=text,
         suggested_text=text,
         idempotency_key=uuid.uuid4().hex,

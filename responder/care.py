@@ -18,6 +18,7 @@ from sqlmodel import Session, col
 from ground.clock import aware
 from models.audit import audit
 from models.tables import (
+    UNAPPROVED,
     Author,
     Post,
     PostKind,
@@ -238,7 +239,7 @@ def collect_ratings(session: Session, *, now: datetime) -> list[int]:
             by=CARE_ACTOR,
             note=f"satisfaction answer {rating}/5 to post {question.post_id}",
             drafts_note="satisfaction answer: no reply needed",
-            drafts=(ReplyState.DRAFT, ReplyState.PENDING_APPROVAL),
+            drafts=UNAPPROVED,
         )
         done.append(post.id)
     return done

@@ -43,7 +43,7 @@ CONFIRM_KEY = "confirm_reply"
 # Only one card at a time shows its extra tools: every keyed widget costs render time for the whole page.
 TOOLS_KEY = "tools_post"
 FILTER_SIG_KEY = "queue_filter_sig"
-EDITABLE_STATES = (ReplyState.DRAFT, ReplyState.PENDING_APPROVAL, ReplyState.REJECTED)
+EDITABLE_STATES = (ReplyState.SUGGESTED, ReplyState.DRAFT, ReplyState.PENDING_APPROVAL, ReplyState.REJECTED)
 ASSIGNEE_ALL = 0
 ASSIGNEE_ME = -2
 SENTIMENT_COLOURS = {"negative": "red", "neutral": "gray", "positive": "green"}

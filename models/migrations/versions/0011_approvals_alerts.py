@@ -1,0 +1,63 @@
+"""approvals (suggested vs submitted answers), alerts pushed to a team chat, desk settings
+
+Revision ID: 0011
+Revises: 0008
+Create Date: 2026-12-06
+"""
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+import sqlmodel
+from alembic import op
+
+
+revision: str = '0011'
+down_revision: str | None = '0008'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+# The person behind a submission is in its audit line (actor "staff:<id>"); the latest one counts.
+_SUBMISSION = (
+    "FROM auditevent a WHERE a.reply_id = reply.id AND a.action = 'reply_submitted' AND a.actor LIKE 'staff:%'"
+)
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('reply', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('submitted_by_id', sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column('submitted_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
+        batch_op.create_index(batch_op.f('ix_reply_submitted_by_id'), ['submitted_by_id'], unique=False)
+        batch_op.create_foreign_key('fk_reply_submitted_by_id_staff', 'staff', ['submitted_by_id'], ['id'])
+    # Backfill: a reply a person submitted keeps who and when; a machine draft nobody submitted was shown as
+    # "pending approval" before, and is a suggestion now.
+    op.execute(
+        f"UPDATE reply SET submitted_by_id = (SELECT CAST(SUBSTR(a.actor, 7) AS INTEGER) {_SUBMISSION} "
+        f"ORDER BY a.at DESC, a.id DESC LIMIT 1), submitted_at = (SELECT MAX(a.at) {_SUBMISSION}) "
+        f"WHERE EXISTS (SELECT 1 {_SUBMISSION})"
+    )
+    op.execute("UPDATE reply SET state = 'suggested' WHERE state = 'pending_approval' AND submitted_by_id IS NULL")
+    with op.batch_alter_table('alert', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('pushed_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column('push_attempts', sa.Integer(), nullable=False, server_default='0'))
+    # Alerts from before the team-chat hook existed are not pushed into a chat the day it is switched on.
+    op.execute("UPDATE alert SET pushed_at = created_at")
+    op.create_table('desk_setting',
+    sa.Column('key', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('value', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
+    sa.Column('updated_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('updated_by', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+    sa.PrimaryKeyConstraint('key')
+    )
+
+
+def downgrade() -> None:
+    op.drop_table('desk_setting')
+    with op.batch_alter_table('alert', schema=None) as batch_op:
+        batch_op.drop_column('push_attempts')
+        batch_op.drop_column('pushed_at')
+    op.execute("UPDATE reply SET state = 'pending_approval' WHERE state = 'suggested'")
+    with op.batch_alter_table('reply', schema=None) as batch_op:
+        batch_op.drop_constraint('fk_reply_submitted_by_id_staff', type_='foreignkey')
+        batch_op.drop_index(batch_op.f('ix_reply_submitted_by_id'))
+        batch_op.drop_column('submitted_at')
+        batch_op.drop_column('submitted_by_id')
