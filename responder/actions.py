@@ -148,9 +148,12 @@ def _transition(session: Session, *, reply_id: int, wanted: str, from_states: li
         raise _conflict(session, reply_id, wanted)
 
 
-def approve_reply(session: Session, *, reply_id: int, staff: Staff, text: str | None = None) -> Reply:
-    """Approve a reply (optionally edited) for sending; exactly one of two racing approvers wins."""
+def approve_reply(
+    session: Session, *, reply_id: int, staff: Staff, text: str | None = None, note: str | None = None
+) -> Reply:
+    """Approve a reply (optionally edited, with a note for its author) for sending; one of two racers wins."""
     require(staff, Action.APPROVE_REPLY)
+    note = (check_input(note, what="the note", limit=MAX_NOTE_CHARS) or None) if note else None
     reply, post = _load(session, reply_id)
     if post.manual_only:
         raise InvalidReply("this post can only be answered by hand on the network (X rule for keyword hits)")
@@ -164,6 +167,7 @@ def approve_reply(session: Session, *, reply_id: int, staff: Staff, text: str | 
     _transition(
         session, reply_id=reply_id, wanted="approve", from_states=list(UNAPPROVED),
         state=ReplyState.APPROVED, text=final, approved_by_id=staff.id, approved_at=now, updated_at=now,
+        **({"note": note} if note else {}),
     )  # fmt: skip
     audit(
         session,
@@ -245,7 +249,7 @@ def decide_many(
     for reply_id in dict.fromkeys(reply_ids):
         try:
             if approve:
-                approve_reply(session, reply_id=reply_id, staff=staff)
+                approve_reply(session, reply_id=reply_id, staff=staff, note=note or None)
             else:
                 reject_reply(session, reply_id=reply_id, staff=staff, note=note)
             outcome[reply_id] = None

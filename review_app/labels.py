@@ -47,8 +47,10 @@ CODES: dict[tuple[str, str], tuple[str, str]] = {
     ("alert", "team_full"): ("equipo al completo", "team at capacity"),
     ("alert", "holding"): ("en espera", "on hold"),
     ("overflow", "hold"): ("dejarlas sin asignar", "leave them unassigned"),
-    ("overflow", "least_loaded"): ("a quien tenga menos carga, por encima de su capacidad",
-                                   "to the least loaded, over capacity"),
+    ("overflow", "least_loaded"): (
+        "a quien tenga menos carga, por encima de su capacidad",
+        "to the least loaded, over capacity",
+    ),
     ("overflow", "managers"): ("a los responsables, por encima de su capacidad", "to the managers, over capacity"),
     ("role", "admin"): ("admin", "admin"),
     ("role", "manager"): ("responsable", "manager"),

@@ -23,6 +23,7 @@ from responder.corrections import SENTIMENTS, correct_post, reassign_post
 from responder.outbox import send_one
 from responder.permissions import Action, NotAllowed, can, can_on
 from review_app import context, fmt
+from review_app.capacity import capacity_banner
 from review_app.i18n import t
 from review_app.labels import code, formatter, note, number, reason
 from review_app.queries import (
@@ -536,6 +537,7 @@ def render() -> None:
         me = context.allowed_staff(session, lang, action=Action.VIEW_QUEUE, refused="queue_not_allowed")
         if me is None:
             return
+        capacity_banner(lang, session)
         filters = _filters(lang, session, me)
         linked = _linked_post()
         if linked is not None:
