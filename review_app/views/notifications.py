@@ -17,7 +17,8 @@ from review_app.labels import code
 from review_app.safe import md, plain
 
 UNREAD_ONLY_KEY = "notifications_unread_only"
-LIMIT = 100
+# The newest ones; each row costs render time, and older ones are what "mark all as read" is for.
+LIMIT = 30
 
 
 def _mark(alert_id: int | None) -> None:
@@ -44,20 +45,19 @@ def message(lang: str, alert: Alert) -> str:
 
 def _row(lang: str, alert: Alert, now_s: float) -> None:
     with st.container(border=True, key=f"notification_{alert.id}"):
-        text, side = st.columns([5, 1])
         unread = alert.read_at is None
         label = md(code(lang, "alert", alert.kind))
         age = t(lang, "ntf_ago", age=fmt.duration(now_s - alert.created_at.timestamp()))
         badge = f":red[**{label}**]" if unread else f"**{label}**"
-        text.markdown(f"{badge} · {md(message(lang, alert))} · {age}")
+        st.markdown(f"{badge} · {md(message(lang, alert))} · {age}")
         if alert.kind == REJECTED and alert.message:
-            text.text(plain(alert.message))
+            st.text(plain(alert.message))
         if alert.post_id is not None:
-            text.page_link("views/queue.py", label=t(lang, "ntf_open", post=alert.post_id),
-                           query_params={"post": str(alert.post_id)})  # fmt: skip
+            st.page_link("views/queue.py", label=t(lang, "ntf_open", post=alert.post_id),
+                         query_params={"post": str(alert.post_id)})  # fmt: skip
         if unread:
-            side.button(t(lang, "ntf_mark_read"), key=f"notification_read_{alert.id}", on_click=_mark,
-                        args=(alert.id,))  # fmt: skip
+            st.button(t(lang, "ntf_mark_read"), key=f"notification_read_{alert.id}", on_click=_mark,
+                      args=(alert.id,))  # fmt: skip
 
 
 def render() -> None:
