@@ -31,7 +31,7 @@ ICON = Path(__file__).resolve().parent / "static" / "escucha-icon.png"
 
 log = logging.getLogger("review_app")
 # Every page's address: signed out, each of them shows the sign-in form.
-DESK_PATHS = ("signin", "queue", "inbox", "approvals", "submissions", "notifications", "trends", "overview", "admin")
+DESK_PATHS = ("signin", "queue", "inbox", "approvals", "submissions", "trends", "overview", "notifications", "admin")
 
 
 def _save_language() -> None:
@@ -74,9 +74,10 @@ def _pages(lang: str, me: Staff) -> list[st.Page]:
         (Action.VIEW_INBOX, "inbox.py", "page_inbox", ":material/person:"),
         (Action.APPROVE_REPLY, "approvals.py", "page_approvals", ":material/fact_check:"),
         (Action.SUBMIT_REPLY, "submissions.py", "page_submissions", ":material/outbox:"),
-        (None, "notifications.py", "page_notifications", ":material/notifications:"),
         (Action.VIEW_TRENDS, "trends.py", "page_trends", ":material/trending_up:"),
         (None, "overview.py", "page_overview", ":material/monitoring:"),
+        # Not first: the first page is where a person lands, and marketing lands on trends.
+        (None, "notifications.py", "page_notifications", ":material/notifications:"),
         (Action.ADMIN, "admin.py", "page_admin", ":material/settings:"),
     ]
     allowed = [p for p in pages if p[0] is None or can(me, p[0])]
