@@ -335,6 +335,9 @@ def test_an_agents_edit_is_approved_from_waiting_for_approval_and_sent_once(sand
             expect(item.get_by_text("From Marta Gil")).to_be_visible()
             expect(item.locator("ins")).to_contain_text("#5521 left our warehouse today")
             expect(item.get_by_text(COMPLAINT)).to_be_visible()
+            # The whole card, buttons included, before the picture: a run still drawing shows half a page.
+            expect(item.get_by_role("button", name="Approve and send")).to_be_visible(timeout=WAIT_MS)
+            expect(item.get_by_role("checkbox", name="Select")).to_be_attached(timeout=WAIT_MS)
             _settle(page)
             page.screenshot(path=str(shots / "review-approvals.png"))
             item.get_by_role("button", name="Approve and send").click()
