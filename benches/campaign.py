@@ -29,7 +29,7 @@ from sqlmodel import Session, col
 
 from demo.run import settings_env
 from ground.settings import Settings
-from models.tables import Author, Post, PostStatus, Reply, ReplyKind, ReplyState, SourceCursor, Staff
+from models.tables import UNAPPROVED, Author, Post, PostStatus, Reply, ReplyKind, ReplyState, SourceCursor, Staff
 from networks.fake import Fault
 from networks.fake import Reply as HttpReply
 from responder.actions import InvalidReply, ReplyConflict, approve_reply
@@ -359,7 +359,7 @@ class Campaign:
                         .join(Post, col(Post.id) == col(Reply.post_id))
                         .where(
                             col(Reply.kind) == ReplyKind.ANSWER,
-                            col(Reply.state) == ReplyState.PENDING_APPROVAL,
+                            col(Reply.state).in_(UNAPPROVED),
                             col(Post.manual_only).is_(False),
                         )
                         .order_by(col(Reply.id))
@@ -451,7 +451,7 @@ class Campaign:
                 set(
                     session.execute(
                         select(col(Reply.id)).where(
-                            col(Reply.kind) == ReplyKind.ANSWER, col(Reply.state) == ReplyState.PENDING_APPROVAL
+                            col(Reply.kind) == ReplyKind.ANSWER, col(Reply.state).in_(UNAPPROVED)
                         )
                     ).scalars()
                 )

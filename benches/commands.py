@@ -64,7 +64,7 @@ def register(bench_app: typer.Typer) -> None:
         runs: Annotated[int, typer.Option(help="Timed renders (the median is reported).")] = 5,
         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     ) -> None:
-        """Render the review queue with N open posts on a temporary SQLite; report the server time per render."""
+        """Render the queue, approvals and notifications pages with N open posts; report server time per render."""
         from benches.review import bench_review as run
 
         report = run(n, runs=runs)

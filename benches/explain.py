@@ -82,7 +82,7 @@ INSERT INTO reply (post_id, kind, state, text, suggested_text, idempotency_key, 
                    approved_at, created_at, updated_at, sent_at, external_id)
 SELECT id, 'answer',
        CASE WHEN status = 'replied' THEN 'sent' WHEN status = 'dismissed' THEN 'rejected'
-            WHEN id % 1000 < 20 THEN 'approved' ELSE 'pending_approval' END,
+            WHEN id % 1000 < 20 THEN 'approved' ELSE 'suggested' END,
        'Gracias, lo revisamos', 'Gracias, lo revisamos', md5('answer' || id), assignee_id, 1,
        CASE WHEN status = 'replied' OR id % 1000 < 20 THEN resolved_at END,
        ingested_at + interval '3 seconds', ingested_at + interval '3 seconds',

@@ -514,7 +514,7 @@ def approve_due(engine: Engine, *, older_than: float) -> int:
             update(Reply)
             .where(
                 col(Reply.kind) == ReplyKind.ANSWER,
-                col(Reply.state) == ReplyState.PENDING_APPROVAL,
+                col(Reply.state).in_([ReplyState.SUGGESTED, ReplyState.PENDING_APPROVAL]),
                 col(Reply.created_at) <= now - timedelta(seconds=older_than),
             )
             .values(

@@ -41,7 +41,8 @@ def approve_some(session: Session, *, limit: int = APPROVALS_PER_ROUND) -> list[
         .join(Post, col(Post.id) == col(Reply.post_id))
         .where(
             col(Reply.kind) == ReplyKind.ANSWER,
-            col(Reply.state) == ReplyState.PENDING_APPROVAL,
+            # Machine suggestions and answers people submitted: the demo's manager approves both.
+            col(Reply.state).in_([ReplyState.SUGGESTED, ReplyState.PENDING_APPROVAL]),
             col(Post.manual_only).is_(False),
         )
         .order_by(col(Reply.id))

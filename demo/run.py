@@ -23,6 +23,7 @@ from knowledge.importer import seed_demo_manuals
 from models.schema import migrate
 from models.staff import ensure_demo_team
 from networks.registry import build_listeners, build_senders, poll_intervals
+from responder.notify import notify_options
 from review_app.launch import stop_child, stop_on_signals, streamlit_command
 from sandbox.seed import load_seed_texts, seed_cross_channel, seed_sandbox
 from sandbox.server import Sandbox
@@ -101,6 +102,7 @@ def run_demo(base: Settings, *, headless: bool, seconds: float | None, port: int
         scorer=load_scorer(),
         batch_size=settings.batch_size,
         care_options=care_options(settings),
+        notify=notify_options(settings),
     )
     worker.start(intervals=poll_intervals(settings, worker.listeners), stage_seconds=1.0)
     stop = threading.Event()

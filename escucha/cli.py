@@ -181,6 +181,7 @@ def worker(
     """Run the scheduler: listeners, classifier, responder and outbox, until stopped."""
     from classifier.lexicon_scorer import LexiconScorer
     from classifier.registry import load_scorer
+    from responder.notify import notify_options
     from worker.scheduler import ROLES, Worker, care_options, role_parts, stage_intervals
 
     try:
@@ -206,7 +207,7 @@ def worker(
         engine, listeners=listeners, senders=build_senders(settings), scorer=scorer,
         batch_size=settings.batch_size, budgets=budgets,
         verify_retries=settings.fetch_retries, care_options=care_options(settings),
-        sending_lease=timedelta(seconds=settings.sending_lease_seconds),
+        sending_lease=timedelta(seconds=settings.sending_lease_seconds), notify=notify_options(settings),
     )  # fmt: skip
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

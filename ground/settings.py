@@ -95,6 +95,12 @@ class Settings(BaseSettings):
     webhooks_rate_per_minute: float = Field(default=600.0, gt=0)
     webhooks_trust_forwarded: bool = False
 
+    # Team notifications (responder.notify): a chat or e-mail gateway's incoming-webhook URL that each desk alert is
+    # POSTed to as JSON (a secret: such URLs carry their token), tries per alert with backoff, and each call's limit.
+    notify_webhook_url: SecretStr | None = None
+    notify_attempts: int = Field(default=3, ge=1, le=10)
+    notify_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+
     def section(self, prefix: str) -> dict[str, Any]:
         """The keyword values given for one network, without its prefix (``x_page_size`` -> ``page_size``)."""
         head = f"{prefix}_"
@@ -124,6 +130,13 @@ class Settings(BaseSettings):
         value = refuse_placeholder(value)
         if value is not None and len(value.get_secret_value()) < 32:
             raise ValueError("needs at least 32 characters (e.g. the output of: openssl rand -hex 32)")
+        return value
+
+    @field_validator("notify_webhook_url")
+    @classmethod
+    def _notify_webhook_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.match(r"^https?://[^/\s:]+", value.get_secret_value()):
+            raise ValueError("must be an http or https URL with a host, e.g. https://chat.example.com/hooks/abc")
         return value
 
     @field_validator("database_url")

@@ -1,16 +1,29 @@
-"""Alerts to staff (holding queue, SLA breaches, escalations): written once, read by the review app."""
+"""Alerts to staff (holding queue, SLA breaches, escalations, crises, rejections, a full team): written once.
+
+The review app lists them as each person's notifications (unread count in the sidebar); ``responder.notify``
+pushes them to a team chat when a webhook is set.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
 from models.tables import Alert, Role, Staff, utcnow
 
 ALERTS: Table = Alert.__table__  # type: ignore[attr-defined]
+
+# What an alert is about; the desk words each kind through its catalogue (review_app.labels, group "alert").
+HOLDING = "holding"
+BREACH = "breach"
+ESCALATION = "escalation"
+CRISIS = "crisis"
+REJECTED = "rejected"
+TEAM_FULL = "team_full"
+KINDS = (BREACH, ESCALATION, CRISIS, REJECTED, TEAM_FULL, HOLDING)
 
 
 def _insert(session: Session) -> Any:
@@ -61,3 +74,33 @@ def mark_read(session: Session, *, alert_id: int, staff_id: int) -> None:
         .values(read_at=utcnow())
         .execution_options(synchronize_session=False)
     )
+
+
+def mark_all_read(session: Session, *, staff_id: int) -> int:
+    """Mark every unread alert of a staff member as read; return how many."""
+    result = session.execute(
+        update(Alert)
+        .where(col(Alert.staff_id) == staff_id, col(Alert.read_at).is_(None))
+        .values(read_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def unread_count(session: Session, *, staff_id: int) -> int:
+    """How many alerts a staff member has not read yet (the sidebar's number)."""
+    query = select(func.count()).where(col(Alert.staff_id) == staff_id, col(Alert.read_at).is_(None))
+    return int(session.execute(query).scalar_one())
+
+
+def list_alerts(
+    session: Session, *, staff_id: int, unread_only: bool = False, kinds: tuple[str, ...] = (), limit: int = 100
+) -> list[Alert]:
+    """A staff member's alerts, newest first, at most ``limit``."""
+    query = select(Alert).where(col(Alert.staff_id) == staff_id)
+    if unread_only:
+        query = query.where(col(Alert.read_at).is_(None))
+    if kinds:
+        query = query.where(col(Alert.kind).in_(kinds))
+    query = query.order_by(col(Alert.created_at).desc(), col(Alert.id).desc()).limit(limit)
+    return list(session.execute(query).scalars())

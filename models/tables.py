@@ -58,8 +58,13 @@ class Role(enum.StrEnum):
 
 
 class ReplyState(enum.StrEnum):
-    """The life of a reply: draft → pending_approval → approved → sending → sent | failed."""
+    """The life of a reply: suggested | draft → pending_approval → approved → sending → sent | failed.
 
+    ``suggested`` is a machine draft nobody has touched; ``pending_approval`` only ever holds a person's
+    submission (``Reply.submitted_by_id``), so the approval list never mixes the two.
+    """
+
+    SUGGESTED = "suggested"
     DRAFT = "draft"
     PENDING_APPROVAL = "pending_approval"
     APPROVED = "approved"
@@ -67,6 +72,10 @@ class ReplyState(enum.StrEnum):
     SENT = "sent"
     FAILED = "failed"
     REJECTED = "rejected"
+
+
+# Answers nobody has approved yet: a person may still edit, submit or approve them.
+UNAPPROVED = (ReplyState.SUGGESTED, ReplyState.DRAFT, ReplyState.PENDING_APPROVAL)
 
 
 class Author(SQLModel, table=True):
@@ -281,6 +290,9 @@ class Reply(SQLModel, table=True):
     suggested_text: str = Field(default="", sa_column=Column(Text, nullable=False))
     idempotency_key: str = Field(max_length=64, unique=True)
     author_staff_id: int | None = Field(default=None, foreign_key="staff.id")
+    # Who submitted it for approval and when (None: nobody did; a machine suggestion approved as it was).
+    submitted_by_id: int | None = Field(default=None, foreign_key="staff.id", index=True)
+    submitted_at: datetime | None = None
     approved_by_id: int | None = Field(default=None, foreign_key="staff.id")
     approved_at: datetime | None = None
     external_id: str | None = Field(default=None, max_length=EXTERNAL_ID_MAX)
@@ -430,6 +442,9 @@ class Alert(SQLModel, table=True):
     message: str = Field(default="", max_length=1024)
     created_at: datetime = Field(default_factory=utcnow)
     read_at: datetime | None = None
+    # The team-chat webhook (responder.notify): when it took the alert, and how many pushes failed before.
+    pushed_at: datetime | None = None
+    push_attempts: int = 0
 
 
 class SavedReply(SQLModel, table=True):
@@ -599,3 +614,14 @@ class PostEmbedding(SQLModel, table=True):
     dims: int
     vector: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     made_at: datetime = Field(default_factory=utcnow)
+
+
+class DeskSetting(SQLModel, table=True):
+    """One team-wide setting an admin changes from the desk (e.g. ``overflow_policy``), as text."""
+
+    __tablename__ = "desk_setting"
+
+    key: str = Field(primary_key=True, max_length=64)
+    value: str = Field(max_length=255)
+    updated_at: datetime = Field(default_factory=utcnow)
+    updated_by: str | None = Field(default=None, max_length=64)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
+
 from sqlalchemy import func, select, update
 from sqlmodel import Session, col
 
 from ground.wake import wake
+from models.alerts import REJECTED, add_alert
 from models.audit import audit
 from models.store import clean_text
-from models.tables import Post, PostKind, PostStatus, Reply, ReplyKind, ReplyState, Staff, utcnow
+from models.tables import UNAPPROVED, Post, PostKind, PostStatus, Reply, ReplyKind, ReplyState, Staff, utcnow
 from networks.registry import spec_of
 from networks.spec import DEFAULT_REPLY_LIMIT
 from responder.lifecycle import lock_post, locked_post, resolve_post
@@ -78,7 +81,7 @@ def flag_duplicates(session: Session, *, post_id: int) -> list[int]:
             select(col(Reply.id)).where(
                 col(Reply.post_id) == post_id,
                 col(Reply.kind) == ReplyKind.ANSWER,
-                col(Reply.state).in_([ReplyState.DRAFT, ReplyState.PENDING_APPROVAL]),
+                col(Reply.state).in_(UNAPPROVED),
             )
         ).scalars()
     )
@@ -97,9 +100,7 @@ def duplicate_pending(session: Session) -> dict[int, int]:
     """Return posts with more than one open answer waiting, and how many."""
     rows = session.execute(
         select(col(Reply.post_id), func.count())
-        .where(
-            col(Reply.kind) == ReplyKind.ANSWER, col(Reply.state).in_([ReplyState.DRAFT, ReplyState.PENDING_APPROVAL])
-        )
+        .where(col(Reply.kind) == ReplyKind.ANSWER, col(Reply.state).in_(UNAPPROVED))
         .group_by(col(Reply.post_id))
         .having(func.count() > 1)
     ).all()
@@ -158,14 +159,21 @@ def _transition(session: Session, *, reply_id: int, wanted: str, from_states: li
 
 
 def approve_reply(
-    session: Session, *, reply_id: int, staff: Staff, text: str | None = None, private: bool | None = None
+    session: Session,
+    *,
+    reply_id: int,
+    staff: Staff,
+    text: str | None = None,
+    private: bool | None = None,
+    note: str | None = None,
 ) -> Reply:
-    """Approve a reply (optionally edited; ``private``: to the commenter's inbox) for sending.
+    """Approve a reply (optionally edited; ``private``: to the commenter's inbox; a note for its author) for sending.
 
     Exactly one of two racing approvers wins. A reply the network would refuse (a DM after its messaging
     window, a second private reply to one comment) is refused here with the reason, before it is approved.
     """
     require(staff, Action.APPROVE_REPLY)
+    note = (check_input(note, what="the note", limit=MAX_NOTE_CHARS) or None) if note else None
     reply, post = _load(session, reply_id)
     if post.manual_only:
         raise InvalidReply("this post can only be answered by hand on the network (X rule for keyword hits)")
@@ -187,9 +195,10 @@ def approve_reply(
         raise ReplyConflict(f"cannot approve: reply {other.id} to this post is already {other.state}")
     now = utcnow()
     _transition(
-        session, reply_id=reply_id, wanted="approve", from_states=[ReplyState.DRAFT, ReplyState.PENDING_APPROVAL],
+        session, reply_id=reply_id, wanted="approve", from_states=list(UNAPPROVED),
         state=ReplyState.APPROVED, text=final, approved_by_id=staff.id, approved_at=now, updated_at=now,
         private=private,
+        **({"note": note} if note else {}),
     )  # fmt: skip
     wake(session, "send")  # the outbox sends it as soon as the approval is committed
     audit(
@@ -199,6 +208,7 @@ def approve_reply(
         post_id=post.id,
         reply_id=reply_id,
         edited=final != reply.suggested_text,
+        submitted_by=reply.submitted_by_id,
     )
     session.commit()
     session.refresh(reply)
@@ -217,9 +227,9 @@ def submit_reply(session: Session, *, reply_id: int, staff: Staff, text: str, pr
         raise InvalidReply(verdict.explain(spec_of(post.network).label))
     _transition(
         session, reply_id=reply_id, wanted="submit",
-        from_states=[ReplyState.DRAFT, ReplyState.PENDING_APPROVAL, ReplyState.REJECTED],
-        state=ReplyState.PENDING_APPROVAL, text=final, author_staff_id=staff.id, updated_at=utcnow(),
-        private=private,
+        from_states=[*UNAPPROVED, ReplyState.REJECTED],
+        state=ReplyState.PENDING_APPROVAL, text=final, author_staff_id=staff.id, submitted_by_id=staff.id,
+        submitted_at=utcnow(), note=None, updated_at=utcnow(), private=private,
     )  # fmt: skip
     audit(session, actor=_staff_actor(staff), action="reply_submitted", post_id=post.id, reply_id=reply_id)
     if flag_duplicates(session, post_id=post.id):  # type: ignore[arg-type]
@@ -230,7 +240,7 @@ def submit_reply(session: Session, *, reply_id: int, staff: Staff, text: str, pr
 
 
 def reject_reply(session: Session, *, reply_id: int, staff: Staff, note: str) -> Reply:
-    """Send a pending reply back to its agent with a note."""
+    """Send a submitted reply back to its author with a note; the author is notified."""
     require(staff, Action.REJECT_REPLY)
     if not note.strip():
         raise InvalidReply("say why the reply is rejected")
@@ -248,9 +258,40 @@ def reject_reply(session: Session, *, reply_id: int, staff: Staff, note: str) ->
         reply_id=reply_id,
         note=note,
     )
+    session.refresh(reply)
+    if reply.submitted_by_id is not None:
+        # One alert per rejection (a resubmitted answer rejected again is news again).
+        add_alert(session, key=f"rejected:{reply_id}:{uuid.uuid4().hex[:16]}", kind=REJECTED,
+                  staff_id=reply.submitted_by_id, post_id=post.id, message=note)  # fmt: skip
     session.commit()
     session.refresh(reply)
     return reply
+
+
+def decide_many(
+    session: Session, *, reply_ids: list[int], staff: Staff, approve: bool, note: str = ""
+) -> dict[int, str | None]:
+    """Approve (or reject with ``note``) several replies, each in its own transaction.
+
+    Returns each reply's outcome: ``None`` when it went through, else why not (someone got there first, the
+    text cannot be sent). One refusal never undoes the others; each approval is the same exactly-once
+    transition as a single one, and the outbox sends what was approved.
+    """
+    require(staff, Action.APPROVE_REPLY if approve else Action.REJECT_REPLY)
+    if not approve and not note.strip():
+        raise InvalidReply("say why the replies are rejected")
+    outcome: dict[int, str | None] = {}
+    for reply_id in dict.fromkeys(reply_ids):
+        try:
+            if approve:
+                approve_reply(session, reply_id=reply_id, staff=staff, note=note or None)
+            else:
+                reject_reply(session, reply_id=reply_id, staff=staff, note=note)
+            outcome[reply_id] = None
+        except (ReplyConflict, InvalidReply) as exc:
+            session.rollback()
+            outcome[reply_id] = str(exc)
+    return outcome
 
 
 def dismiss_post(session: Session, *, post_id: int, staff: Staff, reason: str) -> Post:

@@ -15,7 +15,7 @@ from sqlalchemy import insert, select
 from sqlmodel import Session, col
 
 from ground.clock import aware
-from models.alerts import alert_managers
+from models.alerts import CRISIS, TEAM_FULL, add_alert, alert_managers
 from models.audit import audit
 from models.tables import (
     Assignment,
@@ -35,6 +35,7 @@ from models.tables import (
 from responder.conversations import THREAD_COLUMNS, Thread, claim_owner
 from responder.drafts import DraftContext, SavedReplyBook, suggest_reply
 from responder.forecast import HandlingRates, Promise, PromiseRules, forecast, queue_ahead
+from responder.overflow import HOLD, choose_overflow, has_room, manager_ids, overflow_policy
 from responder.policy import StaffSlot, WorkItem, choose_assignee
 from responder.sla_targets import SlaBook, Window, lane
 from responder.team import Team, load_team, shift_windows
@@ -66,6 +67,9 @@ class SweepResult:
 
     assigned: int = 0
     held: list[int] = field(default_factory=list)
+    # Posts given over capacity by the overflow policy (also counted in ``assigned``).
+    overflowed: list[int] = field(default_factory=list)
+    team_full: bool = False
 
 
 def channel_of(post: Post) -> str:
@@ -235,6 +239,8 @@ def assign_pending(
         # The team lock may have waited for another sweep: the assignments are made now, not when the sweep began
         # (stamped with the earlier time, an assignment under load predated the score that allowed it by ~1 s).
         now = utcnow()
+    policy = overflow_policy(session)
+    bosses = manager_ids(team)
     sla = SlaBook.load(session)
     book = SavedReplyBook.load(session)
     promises = Promises.load(session, now=now, rules=rules)
@@ -256,11 +262,20 @@ def assign_pending(
                 ahead = _load(team, member)
                 join_owner(session, post=post, staff=member, at=now, rows=batch)
             else:
-                chosen = choose_assignee(work_item(post, score), team.all_slots())
+                item = work_item(post, score)
+                chosen = choose_assignee(item, team.all_slots())
+                reason = "sweep"
+                if chosen is None and not any(has_room(s) for s in team.all_slots()):
+                    # The whole team is at capacity: the admin's overflow policy decides (responder/overflow.py).
+                    result.team_full = True
+                    chosen = choose_overflow(item, team.all_slots(), policy=policy, managers=bosses)
+                    reason = f"overflow: {policy}"
                 if chosen is None:
                     hold(session, post=post, at=now)
                     result.held.append(post.id)  # type: ignore[arg-type]
                     continue
+                if reason != "sweep":
+                    result.overflowed.append(post.id)  # type: ignore[arg-type]
                 won = (
                     claim_owner(session, thread.id, chosen.id, expected=thread.assignee_id) if thread.id else chosen.id
                 )
@@ -273,8 +288,10 @@ def assign_pending(
                     # Everything the owner already has comes before this post (the sweep gives the most urgent first).
                     ahead = team.slots[chosen.id].load
                     member = team.take(chosen.id, now)
-                    give(session, post=post, staff=member, performed_by=AUTO_ASSIGNER, reason="sweep", at=now,
+                    give(session, post=post, staff=member, performed_by=AUTO_ASSIGNER, reason=reason, at=now,
                          rows=batch)  # fmt: skip
+            if score.crisis and member.id is not None:
+                alert_crisis(session, post=post, staff_id=member.id)
             if thread.id is not None:
                 owners[thread.id] = member.id  # type: ignore[assignment]
             promise = promises.promise(post=post, score=score, staff=member, ahead=ahead, now=now)
@@ -282,9 +299,12 @@ def assign_pending(
                                            now=now, promise=promise))  # fmt: skip
             result.assigned += 1
         batch.write(session)
-        if result.assigned >= limit or len(rows) < limit or not any(_has_room(s) for s in team.all_slots()):
+        full = not any(has_room(s) for s in team.all_slots())
+        if result.assigned >= limit or len(rows) < limit or (full and policy == HOLD):
             break
         session.flush()
+    if result.team_full:
+        alert_team_full(session, at=now, waiting=len(result.held), policy=policy)
     return result
 
 
@@ -296,6 +316,20 @@ def _load(team: Team, member: Staff) -> int:
 
 def _has_room(slot: StaffSlot) -> bool:
     return slot.available and slot.on_shift and slot.load < slot.capacity
+
+
+def alert_crisis(session: Session, *, post: Post, staff_id: int) -> None:
+    """Tell the person given a crisis post, and the managers, once per post."""
+    add_alert(session, key=f"crisis:{post.id}:{staff_id}", kind=CRISIS, staff_id=staff_id, post_id=post.id,
+              message=f"crisis post {post.id} is yours")  # fmt: skip
+    alert_managers(session, kind=CRISIS, post_id=post.id, key=f"crisis:{post.id}",
+                   message=f"crisis post {post.id} came in")  # fmt: skip
+
+
+def alert_team_full(session: Session, *, at: datetime, waiting: int, policy: str) -> None:
+    """Tell the managers the whole team is at capacity: once an hour while it lasts."""
+    message = f"the whole team is at capacity; {waiting} posts wait; overflow policy {policy}"
+    alert_managers(session, kind=TEAM_FULL, post_id=None, key=f"team_full:{at:%Y%m%d%H}", message=message)
 
 
 def draft_context(
@@ -334,13 +368,13 @@ def draft_row(
     now: datetime,
     promise: Promise,
 ) -> dict[str, Any]:
-    """The suggested reply to ``post`` as a row: waiting for approval, or a draft when only a person may send."""
+    """The suggested reply to ``post`` as a row: a suggestion, or a draft when only a person may send."""
     ctx = draft_context(post=post, score=score, author=author, staff=staff, sla=sla, now=now, promise=promise)
     text = suggest_reply(ctx, book)
     return {
         "post_id": post.id,
         "kind": ReplyKind.ANSWER.value,
-        "state": (ReplyState.DRAFT if post.manual_only else ReplyState.PENDING_APPROVAL).value,
+        "state": (ReplyState.DRAFT if post.manual_only else ReplyState.SUGGESTED).value,
         "text": text,
         "suggested_text": text,
         "idempotency_key": uuid.uuid4().hex,
@@ -365,7 +399,7 @@ def add_draft(
     now: datetime | None = None,
     promises: Promises | None = None,
 ) -> Reply:
-    """Create the suggested reply, waiting for approval, unless the post can only be answered by hand."""
+    """Create the suggested reply (a suggestion until a person submits or approves it), or a draft for hand answers."""
     now = now or utcnow()
     # The SLA sweep moves few posts a tick: it reads the measured rates and shifts here (with the default rules).
     promises = promises or Promises.load(session, now=now)
@@ -376,7 +410,7 @@ def add_draft(
     reply = Reply(
         post_id=post.id,  # type: ignore[arg-type]
         kind=ReplyKind.ANSWER,
-        state=ReplyState.DRAFT if post.manual_only else ReplyState.PENDING_APPROVAL,
+        state=ReplyState.DRAFT if post.manual_only else ReplyState.SUGGESTED,
         text=text,
         suggested_text=text,
         idempotency_key=uuid.uuid4().hex,

@@ -24,6 +24,7 @@ from ground.clock import aware
 from ground.wake import wake
 from models.audit import audit
 from models.tables import (
+    UNAPPROVED,
     Author,
     Post,
     PostKind,
@@ -334,7 +335,7 @@ def collect_ratings(session: Session, *, now: datetime) -> list[int]:
             by=CARE_ACTOR,
             note=f"satisfaction answer {answer.score}/{question.scale} to post {question.post_id}",
             drafts_note="satisfaction answer: no reply needed",
-            drafts=(ReplyState.DRAFT, ReplyState.PENDING_APPROVAL),
+            drafts=UNAPPROVED,
         )
         done.append(post.id)
     return done

@@ -12,7 +12,7 @@ from models.conversations import refresh_conversation
 from models.tables import Assignment, Post, PostStatus, Reply, ReplyState
 
 # Replies nobody has approved yet: a post that ends takes them with it (rejected ones get the closing note too).
-OPEN_DRAFT = (ReplyState.DRAFT, ReplyState.PENDING_APPROVAL, ReplyState.REJECTED)
+OPEN_DRAFT = (ReplyState.SUGGESTED, ReplyState.DRAFT, ReplyState.PENDING_APPROVAL, ReplyState.REJECTED)
 
 
 def lock_post(session: Session, post_id: int) -> None:

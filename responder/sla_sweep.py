@@ -15,7 +15,7 @@ from sqlalchemy.orm import defer
 from sqlmodel import Session, col
 
 from ground.clock import aware
-from models.alerts import add_alert, alert_managers
+from models.alerts import BREACH, ESCALATION, add_alert, alert_managers
 from models.audit import audit
 from models.tables import (
     Author,
@@ -126,7 +126,8 @@ def _supersede_drafts(session: Session, post_id: int, at: datetime) -> None:
         .where(
             col(Reply.post_id) == post_id,
             col(Reply.kind) == ReplyKind.ANSWER,
-            col(Reply.state).in_([ReplyState.DRAFT, ReplyState.PENDING_APPROVAL]),
+            # A person's submission waits for its manager wherever the post goes; only suggestions are redone.
+            col(Reply.state).in_([ReplyState.SUGGESTED, ReplyState.DRAFT]),
             col(Reply.text) == col(Reply.suggested_text),
         )
         .values(state=ReplyState.REJECTED, note="superseded: the post was reassigned", updated_at=at)
@@ -279,6 +280,7 @@ def escalate_breaches(
         _record(session, post=post, kind="breached", at=now, owner=post.assignee_id)
         post.escalated_at = now
         session.add(post)
+        before = post.assignee_id
         owner = team.slots.get(post.assignee_id) if post.assignee_id is not None else None
         if owner is None or not owner.senior:
             senior_item = WorkItem(post_id=post.id, channel=work_item(post, item.score).channel,
@@ -286,10 +288,15 @@ def escalate_breaches(
             chosen = choose_assignee(senior_item, team.all_slots())
             if chosen is not None:
                 move(session, team, item, to=chosen.id, reason="SLA breached", at=now, sla=sla, book=book)
-        if post.assignee_id is not None:
-            add_alert(session, key=f"breach:{post.id}:{post.assignee_id}", kind="breach", staff_id=post.assignee_id,
-                      post_id=post.id, message=f"post {post.id} is past its SLA: it is yours now")  # fmt: skip
-        alert_managers(session, kind="breach", post_id=post.id, key=f"breach:{post.id}",
+        if post.assignee_id is not None and post.assignee_id != before:
+            # Escalated to a senior person: it is theirs now, and they should hear it from the desk.
+            add_alert(session, key=f"escalation:{post.id}:{post.assignee_id}", kind=ESCALATION,
+                      staff_id=post.assignee_id, post_id=post.id,
+                      message=f"post {post.id} is past its SLA and escalated to you")  # fmt: skip
+        elif post.assignee_id is not None:
+            add_alert(session, key=f"breach:{post.id}:{post.assignee_id}", kind=BREACH, staff_id=post.assignee_id,
+                      post_id=post.id, message=f"post {post.id} is past its SLA")  # fmt: skip
+        alert_managers(session, kind=BREACH, post_id=post.id, key=f"breach:{post.id}",
                        message=f"post {post.id} breached its SLA (due {aware(post.due_at).isoformat()})")  # type: ignore[arg-type]  # fmt: skip
         breached.append(post.id)
     return breached

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 from streamlit.delta_generator import DeltaGenerator
 
+from models.alerts import unread_count
 from models.tables import Staff
 from responder.admin import set_ui_language
 from responder.permissions import Action, can
@@ -30,7 +31,10 @@ ICON = Path(__file__).resolve().parent / "static" / "escucha-icon.png"
 
 log = logging.getLogger("review_app")
 # Every page's address: signed out, each of them shows the sign-in form.
-DESK_PATHS = ("signin", "queue", "inbox", "conversation", "customer", "trends", "overview", "knowledge", "admin")
+DESK_PATHS = (
+    "signin", "queue", "inbox", "approvals", "submissions", "conversation", "customer", "trends", "overview",
+    "knowledge", "notifications", "admin",
+)  # fmt: skip
 
 
 def _save_language() -> None:
@@ -59,20 +63,34 @@ def _language_picker() -> str:
     return chosen if chosen in LANGUAGES else DEFAULT_LANGUAGE
 
 
+def _notifications_title(lang: str, me: Staff) -> str:
+    """The notifications page's sidebar title, with the unread count when there is one."""
+    with Session(context.engine()) as session:
+        unread = unread_count(session, staff_id=me.id) if me.id is not None else 0
+    return t(lang, "page_notifications_unread", n=unread) if unread else t(lang, "page_notifications")
+
+
 def _pages(lang: str, me: Staff) -> list[st.Page]:
     """Return the pages ``me``'s role may open, in the sidebar's order."""
     pages: list[tuple[Action | None, str, str, str]] = [
         (Action.VIEW_QUEUE, "queue.py", "page_queue", ":material/inbox:"),
         (Action.VIEW_INBOX, "inbox.py", "page_inbox", ":material/person:"),
+        (Action.APPROVE_REPLY, "approvals.py", "page_approvals", ":material/fact_check:"),
+        (Action.SUBMIT_REPLY, "submissions.py", "page_submissions", ":material/outbox:"),
         (Action.VIEW_CUSTOMER, "customer.py", "page_customer", ":material/badge:"),
         (Action.VIEW_TRENDS, "trends.py", "page_trends", ":material/trending_up:"),
         (None, "overview.py", "page_overview", ":material/monitoring:"),
         (Action.EDIT_KNOWLEDGE, "knowledge.py", "page_knowledge", ":material/menu_book:"),
+        # Not first: the first page is where a person lands, and marketing lands on trends.
+        (None, "notifications.py", "page_notifications", ":material/notifications:"),
         (Action.ADMIN, "admin.py", "page_admin", ":material/settings:"),
     ]
     allowed = [p for p in pages if p[0] is None or can(me, p[0])]
+    titles = {title: t(lang, title) for _, _, title, _ in allowed} | {
+        "page_notifications": _notifications_title(lang, me)
+    }
     return [
-        st.Page(PAGES_DIR / file, title=t(lang, title), icon=icon, url_path=file[:-3])
+        st.Page(PAGES_DIR / file, title=titles[title], icon=icon, url_path=file[:-3])
         for _, file, title, icon in allowed
     ]
 

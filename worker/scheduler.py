@@ -38,6 +38,7 @@ from networks.http import with_retries
 from responder.assign import SweepResult, assign_pending
 from responder.care import CareOptions
 from responder.forecast import PromiseRules
+from responder.notify import NotifyOptions, PushResult, push_pending
 from responder.outbox import SENDING_LEASE, SendOutcome, send_approved
 from worker.stages import CareStageResult, sla_and_care
 from worker.wake import StageRunner, WakeListener
@@ -50,7 +51,7 @@ DEFAULT_INTERVAL = 60.0
 
 # What each ``escucha worker --role`` schedules: the listeners' poll jobs, or these stage jobs.
 ROLES = ("listeners", "classifier", "responder", "all")
-ROLE_STAGES: dict[str, tuple[str, ...]] = {"classifier": ("score",), "responder": ("assign", "care", "send")}
+ROLE_STAGES: dict[str, tuple[str, ...]] = {"classifier": ("score",), "responder": ("assign", "care", "send", "notify")}
 
 # Each stage job's cadence when ``Worker.start`` is not told (``ESCUCHA_*_SECONDS`` in a real worker).
 DEFAULT_STAGE_SECONDS = 2.0
@@ -151,6 +152,7 @@ def stage_intervals(settings: Settings) -> dict[str, float]:
         "assign": settings.assign_seconds,
         "care": settings.assign_seconds,
         "send": settings.send_seconds,
+        "notify": settings.assign_seconds,
     }
 
 
@@ -175,6 +177,7 @@ class Worker:
         verify_retries: int = 0,
         care_options: CareOptions | None = None,
         sending_lease: timedelta = SENDING_LEASE,
+        notify: NotifyOptions | None = None,
     ) -> None:
         self.engine = engine
         self.listeners = list(listeners)
@@ -187,6 +190,8 @@ class Worker:
         self.care_options = care_options or CareOptions()
         # How long a reply may sit in ``sending`` before the outbox decides its sender died.
         self.sending_lease = sending_lease
+        # Where desk alerts are pushed (a team chat's webhook); without a URL the job does nothing.
+        self.notify_options = notify or NotifyOptions()
         self.intervals: Mapping[str, float] = {}
         self.scheduler: BackgroundScheduler | None = None
         # Each stage job's runner (one run at a time, a wake-up during a run makes one more), and the LISTEN thread.
@@ -323,6 +328,10 @@ class Worker:
         """Send approved replies."""
         return send_approved(self.engine, self.senders, lease=self.sending_lease)
 
+    def notify(self) -> PushResult:
+        """Push new desk alerts to the team webhook, on this job's own thread (never inside a sweep)."""
+        return push_pending(self.engine, self.notify_options)
+
     def run_once(self) -> None:
         """Run every stage once, in pipeline order."""
         for listener in self.listeners:
@@ -413,7 +422,9 @@ class Worker:
         wanted_stages = {name for part in parts for name in ROLE_STAGES.get(part, ())}
         woken = wanted_stages & set(WAKE_STAGES) if wake and self.engine.dialect.name == "postgresql" else set()
         self.runners = {}
-        for name, func in (("score", self.score), ("assign", self.assign), ("care", self.care), ("send", self.send)):
+        stages = (("score", self.score), ("assign", self.assign), ("care", self.care), ("send", self.send),
+                  ("notify", self.notify))  # fmt: skip
+        for name, func in stages:
             if name not in wanted_stages:
                 continue
             every = (

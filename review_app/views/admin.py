@@ -14,6 +14,7 @@ from models.staff import list_staff
 from models.tables import Role, SavedReply, Shift, SlaPolicy, Staff
 from networks.registry import NETWORKS
 from responder.admin import CHANNELS, LANES, add_shift, remove_shift, save_reply_text, set_sla_policy, update_staff
+from responder.overflow import POLICIES, overflow_policy, set_overflow_policy
 from responder.permissions import Action, NotAllowed
 from responder.status import collect_status
 from review_app import context, fmt
@@ -161,6 +162,23 @@ def _sla_section(lang: str, session: Session) -> None:
     st.button(t(lang, "admin_sla_save"), key="save_sla", on_click=_save_sla)
 
 
+OVERFLOW_KEY = "overflow_policy"
+
+
+def _save_overflow() -> None:
+    policy = str(st.session_state.get(OVERFLOW_KEY, ""))
+    _do(lambda session, me: set_overflow_policy(session, actor=me, policy=policy))
+
+
+def _overflow_section(lang: str, session: Session) -> None:
+    """What the assignment sweep does with new posts when the whole team is at capacity."""
+    current = overflow_policy(session)
+    left, right = st.columns([3, 1])
+    left.selectbox(t(lang, "admin_overflow"), POLICIES, index=POLICIES.index(current),
+                   format_func=formatter(lang, "overflow"), key=OVERFLOW_KEY)  # fmt: skip
+    right.button(t(lang, "admin_overflow_save"), key="save_overflow", on_click=_save_overflow)
+
+
 def _saved_section(lang: str, session: Session) -> None:
     st.subheader(t(lang, "admin_saved"))
     rows = {r.id: r for r in session.execute(select(SavedReply).order_by(col(SavedReply.id))).scalars()}
@@ -223,6 +241,7 @@ def render() -> None:
             return
         _staff_section(lang, session)
         _sla_section(lang, session)
+        _overflow_section(lang, session)
         _saved_section(lang, session)
         _sources_section(lang, session)
 

@@ -24,6 +24,7 @@ from responder.corrections import SENTIMENTS, correct_post, reassign_post
 from responder.outbox import send_one
 from responder.permissions import Action, NotAllowed, can, can_on
 from review_app import context, fmt
+from review_app.capacity import capacity_banner
 from review_app.customer_cards import CardCustomer, card_customers, card_line, card_target
 from review_app.i18n import t
 from review_app.kb_source import show_source
@@ -50,7 +51,7 @@ CONFIRM_KEY = "confirm_reply"
 # Only one card at a time shows its extra tools: every keyed widget costs render time for the whole page.
 TOOLS_KEY = "tools_post"
 FILTER_SIG_KEY = "queue_filter_sig"
-EDITABLE_STATES = (ReplyState.DRAFT, ReplyState.PENDING_APPROVAL, ReplyState.REJECTED)
+EDITABLE_STATES = (ReplyState.SUGGESTED, ReplyState.DRAFT, ReplyState.PENDING_APPROVAL, ReplyState.REJECTED)
 ASSIGNEE_ALL = 0
 ASSIGNEE_ME = -2
 # How the assignee choices that are not staff ids read in the page address (``?assignee=me``).
@@ -632,6 +633,7 @@ def _render(lang: str) -> None:
         me = context.allowed_staff(session, lang, action=Action.VIEW_QUEUE, refused="queue_not_allowed")
         if me is None:
             return
+        capacity_banner(lang, session)
         filters = _filters(lang, session, me)
         linked = _linked_post()
         if linked is not None:

@@ -53,7 +53,7 @@ def test_headless_demo_ingests_scores_assigns_and_keeps_its_promises(tmp_path: P
     assert status["posts_by_kind"].get("own", 0) == status["own_not_scored"]  # our replies: never scored
     assert status["needing_response"] > 0 and status["assigned"] > 0
     assert status["unassigned_public"] == 0
-    assert status["replies_by_state"].get("pending_approval", 0) > 0
+    assert status["replies_by_state"].get("suggested", 0) > 0
     # Tokens never reach the output a person or a log collector sees.
     assert "sandbox-x-token" not in run.stderr + run.stdout + out.stdout
     _promises_kept_and_satisfaction_asked(env["ESCUCHA_DATABASE_URL"])

@@ -39,7 +39,7 @@ def test_sweep_assigns_highest_urgency_first_and_respects_capacity(session: Sess
     performed = set(session.execute(select(Assignment.performed_by)).scalars())  # type: ignore[call-overload]
     assert performed == {"auto:policy"}
     replies = list(session.exec(select(Reply)).scalars())  # type: ignore[call-overload]
-    assert len(replies) == 2 and all(r.state == ReplyState.PENDING_APPROVAL for r in replies)
+    assert len(replies) == 2 and all(r.state == ReplyState.SUGGESTED for r in replies)
     assert all("Ana" in r.text for r in replies)
 
 
@@ -103,6 +103,10 @@ def test_roles_are_enforced_in_the_functions(session: Session) -> None:
 def test_reject_needs_a_note_and_dismiss_records_who_and_why(session: Session) -> None:
     reply = _pending_reply(session)
     boss = staff(session, "Boss", role="manager")
+    # Only a person's submission can be rejected: a suggestion nobody submitted is just edited or left.
+    with pytest.raises(ReplyConflict):
+        reject_reply(session, reply_id=reply.id, staff=boss, note="not submitted")
+    submit_reply(session, reply_id=reply.id, staff=staff(session, "Plain Agent", role="agent"), text="Hola")
     with pytest.raises(InvalidReply):
         reject_reply(session, reply_id=reply.id, staff=boss, note="  ")
     rejected = reject_reply(session, reply_id=reply.id, staff=boss, note="too formal")

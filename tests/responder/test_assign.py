@@ -110,7 +110,7 @@ def test_open_posts_of_someone_who_leaves_are_redistributed(session: Session) ->
         .where(col(Assignment.staff_id) == ana.id, col(Assignment.ended_at).is_not(None))
     ).scalar_one()
     assert ended == 3
-    pending = list(session.execute(select(Reply).where(col(Reply.state) == ReplyState.PENDING_APPROVAL)).scalars())
+    pending = list(session.execute(select(Reply).where(col(Reply.state) == ReplyState.SUGGESTED)).scalars())
     assert len(pending) == 3 and all("Bea" in r.text for r in pending)
 
 

@@ -101,7 +101,7 @@ def test_breach_is_recorded_once_escalates_to_a_senior_and_alerts_the_manager(se
     session.refresh(post)
     assert post.assignee_id == senior.id and post.escalated_at is not None
     assert [a.kind for a in unread_alerts(session, staff_id=boss.id)] == ["breach"]  # type: ignore[arg-type]
-    assert [a.kind for a in unread_alerts(session, staff_id=senior.id)] == ["breach"]  # type: ignore[arg-type]
+    assert [a.kind for a in unread_alerts(session, staff_id=senior.id)] == ["escalation"]  # type: ignore[arg-type]
 
 
 def test_a_held_post_that_breaches_still_alerts(session: Session) -> None:

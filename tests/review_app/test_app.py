@@ -19,6 +19,7 @@ from streamlit.testing.v1 import AppTest
 
 from models.tables import Post, PostStatus, Reply, ReplyState, Staff, utcnow
 from networks.base import SentReply
+from responder.actions import submit_reply
 from responder.assign import assign_pending
 from responder.sla_targets import PUBLIC_COMPLAINT_S
 from review_app import context
@@ -162,7 +163,7 @@ def test_queue_item_carries_thread_reply_author_and_sla(session: Session) -> Non
     item = items[linked.id]
     assert item.parent_text == "our launch post"
     assert items[loose.id].parent_text == "our launch post"
-    assert item.reply_id == reply.id and item.reply_state == ReplyState.PENDING_APPROVAL
+    assert item.reply_id == reply.id and item.reply_state == ReplyState.SUGGESTED
     assert item.reply_text == reply.text
     assert item.assignee_name == manager.name
     assert item.author_username.startswith("user") and item.author_followers == 100
@@ -217,7 +218,7 @@ def test_manager_approves_exactly_once_and_the_second_approver_is_told(app_engin
     loser = open_app(desk.manager2)
     loser.button(key=f"approve_{rid}").click().run()  # first click: the confirmation is on screen
     assert f"confirm_{rid}" in [b.key for b in loser.button] and not loser.success
-    assert reply_row(app_engine, rid).state == ReplyState.PENDING_APPROVAL  # one click sends nothing
+    assert reply_row(app_engine, rid).state == ReplyState.SUGGESTED  # one click sends nothing
     winner = open_app(desk.manager)
     winner.text_area(key=reply_key(rid)).set_value("We are on it, sorry!")
     approve(winner, rid)
@@ -282,7 +283,7 @@ def test_agent_cannot_approve_and_nothing_changes(app_engine: Engine) -> None:
     assert len(at.error) == 1 and "may not approve reply" in at.error[0].value
     assert at.error[0].value.startswith(t("en", "msg_not_allowed", detail=""))
     row = reply_row(app_engine, rid)
-    assert row.state == ReplyState.PENDING_APPROVAL and row.approved_by_id is None
+    assert row.state == ReplyState.SUGGESTED and row.approved_by_id is None
     assert audits(app_engine, "reply_approved") == 0
 
 
@@ -301,6 +302,8 @@ def test_agent_submits_an_edited_reply_for_approval(app_engine: Engine) -> None:
 def test_manager_rejects_with_a_note_and_needs_one(app_engine: Engine) -> None:
     desk = seed(app_engine)
     rid = desk.replies["medium"]
+    with Session(app_engine) as s:
+        submit_reply(s, reply_id=rid, staff=desk.agent, text="Hola, lo miramos")
     at = open_tools(open_app(desk.manager), desk.posts["medium"].id)
     at.button(key=f"reject_{rid}").click().run()
     assert len(at.error) == 1 and "say why the reply is rejected" in at.error[0].value
@@ -368,7 +371,7 @@ def test_overview_renders_the_status_counts(app_engine: Engine) -> None:
     assert metrics[t("es", "needing_response")] == "3"
     assert metrics[t("es", "unassigned_public")] == "0"
     replies = at.dataframe[3].value  # words, not the stored codes
-    assert dict(zip(replies.iloc[:, 0], replies.iloc[:, 1], strict=True)) == {"pendiente de aprobación": 3}
+    assert dict(zip(replies.iloc[:, 0], replies.iloc[:, 1], strict=True)) == {"sugerencia": 3}
     assert len(at.get("vega_lite_chart")) == 1, "the posts-per-hour chart is missing"
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlmodel import Session, col
 
 from classifier.registry import load_scorer
@@ -26,7 +26,7 @@ from ground.db import make_engine
 from ground.settings import Settings
 from models.schema import migrate
 from models.staff import DEMO_PASSWORD, ensure_demo_team
-from models.tables import Post, Reply, ReplyState
+from models.tables import Post, Reply, ReplyState, Staff
 from networks.registry import build_listeners, build_senders
 from review_app.launch import streamlit_command
 from sandbox.server import Sandbox
@@ -118,7 +118,7 @@ def test_manager_approves_in_the_browser_and_the_network_gets_exactly_that_reply
     with Session(engine) as s:
         post = s.execute(select(Post).where(col(Post.external_id) == mention_id)).scalar_one()
         reply = s.execute(select(Reply).where(col(Reply.post_id) == post.id)).scalar_one()
-        assert reply.state == ReplyState.PENDING_APPROVAL
+        assert reply.state == ReplyState.SUGGESTED
         post_id, reply_id, suggested = post.id, reply.id, reply.text
     assert not [r for r in sandbox.sent if r.kind != "dm"], "nothing is sent before the approval"
 
@@ -266,3 +266,95 @@ def test_sign_in_lasts_through_a_reload_and_a_link_and_ends_with_sign_out(sandbo
     finally:
         app.terminate()
         app.wait(timeout=20)
+
+
+AGENT = "marta@demo.escucha"
+EDIT = " Your order #5521 left our warehouse today: tracking in your DMs."
+
+
+def _sign_in(page: Page, base: str, email: str) -> None:
+    page.goto(f"{base}/?lang=en")
+    page.get_by_role("textbox", name="E-mail").fill(email)
+    page.get_by_role("textbox", name="Password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def test_an_agents_edit_is_approved_from_waiting_for_approval_and_sent_once(sandbox: Sandbox, tmp_path: Path) -> None:
+    """Issue 14, done-when 2: agent submits an edit; the manager sees name and diff, approves; sent once."""
+    _need_chromium()
+    from playwright.sync_api import expect, sync_playwright
+
+    url_db = f"sqlite:///{tmp_path / 'approvals.db'}"
+    engine = make_engine(url_db)
+    migrate(engine)
+    with Session(engine) as s:
+        ensure_demo_team(s)
+        s.execute(update(Staff).values(ui_language="en"))
+        s.commit()
+    mention_id = sandbox.add_mention(COMPLAINT, author="ana_g", lang="en", followers=12_400)
+    settings = Settings(database_url=url_db, **sandbox.settings_overrides())
+    Worker(engine, listeners=build_listeners(settings), senders={}, scorer=load_scorer()).run_once()
+    with Session(engine) as s:
+        post = s.execute(select(Post).where(col(Post.external_id) == mention_id)).scalar_one()
+        reply = s.execute(select(Reply).where(col(Reply.post_id) == post.id)).scalar_one()
+        assert reply.state == ReplyState.SUGGESTED
+        post_id, reply_id, suggested = post.id, reply.id, reply.text
+
+    port = _free_port()
+    env = {**os.environ, **settings_env(settings), "ESCUCHA_DATABASE_URL": url_db}
+    app = subprocess.Popen(
+        streamlit_command(port=port, headless=True), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    base = f"http://127.0.0.1:{port}"
+    shots = shots_dir(tmp_path)
+    shots.mkdir(exist_ok=True)
+    try:
+        _wait_healthy(base, app)
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            _sign_in(page, base, AGENT)
+            expect(page.get_by_role("heading", name="Response queue")).to_be_visible(timeout=WAIT_MS)
+            card = page.locator(f".st-key-post_{post_id}")
+            expect(card).to_be_visible(timeout=WAIT_MS)
+            box = card.get_by_role("textbox", name="Suggested reply")
+            box.fill(suggested + EDIT)
+            box.press("Control+Enter")
+            _settle(page)
+            card.get_by_role("button", name="Submit for approval").click()
+            expect(page.get_by_text(f"Reply {reply_id} submitted for approval.")).to_be_visible(timeout=WAIT_MS)
+            assert all(r.in_reply_to != mention_id for r in sandbox.sent), "a submission sends nothing"
+            page.get_by_role("link", name="My submissions").click()
+            expect(page.locator(f".st-key-submission_{reply_id}")).to_be_visible(timeout=WAIT_MS)
+            page.get_by_role("button", name="Sign out").click()
+
+            _sign_in(page, base, MANAGER)
+            page.get_by_role("link", name="Waiting for approval").click()
+            expect(page.get_by_role("heading", name="Waiting for approval")).to_be_visible(timeout=WAIT_MS)
+            item = page.locator(f".st-key-approval_{reply_id}")
+            expect(item).to_be_visible(timeout=WAIT_MS)
+            expect(item.get_by_text("From Marta Gil")).to_be_visible()
+            expect(item.locator("ins")).to_contain_text("#5521 left our warehouse today")
+            expect(item.get_by_text(COMPLAINT)).to_be_visible()
+            # The whole card, buttons included, before the picture: a run still drawing shows half a page.
+            expect(item.get_by_role("button", name="Approve and send")).to_be_visible(timeout=WAIT_MS)
+            expect(item.get_by_role("checkbox", name="Select")).to_be_attached(timeout=WAIT_MS)
+            _settle(page)
+            page.screenshot(path=str(shots / "review-approvals.png"))
+            item.get_by_role("button", name="Approve and send").click()
+            expect(page.get_by_text(f"Reply {reply_id} approved and sent")).to_be_visible(timeout=WAIT_MS)
+            expect(item).to_have_count(0)
+            browser.close()
+    finally:
+        app.terminate()
+        app.wait(timeout=20)
+
+    answers = [r for r in sandbox.sent if r.in_reply_to == mention_id]
+    assert [(r.network, r.text) for r in answers] == [("x", suggested + EDIT)]
+    with Session(engine) as s:
+        stored = s.get(Reply, reply_id)
+        assert stored is not None and stored.state == ReplyState.SENT and stored.external_id == answers[0].external_id
+        marta = s.execute(select(Staff).where(col(Staff.email) == AGENT)).scalar_one()
+        assert stored.submitted_by_id == marta.id
+    engine.dispose()
+    assert (shots / "review-approvals.png").stat().st_size > 10_000

@@ -19,7 +19,9 @@ from streamlit.testing.v1 import AppTest
 from classifier.embed import load_embedder
 from classifier.lexicon import COMPLAINT_CUES, CRISIS
 from classifier.urgency import urgency
+from models.alerts import KINDS
 from models.tables import (
+    Alert,
     Post,
     PostKind,
     PostStatus,
@@ -32,6 +34,7 @@ from models.tables import (
     Shift,
     SlaPolicy,
     SourceCursor,
+    utcnow,
 )
 from responder.admin import CHANNELS, LANES
 from responder.corrections import SENTIMENTS
@@ -42,11 +45,12 @@ from review_app.views.queue import TOOLS_KEY
 from tests.support.desk import desk_engine, user
 from tests.support.factories import scored_post
 
+DESK = ("approvals.py", "submissions.py", "notifications.py")
 PAGES = {
-    "admin": ("queue.py", "inbox.py", "trends.py", "overview.py", "admin.py"),
-    "manager": ("queue.py", "inbox.py", "trends.py", "overview.py"),
-    "agent": ("queue.py", "inbox.py", "overview.py"),
-    "marketing": ("trends.py", "overview.py"),
+    "admin": ("queue.py", "inbox.py", *DESK, "trends.py", "overview.py", "admin.py"),
+    "manager": ("queue.py", "inbox.py", *DESK, "trends.py", "overview.py"),
+    "agent": ("queue.py", "inbox.py", "submissions.py", "notifications.py", "overview.py"),
+    "marketing": ("notifications.py", "trends.py", "overview.py"),
 }
 
 
@@ -75,6 +79,7 @@ def seed_everything(engine: Engine) -> dict[str, int]:
         states = cycle(ReplyState)
         notes = cycle(["automatic ack", "automatic update", "post dismissed", "superseded: the post was reassigned"])
         reasons = _reasons()
+        alert_kinds = KINDS
         first: Post | None = None
         for i, (kind, sentiment) in enumerate((k, snt) for k in kinds for snt in SENTIMENTS):
             post = scored_post(
@@ -93,16 +98,24 @@ def seed_everything(engine: Engine) -> dict[str, int]:
             score.reasons = reasons
             post.status, post.assignee_id = PostStatus.ASSIGNED, agent_id
             s.add_all([score, post])
+            # Every state, each submitted by someone: the approvals, submissions and notifications pages show them.
+            submitter = members[("agent", "manager", "admin")[i % 3]].id
             s.add(
                 Reply(
                     post_id=post.id or 0,
                     kind=ReplyKind.ANSWER,
                     state=next(states),
-                    text=f"respuesta {i}",
+                    text=f"respuesta {i} corregida",
+                    suggested_text=f"respuesta {i}",
                     idempotency_key=f"k{i}",
                     note=next(notes),
+                    submitted_by_id=submitter,
+                    submitted_at=utcnow(),
                 )
             )
+            for member in members.values():
+                s.add(Alert(key=f"a{i}:{member.id}", kind=alert_kinds[i % len(alert_kinds)], staff_id=member.id or 0,
+                            post_id=post.id, message="too casual"))  # fmt: skip
         for status in (PostStatus.NEW, PostStatus.REPLIED, PostStatus.DISMISSED, PostStatus.ESCALATED,
                        PostStatus.NO_ACTION):  # fmt: skip
             closed = scored_post(s, text="xq cerrada")
@@ -162,12 +175,14 @@ def _arrow_strings(data: bytes) -> Iterator[str]:
 def shown_text(node: Any) -> list[str]:
     """Return the words a person sees on the page: labels, options, captions, table cells and chart titles.
 
-    Post texts and reply texts (``st.text``, text areas) are the customers' and the team's words, left out.
+    Post texts and reply texts (``st.text``, text areas, the approvals diff) are the customers' and the team's
+    words, left out.
     """
     out: list[str] = []
     kind = getattr(node, "type", "")
     children = getattr(node, "children", None)
-    if kind in ("text", "text_area"):
+    # The approvals page's diff (``st.html``) is made of the reply texts too: the team's words, escaped.
+    if kind in ("text", "text_area", "html"):
         return out
     proto = getattr(node, "proto", None)
     if kind == "dataframe":

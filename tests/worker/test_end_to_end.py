@@ -26,7 +26,7 @@ def make_worker(engine: Engine, sandbox: Sandbox) -> Worker:
 def _approve_only_reply(session: Session, post: Post) -> Reply:
     manager = staff(session, "Lucía Romero", role="manager", senior=True)
     reply = session.execute(select(Reply).where(col(Reply.post_id) == post.id)).scalar_one()
-    assert reply.state == ReplyState.PENDING_APPROVAL
+    assert reply.state == ReplyState.SUGGESTED
     return approve_reply(session, reply_id=reply.id, staff=manager)  # type: ignore[arg-type]
 
 
