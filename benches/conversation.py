@@ -26,7 +26,7 @@ from sqlalchemy.engine import Engine
 from ground.db import get_engine
 from ground.settings import get_settings
 from models.schema import scratch_database
-from models.tables import AuditEvent, Author, Conversation, Note, Post, Reply, Score, Staff, utcnow
+from models.tables import AuditEvent, Author, Conversation, Customer, Note, Post, Reply, Score, Staff, utcnow
 from review_app.launch import APP
 
 VIEWS = Path(APP).parent / "views"
@@ -60,9 +60,12 @@ def seed(engine: Engine, *, posts: int = 100_000, customers: int = 20_000, agent
     _rows(engine, Staff, [{**s, "languages": "es,en", "channels": "public,dm", "senior": False, "skills": "",
                            "capacity": 10_000, "available": True, "created_at": now, "failed_logins": 0,
                            "ui_language": "en", "disabled": False} for s in staff])  # fmt: skip
+    # One customer per identity, as the store gives them (models/customers.py), so the customer page has a person.
+    _rows(engine, Customer, [{"id": a + 1, "created_at": now} for a in range(customers)])
     _rows(engine, Author, [{"id": a + 1, "network": "x" if a % 2 else "facebook", "external_id": f"c{a}",
                             "username": f"cliente_{a}", "display_name": f"Cliente {a}", "followers_count": a % 900,
-                            "verified": False, "updated_at": now} for a in range(customers)])  # fmt: skip
+                            "verified": False, "updated_at": now, "customer_id": a + 1}
+                           for a in range(customers)])  # fmt: skip
     # One or two conversations per customer; a quarter of them still waiting for us.
     convs: list[dict[str, Any]] = []
     for a in range(customers):
@@ -133,7 +136,7 @@ def seed(engine: Engine, *, posts: int = 100_000, customers: int = 20_000, agent
     if engine.dialect.name == "postgresql":
         with engine.begin() as conn:
             # Explicit ids leave the sequences behind; a page that writes (a note) must not collide.
-            for table in ("staff", "author", "conversation", "post", "reply", "note", "auditevent"):
+            for table in ("staff", "customer", "author", "conversation", "post", "reply", "note", "auditevent"):
                 query = "SELECT setval(pg_get_serial_sequence('{t}', 'id'), (SELECT coalesce(max(id), 1) FROM {t}))"
                 conn.execute(text(query.format(t=table)))
             conn.execute(text("ANALYZE"))
@@ -156,6 +159,8 @@ def _page(path: Path, seeded: Seeded, **query: str) -> Any:
 MEASUREMENTS: dict[str, Callable[[Seeded], Any]] = {
     "queue_render": lambda seeded: _page(Path(APP), seeded),
     "conversation_render": lambda seeded: _page(VIEWS / "conversation.py", seeded, id=str(seeded.big_conversation_id)),
+    # The person behind the 300-message conversation (their customer id is their author id in this seed).
+    "customer_render": lambda seeded: _page(VIEWS / "customer.py", seeded, id=str(seeded.customer_author_ids[0])),
 }
 
 
