@@ -10,8 +10,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlmodel import Session, col
 
 from models.customers import OPEN_STATUSES, authors_of_customers
@@ -156,10 +157,20 @@ def _thread_key(network: str, post_id: int, conversation_id: str | None, parent_
     return f"{network}:post:{post_id}"
 
 
+def _private_for(dms_of: int | None) -> list[Any]:
+    """The WHERE clause that hides DMs owned by someone other than ``dms_of`` (none when it is None)."""
+    if dms_of is None:
+        return []
+    return [or_(col(Post.kind) != PostKind.DM, col(Post.assignee_id).is_(None), col(Post.assignee_id) == dms_of)]
+
+
 def conversations_of_authors(
-    session: Session, author_ids: Sequence[int], *, limit: int = MAX_POSTS
+    session: Session, author_ids: Sequence[int], *, limit: int = MAX_POSTS, dms_of: int | None = None
 ) -> list[Conversation]:
-    """Return the conversations the given identities took part in, newest first, with our sent replies in them."""
+    """Return the conversations the given identities took part in, newest first, with our sent replies in them.
+
+    ``dms_of`` (an agent's id) leaves out the direct messages given to someone else, as the queue does.
+    """
     if not author_ids:
         return []
     # Columns, not ORM rows: a post's raw payload and its other columns would cost more than the page itself.
@@ -182,7 +193,7 @@ def conversations_of_authors(
             col(Score.p_negative),
         )
         .outerjoin(Score, col(Score.post_id) == col(Post.id))
-        .where(col(Post.author_id).in_(list(author_ids)))
+        .where(col(Post.author_id).in_(list(author_ids)), *_private_for(dms_of))
         .order_by(col(Post.created_at).desc(), col(Post.id).desc())
         .limit(limit)
     ).all()
@@ -268,12 +279,14 @@ def _answers(session: Session, author_ids: list[int]) -> list[Answer]:
     ]
 
 
-def load_customer(session: Session, customer_id: int, *, with_suggestions: bool = True) -> CustomerPage | None:
+def load_customer(
+    session: Session, customer_id: int, *, with_suggestions: bool = True, dms_of: int | None = None
+) -> CustomerPage | None:
     """Return what the customer page shows for ``customer_id``; None when there is no such customer."""
     if session.get(Customer, customer_id) is None:
         return None
     author_ids = authors_of_customers(session, [customer_id]).get(customer_id, [])
-    conversations = conversations_of_authors(session, author_ids)
+    conversations = conversations_of_authors(session, author_ids, dms_of=dms_of)
     messages = [m for c in conversations for m in c.messages if not m.ours]
     open_cases = sorted((m for m in messages if m.status in OPEN_STATUSES), key=lambda m: m.at, reverse=True)
     refs: dict[str, int] = {}

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql import Select
 from sqlmodel import Session, col
@@ -34,6 +34,9 @@ class QueueFilters:
     statuses: tuple[str, ...] = ()
     assignee_id: int | None = None  # a staff id, UNASSIGNED, or None for everyone
     post_id: int | None = None  # one post only (a link to it: ``/queue?post=12``)
+    # An agent's staff id: direct messages given to someone else are left out. A private thread is for its owner
+    # (responder/conversations.may_view); managers and admins leave this unset and see every DM.
+    dms_of: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +141,14 @@ def _open_where(filters: QueueFilters) -> list[Any]:
         where.append(col(Post.assignee_id).is_(None))
     elif filters.assignee_id is not None:
         where.append(col(Post.assignee_id) == filters.assignee_id)
+    if filters.dms_of is not None:
+        where.append(
+            or_(
+                col(Post.kind) != PostKind.DM,
+                col(Post.assignee_id).is_(None),
+                col(Post.assignee_id) == filters.dms_of,
+            )
+        )
     return where
 
 

@@ -23,7 +23,7 @@ from review_app.customer_data import MAX_POSTS, Conversation, CustomerPage, Iden
 from review_app.i18n import t
 from review_app.labels import DAY_FORMAT, HOUR_FORMAT, chart_locale, code, number
 from review_app.safe import md, plain
-from review_app.views.queue import conversation_link
+from review_app.views.queue import conversation_link, dms_filter
 
 SEARCH_KEY = "customer_search"
 TAG_KEY = "customer_new_tag"
@@ -348,7 +348,7 @@ def render() -> None:
         if customer_id is None:
             _search(lang, session)
             return
-        page = load_customer(session, customer_id)
+        page = load_customer(session, customer_id, dms_of=dms_filter(me))
         if page is None:
             st.warning(t(lang, "customer_missing", id=customer_id))
             return

@@ -59,6 +59,11 @@ ADDRESS_WORDS = {"me": ASSIGNEE_ME, "unassigned": UNASSIGNED}
 SENTIMENT_COLOURS = {"negative": "red", "neutral": "gray", "positive": "green"}
 
 
+def dms_filter(me: Staff) -> int | None:
+    """Whose DMs the queue may show ``me``: an agent sees unassigned DMs and their own; managers and admins all."""
+    return None if me.role in (Role.ADMIN, Role.MANAGER) else me.id
+
+
 def reply_key(reply_id: int) -> str:
     """Return the session key of a reply's text area."""
     return f"reply_text_{reply_id}"
@@ -323,6 +328,7 @@ def _filters(lang: str, session: Session, me: Staff) -> QueueFilters:
         sentiments=tuple(sentiments),
         statuses=tuple(statuses),
         assignee_id=None if assignee == ASSIGNEE_ALL else (me.id if assignee == ASSIGNEE_ME else assignee),
+        dms_of=dms_filter(me),
     )
     url_filters.save(
         {"network": networks, "kind": kinds, "language": languages, "sentiment": sentiments, "status": statuses},

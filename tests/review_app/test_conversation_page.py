@@ -173,3 +173,49 @@ def test_the_page_speaks_only_the_chosen_language_and_shows_no_raw_codes(engine:
     assert not [word for word in english if word in shown], shown
     assert "cliente" in shown and "acuse de recibo" in shown and "Historia del caso" in shown
     assert reply.text in texts(at)
+
+
+def test_the_queue_shows_an_agent_no_dm_given_to_someone_else(engine: Engine) -> None:
+    """A private thread is for its owner: another agent's queue leaves it out; a manager's queue shows it."""
+    from review_app.queries import QueueFilters, fetch_queue
+    from review_app.views.queue import dms_filter
+
+    with Session(engine, expire_on_commit=False) as s:
+        ana = staff(s, "Ana Agent", channels="dm", ui_language="en")
+        beto = staff(s, "Beto Agent", channels="public", available=False, ui_language="en")
+        boss = staff(s, "Mara Manager", role="manager", available=False, ui_language="en")
+    dm_conversation(engine, RecordingSender())
+    with Session(engine) as s:
+
+        def shown(member: Staff) -> list[str]:
+            return [i.text for i in fetch_queue(s, filters=QueueFilters(dms_of=dms_filter(member))).items]
+
+        assert dms_filter(boss) is None
+        assert any(text in DM_TEXTS for text in shown(ana))
+        assert any(text in DM_TEXTS for text in shown(boss))
+        assert not [text for text in shown(beto) if text in DM_TEXTS]
+
+
+def test_the_customer_page_shows_an_agent_no_dm_given_to_someone_else(engine: Engine) -> None:
+    """The customer page follows the queue's rule: another agent does not read the owner's DMs there either."""
+    from models.customers import customer_of_author
+    from review_app.customer_data import load_customer
+    from review_app.views.queue import dms_filter
+
+    with Session(engine, expire_on_commit=False) as s:
+        ana = staff(s, "Ana Agent", channels="dm", ui_language="en")
+        beto = staff(s, "Beto Agent", channels="public", available=False, ui_language="en")
+    dm_conversation(engine, RecordingSender())
+    with Session(engine) as s:
+        author_id = s.execute(select(col(Post.author_id)).where(col(Post.kind) == "dm")).scalars().first()
+        assert author_id is not None
+        customer_id = customer_of_author(s, author_id)
+        s.commit()
+
+        def shown(member: Staff) -> list[str]:
+            page = load_customer(s, customer_id, with_suggestions=False, dms_of=dms_filter(member))
+            assert page is not None
+            return [m.text for c in page.conversations for m in c.messages]
+
+        assert set(DM_TEXTS) <= set(shown(ana))
+        assert not set(DM_TEXTS) & set(shown(beto))
