@@ -15,7 +15,17 @@ SANDBOX_X_TOKEN = "sandbox-x-token"  # noqa: S105
 SANDBOX_FB_TOKEN = "sandbox-fb-token"  # noqa: S105
 TWITTER_EPOCH_MS = 1288834974657
 X_WINDOW_SECONDS = 900
+
+
 # Per-endpoint request caps per 15-minute window, as X documents them for a Basic app.
+def read_number(value: str) -> int | None:
+    """Return ``value`` as a network reads an id, a count or a limit, or None: ASCII digits only, at most 19.
+
+    ``str.isdigit`` also accepts "²" and Python refuses ``int()`` of over 4,300 digits: either would be a 500.
+    """
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 19 else None
+
+
 X_LIMITS = {
     "me": 75,
     "mentions": 450,

@@ -21,6 +21,7 @@ from networks.fake import (
     json_reply,
     parse_graph_time,
     pick,
+    read_number,
     unb64,
     unix_or_iso,
     with_headers,
@@ -310,7 +311,7 @@ class GraphSandbox(SandboxCore):
         return _since_until(items, params)
 
     def _graph_page(self, items: list[Json], params: dict[str, str], default: tuple[str, ...]) -> Json:
-        limit = int(params["limit"]) if params.get("limit", "").isdigit() else 25
+        limit = read_number(params.get("limit", "")) or 25
         limit = max(1, min(limit, 100))
         start = 0
         after = unb64(params.get("after", "")) if params.get("after") else ""

@@ -29,6 +29,7 @@ from networks.fake import (
     json_reply,
     parse_graph_time,
     pick,
+    read_number,
     unb64,
     unix_or_iso,
     with_headers,
@@ -355,7 +356,7 @@ class InstagramSandbox(SandboxCore):
         return out
 
     def _ig_page(self, items: list[Json], params: dict[str, str], default: tuple[str, ...]) -> Json:
-        limit = int(params["limit"]) if params.get("limit", "").isdigit() else 25
+        limit = read_number(params.get("limit", "")) or 25
         limit = max(1, min(limit, 100))
         start = 0
         if params.get("after"):

@@ -25,6 +25,7 @@ from networks.fake import (
     fields,
     json_reply,
     pick,
+    read_number,
     unb64,
     with_headers,
     x_time,
@@ -371,7 +372,7 @@ class XSandbox(SandboxCore):
     def _x_timeline(self, name: str, params: dict[str, str], match: re.Match[str] | None) -> Reply:
         low = 5 if name == "mentions" else 10
         max_results = params.get("max_results", "10")
-        if not low <= (_number(max_results) or -1) <= 100:
+        if not low <= (read_number(max_results) or -1) <= 100:
             return _x_invalid("max_results", max_results, f"is not between {low} and 100")
         if name == "mentions":
             assert match is not None
@@ -398,10 +399,10 @@ class XSandbox(SandboxCore):
         view: Callable[[Json, dict[str, str]], Json],
     ) -> Json:
         """``_x_page`` over a list in id order, found by bisection instead of a scan."""
-        since = _number(params.get("since_id", "")) or 0
-        until = _number(params.get("until_id", ""))
+        since = read_number(params.get("since_id", "")) or 0
+        until = read_number(params.get("until_id", ""))
         token = unb64(params.get(token_param, ""))
-        before = _number(token)
+        before = read_number(token)
         bounds = [b for b in (until, before) if b is not None]
         lo = bisect.bisect_right(oldest_first, since, key=lambda t: int(t["id"]))
         hi = bisect.bisect_left(oldest_first, min(bounds), key=lambda t: int(t["id"])) if bounds else len(oldest_first)
@@ -423,10 +424,10 @@ class XSandbox(SandboxCore):
         *,
         more: bool = False,
     ) -> Json:
-        since = _number(params.get("since_id", "")) or 0
-        until = _number(params.get("until_id", ""))
+        since = read_number(params.get("since_id", "")) or 0
+        until = read_number(params.get("until_id", ""))
         token = unb64(params.get(token_param, ""))
-        before = _number(token)
+        before = read_number(token)
         items = [
             t
             for t in newest_first
@@ -479,7 +480,7 @@ class XSandbox(SandboxCore):
     def _x_user_tweets(self, user_id: str, params: dict[str, str]) -> Reply:
         """``GET /2/users/:id/tweets``: the user's tweets newest first, within X's 3200 and the time bounds."""
         max_results = params.get("max_results", "10")
-        if not 5 <= (_number(max_results) or -1) <= 100:
+        if not 5 <= (read_number(max_results) or -1) <= 100:
             return _x_invalid("max_results", max_results, "is not between 5 and 100")
         bounds: dict[str, datetime | None] = {}
         for name in ("start_time", "end_time"):
@@ -517,7 +518,7 @@ class XSandbox(SandboxCore):
     def _x_dm_events(self, params: dict[str, str], *, participant_id: str | None = None) -> Reply:
         """``GET /2/dm_events``, or one conversation's events (``/2/dm_conversations/with/:id/dm_events``)."""
         max_results = params.get("max_results", "100")
-        if not 1 <= (_number(max_results) or -1) <= 100:
+        if not 1 <= (read_number(max_results) or -1) <= 100:
             return _x_invalid("max_results", max_results, "is not between 1 and 100")
         types = set(params.get("event_types", "MessageCreate").split(","))
         conversation = None
@@ -664,14 +665,6 @@ class XSandbox(SandboxCore):
                 payload["direct_message_events"] = events
                 payload["users"] = {uid: {**u, "id": uid} for uid, u in users.items()}
             return payload
-
-
-def _number(value: str) -> int | None:
-    """Return ``value`` as X reads an id or a count, or None: ASCII digits only, at most 19 of them.
-
-    ``str.isdigit`` also accepts "²" and Python refuses ``int()`` of over 4,300 digits: either would be a 500.
-    """
-    return int(value) if value.isascii() and value.isdigit() and len(value) <= 19 else None
 
 
 def _x_problem(status: int, title: str, detail: str) -> Reply:

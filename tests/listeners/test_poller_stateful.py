@@ -111,13 +111,17 @@ class PollerMachine(RuleBasedStateMachine):
         """Faults stop; polling until the sources are quiet stores everything the networks served."""
         self.sandbox.clear_faults()
         self.sandbox.advance(2)  # rate-limit windows (retry-after 1 s) are over
-        # Until a round ends with every source healthy, no paged run left unfinished and nothing new: a bounded
-        # page budget per poll (2 pages of 5 feed items) means a feed that grew by hundreds of posts takes dozens of
-        # polls, and a round of already-stored pages stores nothing while its run goes on, so neither a fixed count
-        # of rounds nor "nothing new" alone says the sources are quiet.
+        # Until two rounds in a row end with every source healthy, no paged run left unfinished and nothing new: a
+        # bounded page budget per poll (2 pages of 5 feed items) means a feed that grew by hundreds of posts takes
+        # dozens of polls; a round of already-stored pages stores nothing while its run goes on; and a run that
+        # ends was listing from before the newest post, which the next run, from the top, reads. So neither a
+        # fixed count of rounds nor one quiet round says the sources are quiet.
+        quiet = 0
         for _ in range(300):
             outcomes = [poll_source(self.engine, listener) for listener in self.listeners.values()]
-            if all(o.status == PollStatus.OK and not o.unfinished and not o.inserted for o in outcomes):
+            calm = all(o.status == PollStatus.OK and not o.unfinished and not o.inserted for o in outcomes)
+            quiet = quiet + 1 if calm else 0
+            if quiet == 2:
                 break
         stored = {i for (_, i) in self._stored()}
         missing = {net: sorted(ids - stored) for net, ids in self.served.items() if ids - stored}

@@ -755,6 +755,15 @@ def test_the_x_sandbox_refuses_numbers_x_would_not_read(sandbox: Sandbox, route:
     assert (status == 400) == (name == "max_results"), payload[:300]
 
 
+@pytest.mark.parametrize("value", ["9" * 5000, "²"])
+@pytest.mark.parametrize("route", ["/v21.0/102030405060708/feed", "/v21.0/102030405060708/conversations"])
+def test_the_graph_sandbox_reads_a_limit_it_cannot_use_as_its_default(sandbox: Sandbox, route: str, value: str) -> None:
+    """A ``limit`` of 5,000 digits (a saved hypothesis example: a 500) or of non-ASCII digits pages by 25."""
+    query = urlencode({"access_token": "sandbox-fb-token", "limit": value})
+    status, _headers, payload = sandbox.handle("GET", f"{route}?{query}", {}, b"")
+    assert status == 200, payload[:300]
+
+
 # --- settings ---------------------------------------------------------------------------------------
 
 # The app's settings and every network's, as the keywords a person gives (x_page_size=…).
