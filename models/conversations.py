@@ -7,6 +7,7 @@ key and end with one row.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +24,8 @@ CONVERSATIONS: Table = Conversation.__table__  # type: ignore[attr-defined]
 
 # Posts written by the brand itself: they join the conversation they answer, never start one of their own.
 OWN_KINDS = frozenset({"own", "page_post"})
+# The conversation.thread_key column's length (models/tables.py).
+KEY_MAX = 300
 # A post in one of these states still waits for us.
 OPEN_STATUSES = (PostStatus.NEW, PostStatus.SCORED, PostStatus.ASSIGNED)
 
@@ -44,7 +47,19 @@ class Threadable:
 
 
 def thread_key(post: Threadable) -> tuple[str, str]:
-    """Return the conversation kind and key of a customer's post.
+    """Return the conversation kind and key of a customer's post (see ``_thread_key``), at most 300 characters.
+
+    Ids run to 255 characters (Instagram's), so a public key of two ids may not fit its column: a long key is
+    replaced by its digest, the same for every message of the thread, so the upsert still finds one row.
+    """
+    kind, key = _thread_key(post)
+    if len(key) > KEY_MAX:
+        key = f"{key.split(':', 1)[0]}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
+    return kind, key
+
+
+def _thread_key(post: Threadable) -> tuple[str, str]:
+    """Return the conversation kind and key of a customer's post, however long.
 
     A DM joins the customer's DM thread with the brand (one per customer and network); a public post joins its
     customer's part of the thread it belongs to (X ``conversation_id``, the Facebook post a comment is on), or

@@ -137,12 +137,14 @@ def test_odd_unicode_huge_texts_and_oversized_ids_store_on_both_backends(session
         [
             post("1", ODD, author=author),
             post("2", huge, lang="x" * 40, url="https://x.com/" + "a" * 2000),
-            post("9" * 200, "id too long"),
+            post("9" * 300, "id too long"),  # over EXTERNAL_ID_MAX (255, for Instagram's long ids)
+            # Ids that fit but make a thread key longer than its column: the key becomes a digest, nothing fails.
+            post("8" * 255, "long id, long thread", author=IncomingAuthor(network="x", external_id="7" * 200)),
         ],
         notes=notes,
     )
     session.commit()
-    assert stored.inserted == 2
+    assert stored.inserted == 3
     assert any("does not fit" in n for n in notes) and any("cut to" in n for n in notes)
     rows = {p.external_id: p for p in session.execute(select(Post)).scalars()}
     assert rows["1"].text == clean_text(ODD)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import column, func, insert, select, table, text
 from sqlmodel import Session, col
 
 from ground.db import make_engine
@@ -123,6 +123,11 @@ def test_a_closed_conversation_reopens_with_its_owner_and_a_fresh_clock(session:
     assert conv.first_unanswered_at.replace(tzinfo=UTC) == T + timedelta(minutes=60)
 
 
+OLD_POST_COLUMNS = ("network", "external_id", "kind", "source", "author_id", "text", "is_public", "manual_only",
+                    "conversation_id", "in_reply_to_external_id", "created_at", "ingested_at", "needs_response",
+                    "status", "assignee_id")  # fmt: skip
+
+
 def test_migration_0012_backfills_existing_posts(db_url: str) -> None:
     engine = make_engine(db_url)
     migrate(engine, "0008")
@@ -148,7 +153,8 @@ def test_migration_0012_backfills_existing_posts(db_url: str) -> None:
         ]
         for ext, kind, public, conv, reply_to, author, minutes, status, assignee in rows:
             conn.execute(
-                insert(Post.__table__).values(  # type: ignore[attr-defined]
+                # The post table as 0008 had it: the model's later columns (with Python defaults) are not there yet.
+                insert(table("post", *(column(c) for c in OLD_POST_COLUMNS))).values(
                     network="x", external_id=ext, kind=kind, source="old", author_id=author, text=HOSTILE,
                     is_public=public, manual_only=False, conversation_id=conv, in_reply_to_external_id=reply_to,
                     created_at=T + timedelta(minutes=minutes), ingested_at=now, needs_response=kind != "own",

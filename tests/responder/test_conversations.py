@@ -62,7 +62,7 @@ def test_a_dm_conversation_has_one_owner_one_ack_one_card_and_one_answer_closes_
     assert page.total == 1 and len(page.items) == 1
     card = page.items[0]
     assert (card.post_id, card.conversation_id, card.waiting) == (posts[-1].id, cid, 3)
-    assert card.reply_state == ReplyState.PENDING_APPROVAL and card.reply_id is not None
+    assert card.reply_state == ReplyState.SUGGESTED and card.reply_id is not None
     assert card.reply_text and "acuse" not in (card.reply_note or "")
 
     # A fourth message joins: same owner, no new assignment, no second acknowledgement.
@@ -94,7 +94,7 @@ def test_a_dm_conversation_has_one_owner_one_ack_one_card_and_one_answer_closes_
         left = s.execute(
             select(func.count()).where(
                 col(Reply.post_id).in_([p.id for p in posts]),
-                col(Reply.state).in_([ReplyState.PENDING_APPROVAL, ReplyState.DRAFT]),
+                col(Reply.state).in_([ReplyState.SUGGESTED, ReplyState.PENDING_APPROVAL, ReplyState.DRAFT]),
             )
         ).scalar_one()
         assert left == 0
@@ -118,7 +118,7 @@ def test_notes_stay_in_the_desk_and_are_never_sent(engine: Engine) -> None:
         approve_reply(s, reply_id=reply.id, staff=boss, text=None)  # type: ignore[arg-type]
     send_approved(engine, {"x": sender})
     run_worker_once(engine, sender)
-    assert len(sender.sent) == 2
+    assert len(sender.sent) == 3  # the acknowledgement, the answer and one satisfaction question
     assert not [text for *_, text in sender.sent if "NEVER-SEND" in text]
     with Session(engine) as s:
         assert not s.execute(select(Reply).where(col(Reply.text).contains("NEVER-SEND"))).scalars().all()
@@ -214,4 +214,4 @@ def test_an_acknowledged_reply_kind_is_never_the_card_reply(engine: Engine) -> N
         kinds = [r.kind for r in s.execute(select(Reply).order_by(col(Reply.id))).scalars()]
         item = fetch_queue(s, filters=QueueFilters()).items[0]
     assert kinds == [ReplyKind.ANSWER, ReplyKind.ACK] and len(sender.sent) == 1
-    assert item.reply_state == ReplyState.PENDING_APPROVAL
+    assert item.reply_state == ReplyState.SUGGESTED

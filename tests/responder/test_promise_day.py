@@ -64,7 +64,7 @@ def _work(engine: Engine, working: dict[int, tuple[int, datetime]], answered: di
                     select(Reply).where(
                         col(Reply.post_id) == post_id,
                         col(Reply.kind) == ReplyKind.ANSWER,
-                        col(Reply.state) == ReplyState.PENDING_APPROVAL,
+                        col(Reply.state).in_([ReplyState.SUGGESTED, ReplyState.PENDING_APPROVAL]),
                     )
                 ).scalar_one_or_none()
                 if reply is None:
@@ -81,7 +81,7 @@ def _work(engine: Engine, working: dict[int, tuple[int, datetime]], answered: di
                         col(Post.status) == PostStatus.ASSIGNED,
                         col(Post.id).not_in(busy or {-1}),
                         col(Reply.kind) == ReplyKind.ANSWER,
-                        col(Reply.state) == ReplyState.PENDING_APPROVAL,
+                        col(Reply.state).in_([ReplyState.SUGGESTED, ReplyState.PENDING_APPROVAL]),
                     )
                     .order_by(col(Post.urgency).desc(), col(Post.created_at), col(Post.id))
                     .limit(1)
