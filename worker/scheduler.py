@@ -462,6 +462,9 @@ class Worker:
             self.wake_listener.stop()
             self.wake_listener = None
         if self.scheduler is not None:
+            # Paused first: a job falling due during shutdown would otherwise reach an executor already shut down
+            # ("cannot schedule new futures after shutdown", logged with a traceback by APScheduler).
+            self.scheduler.pause()
             self.scheduler.shutdown(wait=True)
             self.scheduler = None
         self._stopping = False

@@ -16,7 +16,7 @@ from classifier.lexicon_scorer import LexiconScorer
 from ground.db import make_engine
 from ground.settings import Settings
 from models.store import save_posts
-from models.tables import Assignment, Post, PostKind, PostStatus, Reply, ReplyState, Score, Staff, utcnow
+from models.tables import UNAPPROVED, Assignment, Post, PostKind, PostStatus, Reply, Score, Staff, utcnow
 from networks.registry import build_listeners, build_senders
 from responder.actions import approve_reply
 from sandbox.server import Sandbox
@@ -217,7 +217,7 @@ def test_an_approval_wakes_the_outbox_and_the_reply_goes_out_within_a_fraction_o
         # Polled at start, then scored and assigned by wake-ups: a suggested answer waits for approval.
         def pending() -> int | None:
             with Session(pg_engine) as session:
-                query = select(col(Reply.id)).where(col(Reply.state) == ReplyState.PENDING_APPROVAL)
+                query = select(col(Reply.id)).where(col(Reply.state).in_(UNAPPROVED))
                 return session.execute(query).scalars().first()
 
         wait_until(lambda: pending() is not None, TICK_S / 2)
