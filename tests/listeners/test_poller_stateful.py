@@ -117,7 +117,9 @@ class PollerMachine(RuleBasedStateMachine):
         # ends was listing from before the newest post, which the next run, from the top, reads. So neither a
         # fixed count of rounds nor one quiet round says the sources are quiet.
         quiet = 0
-        for _ in range(300):
+        for _ in range(80):
+            # Dozens of rounds would spend X's 15-minute request windows (real time): time passes, they are over.
+            self.sandbox.reset_rate_limits()
             outcomes = [poll_source(self.engine, listener) for listener in self.listeners.values()]
             calm = all(o.status == PollStatus.OK and not o.unfinished and not o.inserted for o in outcomes)
             quiet = quiet + 1 if calm else 0
