@@ -20,6 +20,7 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import STATE_STOPPED
 from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
@@ -119,15 +120,26 @@ class SteadyScheduler(BackgroundScheduler):
     ``get_next_run_time`` (the database went away between two statements) ended its loop thread, and the
     worker went on running with nothing scheduled, for good (found by the fault campaign's PostgreSQL
     restart). Here such an error is logged and the loop tries again after ``jobstore_retry_interval``.
+
+    Nor does a pass start once ``shutdown`` has begun: APScheduler's loop checks only for "paused", so a pass
+    woken after the state became "stopped" handed a due job to an executor already shut down ("cannot schedule
+    new futures after shutdown", logged with a traceback on one worker stop in six here). The check and the
+    whole pass hold the job-store lock, which ``shutdown`` takes to shut the executors: no pass slips between.
     """
 
     def _process_jobs(self) -> float | None:
-        try:
-            wait: float | None = super()._process_jobs()
-        except Exception as exc:
-            log.warning("scheduler: job store unavailable (%s); trying again in %ss", exc, self.jobstore_retry_interval)
-            return float(self.jobstore_retry_interval)
-        return wait
+        # Reentrant: the pass takes the same lock inside; holding it from the check on closes the gap.
+        with self._jobstores_lock:
+            if self.state == STATE_STOPPED:
+                return None
+            try:
+                wait: float | None = super()._process_jobs()
+            except Exception as exc:
+                log.warning(
+                    "scheduler: job store unavailable (%s); trying again in %ss", exc, self.jobstore_retry_interval
+                )
+                return float(self.jobstore_retry_interval)
+            return wait
 
 
 def job_store(engine: Engine) -> SQLAlchemyJobStore:
@@ -462,9 +474,6 @@ class Worker:
             self.wake_listener.stop()
             self.wake_listener = None
         if self.scheduler is not None:
-            # Paused first: a job falling due during shutdown would otherwise reach an executor already shut down
-            # ("cannot schedule new futures after shutdown", logged with a traceback by APScheduler).
-            self.scheduler.pause()
             self.scheduler.shutdown(wait=True)
             self.scheduler = None
         self._stopping = False
