@@ -51,14 +51,13 @@ class NetworkSpec(Generic[S]):
     listeners: Callable[[S, Settings, requests.Session], list[Listener]]
     sender: Callable[[S, requests.Session], Sender]
     reply_limit: int = DEFAULT_REPLY_LIMIT
-    # A stricter limit for private messages where the network has one (Messenger text: 2,000 characters).
-    private_reply_limit: int | None = None
     # How the network counts a reply's length (X weighs URLs and emoji), and how a draft is cut to fit.
     reply_length: Callable[[str], int] = len
     fit_reply: Callable[[str], str] = _same
     # Whether a greeting names the customer's handle (@name) or their first name.
     greets_by_handle: bool = False
-    # A DM's own limit where it is stricter than ``reply_limit`` (Instagram: 1,000 against a comment's 2,200).
+    # A DM's (or private reply's) own limit where it is stricter than ``reply_limit`` (Messenger text: 2,000;
+    # Instagram: 1,000 against a comment's 2,200).
     dm_reply_limit: int | None = None
     # How long after the customer's last message a DM may still be answered (None: no such window).
     dm_window: timedelta | None = None

@@ -292,7 +292,7 @@ def fit_channel(text: str, ctx: DraftContext) -> str:
     if ctx.private:
         text = drop_dm_requests(text)
     spec = spec_of(ctx.network)
-    limit = spec.private_reply_limit if ctx.private and spec.private_reply_limit else spec.reply_limit
+    limit = spec.limit_for(private=ctx.private)
     text = spec.fit_reply(text)
     if spec.reply_length(text) > limit:
         text = text[: max(0, limit - 1)].rstrip() + "…"

@@ -43,5 +43,5 @@ SPEC = NetworkSpec(
     listeners=facebook_listeners,
     sender=facebook_sender,
     reply_limit=GRAPH_REPLY_LIMIT,
-    private_reply_limit=MESSENGER_TEXT_LIMIT,
+    dm_reply_limit=MESSENGER_TEXT_LIMIT,
 )
