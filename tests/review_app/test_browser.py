@@ -8,11 +8,8 @@ README's pictures (a plain test run must not rewrite committed files).
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,22 +27,22 @@ from models.tables import Post, Reply, ReplyState, Staff
 from networks.registry import build_listeners, build_senders
 from review_app.launch import streamlit_command
 from sandbox.server import Sandbox
+from tests.support.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    free_port,
+    need_chromium,
+    settle,
+    shots_dir,
+    sign_in,
+    wait_healthy,
+)
 from worker.scheduler import Worker
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page
+    pass
 
 pytestmark = pytest.mark.slow
-
-CHROMIUM = os.environ.get("ESCUCHA_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
-DOCS = Path(__file__).resolve().parents[2] / "docs"
-
-
-def shots_dir(tmp_path: Path) -> Path:
-    """Where the screenshots go: docs/ only on request."""
-    return DOCS if os.environ.get("ESCUCHA_SCREENSHOTS") == "docs" else tmp_path
 
 
 MANAGER = "lucia@demo.escucha"
@@ -60,47 +57,10 @@ OTHERS = [
 ]
 
 
-def _need_chromium() -> None:
-    """Skip loudly without chromium; under CI a missing browser is a failure, not a skip."""
-    if Path(CHROMIUM).exists() or shutil.which(CHROMIUM):
-        return
-    reason = f"chromium not found at {CHROMIUM}: the browser test did NOT run (apt-get install chromium)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
-def _settle(page: Page) -> None:
-    """Wait until Streamlit has finished the current run, so a screenshot shows the page, not placeholders."""
-    page.wait_for_timeout(300)
-    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=WAIT_MS)
-    page.wait_for_timeout(300)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_healthy(url: str, app: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if app.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {app.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError("streamlit did not become healthy in 60 s")
-
-
 def test_manager_approves_in_the_browser_and_the_network_gets_exactly_that_reply(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
-    _need_chromium()
+    need_chromium()
     from playwright.sync_api import expect, sync_playwright
 
     url_db = f"sqlite:///{tmp_path / 'browser.db'}"
@@ -122,7 +82,7 @@ def test_manager_approves_in_the_browser_and_the_network_gets_exactly_that_reply
         post_id, reply_id, suggested = post.id, reply.id, reply.text
     assert not [r for r in sandbox.sent if r.kind != "dm"], "nothing is sent before the approval"
 
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, **settings_env(settings), "ESCUCHA_DATABASE_URL": url_db}
     app = subprocess.Popen(
         streamlit_command(port=port, headless=True), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -131,13 +91,13 @@ def test_manager_approves_in_the_browser_and_the_network_gets_exactly_that_reply
     shots = shots_dir(tmp_path)
     shots.mkdir(exist_ok=True)
     try:
-        _wait_healthy(base, app)
+        wait_healthy(base, app)
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1440, "height": 1000})
             page.goto(f"{base}/?lang=en")
             expect(page.get_by_role("textbox", name="E-mail")).to_be_visible(timeout=WAIT_MS)
-            _settle(page)
+            settle(page)
             page.screenshot(path=str(shots / "review-signin.png"))
             page.get_by_role("textbox", name="E-mail").fill(MANAGER)
             page.get_by_role("textbox", name="Password").fill(DEMO_PASSWORD)
@@ -148,7 +108,7 @@ def test_manager_approves_in_the_browser_and_the_network_gets_exactly_that_reply
             expect(page.get_by_role("heading", name="Cola de respuesta")).to_be_visible()
             page.get_by_text("English", exact=True).click()
             expect(page.get_by_role("heading", name="Response queue")).to_be_visible(timeout=WAIT_MS)
-            _settle(page)
+            settle(page)
             page.screenshot(path=str(shots / "review-queue.png"), full_page=False)
 
             card.get_by_role("button", name="Approve and send").click()  # click 1
@@ -161,12 +121,12 @@ def test_manager_approves_in_the_browser_and_the_network_gets_exactly_that_reply
 
             page.get_by_role("link", name="My inbox").click()
             expect(page.get_by_role("heading", name="My inbox")).to_be_visible(timeout=WAIT_MS)
-            _settle(page)
+            settle(page)
             page.screenshot(path=str(shots / "review-inbox.png"))
             page.get_by_role("link", name="Trends").click()
             expect(page.get_by_role("heading", name="Brand trends")).to_be_visible(timeout=WAIT_MS)
             page.wait_for_selector("canvas, svg.marks", timeout=WAIT_MS)
-            _settle(page)
+            settle(page)
             # The README's trends picture is the Spanish one (test_browser_trends.py); this one stays English.
             page.screenshot(path=str(shots / "review-trends-en.png"), full_page=True)
             page.get_by_role("button", name="Sign out").click()
@@ -177,7 +137,7 @@ def test_manager_approves_in_the_browser_and_the_network_gets_exactly_that_reply
             page.get_by_role("link", name="Admin").click()
             expect(page.get_by_role("heading", name="Admin", exact=True)).to_be_visible(timeout=WAIT_MS)
             page.get_by_text("Lucía Romero").first.click()
-            _settle(page)
+            settle(page)
             page.screenshot(path=str(shots / "review-admin.png"), full_page=True)
             browser.close()
     finally:
@@ -196,7 +156,7 @@ def test_manager_approves_in_the_browser_and_the_network_gets_exactly_that_reply
 
 def test_sign_in_lasts_through_a_reload_and_a_link_and_ends_with_sign_out(sandbox: Sandbox, tmp_path: Path) -> None:
     """Issue 14, done-when 1: F5 and a deep link keep the person signed in; after sign-out the link asks again."""
-    _need_chromium()
+    need_chromium()
     from playwright.sync_api import expect, sync_playwright
 
     url_db = f"sqlite:///{tmp_path / 'session.db'}"
@@ -214,7 +174,7 @@ def test_sign_in_lasts_through_a_reload_and_a_link_and_ends_with_sign_out(sandbo
         post_id = post.id
     engine.dispose()
 
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, **settings_env(settings), "ESCUCHA_DATABASE_URL": url_db}
     app = subprocess.Popen(
         streamlit_command(port=port, headless=True), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -222,7 +182,7 @@ def test_sign_in_lasts_through_a_reload_and_a_link_and_ends_with_sign_out(sandbo
     base = f"http://127.0.0.1:{port}"
     link = f"{base}/queue?post={post_id}"
     try:
-        _wait_healthy(base, app)
+        wait_healthy(base, app)
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
             context = browser.new_context(viewport={"width": 1440, "height": 1000})
@@ -249,7 +209,7 @@ def test_sign_in_lasts_through_a_reload_and_a_link_and_ends_with_sign_out(sandbo
             expect(card).to_be_visible(timeout=WAIT_MS)
             expect(page.locator("[class*='st-key-post_']")).to_have_count(1)
             assert "escucha_session" not in page.url and "token" not in page.url
-            _settle(page)
+            settle(page)
             page.screenshot(path=str(tmp_path / "deep-link.png"))
 
             page.get_by_role("button", name="Cerrar sesión").click()
@@ -272,16 +232,9 @@ AGENT = "marta@demo.escucha"
 EDIT = " Your order #5521 left our warehouse today: tracking in your DMs."
 
 
-def _sign_in(page: Page, base: str, email: str) -> None:
-    page.goto(f"{base}/?lang=en")
-    page.get_by_role("textbox", name="E-mail").fill(email)
-    page.get_by_role("textbox", name="Password").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-
-
 def test_an_agents_edit_is_approved_from_waiting_for_approval_and_sent_once(sandbox: Sandbox, tmp_path: Path) -> None:
     """Issue 14, done-when 2: agent submits an edit; the manager sees name and diff, approves; sent once."""
-    _need_chromium()
+    need_chromium()
     from playwright.sync_api import expect, sync_playwright
 
     url_db = f"sqlite:///{tmp_path / 'approvals.db'}"
@@ -300,7 +253,7 @@ def test_an_agents_edit_is_approved_from_waiting_for_approval_and_sent_once(sand
         assert reply.state == ReplyState.SUGGESTED
         post_id, reply_id, suggested = post.id, reply.id, reply.text
 
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, **settings_env(settings), "ESCUCHA_DATABASE_URL": url_db}
     app = subprocess.Popen(
         streamlit_command(port=port, headless=True), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -309,18 +262,18 @@ def test_an_agents_edit_is_approved_from_waiting_for_approval_and_sent_once(sand
     shots = shots_dir(tmp_path)
     shots.mkdir(exist_ok=True)
     try:
-        _wait_healthy(base, app)
+        wait_healthy(base, app)
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1440, "height": 1000})
-            _sign_in(page, base, AGENT)
+            sign_in(page, base, AGENT, DEMO_PASSWORD)
             expect(page.get_by_role("heading", name="Response queue")).to_be_visible(timeout=WAIT_MS)
             card = page.locator(f".st-key-post_{post_id}")
             expect(card).to_be_visible(timeout=WAIT_MS)
             box = card.get_by_role("textbox", name="Suggested reply")
             box.fill(suggested + EDIT)
             box.press("Control+Enter")
-            _settle(page)
+            settle(page)
             card.get_by_role("button", name="Submit for approval").click()
             expect(page.get_by_text(f"Reply {reply_id} submitted for approval.")).to_be_visible(timeout=WAIT_MS)
             assert all(r.in_reply_to != mention_id for r in sandbox.sent), "a submission sends nothing"
@@ -328,7 +281,7 @@ def test_an_agents_edit_is_approved_from_waiting_for_approval_and_sent_once(sand
             expect(page.locator(f".st-key-submission_{reply_id}")).to_be_visible(timeout=WAIT_MS)
             page.get_by_role("button", name="Sign out").click()
 
-            _sign_in(page, base, MANAGER)
+            sign_in(page, base, MANAGER, DEMO_PASSWORD)
             page.get_by_role("link", name="Waiting for approval").click()
             expect(page.get_by_role("heading", name="Waiting for approval")).to_be_visible(timeout=WAIT_MS)
             item = page.locator(f".st-key-approval_{reply_id}")
@@ -339,7 +292,7 @@ def test_an_agents_edit_is_approved_from_waiting_for_approval_and_sent_once(sand
             # The whole card, buttons included, before the picture: a run still drawing shows half a page.
             expect(item.get_by_role("button", name="Approve and send")).to_be_visible(timeout=WAIT_MS)
             expect(item.get_by_role("checkbox", name="Select")).to_be_attached(timeout=WAIT_MS)
-            _settle(page)
+            settle(page)
             page.screenshot(path=str(shots / "review-approvals.png"))
             item.get_by_role("button", name="Approve and send").click()
             expect(page.get_by_text(f"Reply {reply_id} approved and sent")).to_be_visible(timeout=WAIT_MS)

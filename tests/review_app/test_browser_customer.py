@@ -8,11 +8,7 @@ temporary folder, or to ``docs/review-customer.png`` when ``ESCUCHA_SCREENSHOTS=
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -30,53 +26,20 @@ from networks.registry import build_listeners
 from review_app.launch import streamlit_command
 from sandbox.seed import seed_cross_channel
 from sandbox.server import Sandbox
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, free_port, need_chromium, shots_dir, wait_healthy
 from worker.scheduler import Worker
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = os.environ.get("ESCUCHA_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
-DOCS = Path(__file__).resolve().parents[2] / "docs"
 MANAGER = "lucia@demo.escucha"
 WAIT_MS = 60_000
 FB_TEXT = "Llevo una semana esperando el pedido #5521 y en Twitter nadie me responde"
 
 
-def _need_chromium() -> None:
-    """Skip loudly without chromium; under CI a missing browser is a failure, not a skip."""
-    if Path(CHROMIUM).exists() or shutil.which(CHROMIUM):
-        return
-    reason = f"chromium not found at {CHROMIUM}: the browser test did NOT run (apt-get install chromium)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_healthy(url: str, app: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if app.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {app.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError("streamlit did not become healthy in 90 s")
-
-
 def test_manager_opens_a_customer_from_a_card_and_links_the_suggested_identity(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
-    _need_chromium()
+    need_chromium()
     from playwright.sync_api import expect, sync_playwright
 
     url_db = f"sqlite:///{tmp_path / 'customer.db'}"
@@ -100,15 +63,15 @@ def test_manager_opens_a_customer_from_a_card_and_links_the_suggested_identity(
         lucia = s.execute(select(Staff).where(col(Staff.email) == MANAGER)).scalar_one()
         lucia_id = lucia.id
 
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, **settings_env(settings), "ESCUCHA_DATABASE_URL": url_db}
     app = subprocess.Popen(
         streamlit_command(port=port, headless=True), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     base = f"http://127.0.0.1:{port}"
-    shots = DOCS if os.environ.get("ESCUCHA_SCREENSHOTS") == "docs" else tmp_path
+    shots = shots_dir(tmp_path)
     try:
-        _wait_healthy(base, app)
+        wait_healthy(base, app)
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
             context = browser.new_context(viewport={"width": 1440, "height": 1600})

@@ -8,11 +8,7 @@ Drives Debian's chromium through Playwright; the screenshot goes to the test's t
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
-import time
-import urllib.request
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,50 +20,17 @@ from models.schema import migrate
 from models.staff import DEMO_PASSWORD, ensure_demo_team
 from models.tables import PostKind, Reply, ReplyKind, ReplyState, Satisfaction, Staff
 from review_app.launch import streamlit_command
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, free_port, need_chromium, shots_dir, wait_healthy
 from tests.support.complaints import CHATTER, COMPLAINTS
 from tests.support.factories import scored_post
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = os.environ.get("ESCUCHA_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
-DOCS = Path(__file__).resolve().parents[2] / "docs"
 MARKETING = "noa@demo.escucha"
 AGENT = "marta@demo.escucha"
 WAIT_MS = 30_000
 # The first trends page of a process loads the encoder and makes every complaint's vector.
 THEMES_MS = 180_000
-
-
-def _need_chromium() -> None:
-    """Skip loudly without chromium; under CI a missing browser is a failure, not a skip."""
-    if Path(CHROMIUM).exists() or shutil.which(CHROMIUM):
-        return
-    reason = f"chromium not found at {CHROMIUM}: the browser test did NOT run (apt-get install chromium)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_healthy(url: str, app: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if app.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {app.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError("streamlit did not become healthy in 60 s")
 
 
 def _seed(url: str) -> None:
@@ -115,20 +78,20 @@ def _sign_in(page: object, base: str, email: str) -> None:
 
 
 def test_trends_in_spanish_show_named_themes_and_unknown_pages_say_so(tmp_path: Path) -> None:
-    _need_chromium()
+    need_chromium()
     from playwright.sync_api import expect, sync_playwright
 
     url_db = f"sqlite:///{tmp_path / 'trends.db'}"
     _seed(url_db)
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "ESCUCHA_DATABASE_URL": url_db}
     app = subprocess.Popen(
         streamlit_command(port=port, headless=True), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     base = f"http://127.0.0.1:{port}"
-    shots = DOCS if os.environ.get("ESCUCHA_SCREENSHOTS") == "docs" else tmp_path
+    shots = shots_dir(tmp_path)
     try:
-        _wait_healthy(base, app)
+        wait_healthy(base, app)
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
             page = browser.new_context(viewport={"width": 1440, "height": 3400}).new_page()
