@@ -195,3 +195,19 @@ class SandboxCore:
     def _fb_id(self) -> str:
         self._fb_seq += 1 + (self._fb_seq % 7)  # gaps like real object ids, still increasing
         return str(self._fb_seq)
+
+
+class CursorRefused(Exception):
+    """A Graph ``after`` cursor that names no item of the listing (expired, or from another listing)."""
+
+
+def since_until(items: list[Json], params: dict[str, str], key: str = "created_time") -> list[Json]:
+    """The items whose ``key`` time lies within the request's ``since`` and ``until`` (Graph's time filter)."""
+    since = unix_or_iso(params["since"]) if params.get("since") else None
+    until = unix_or_iso(params["until"]) if params.get("until") else None
+
+    def keep(item: Json) -> bool:
+        ts = parse_graph_time(item[key]).timestamp()
+        return (since is None or ts >= since) and (until is None or ts <= until)
+
+    return [i for i in items if keep(i)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -16,8 +16,9 @@ from ground.settings import get_settings
 from models import sessions
 from models.tables import Staff
 from networks.registry import build_senders
-from responder.permissions import Action, can
+from responder.permissions import Action, NotAllowed, can
 from review_app.i18n import DEFAULT_LANGUAGE, LANGUAGES, t
+from review_app.safe import md
 
 if TYPE_CHECKING:
     from networks.base import Sender
@@ -232,3 +233,19 @@ def allowed_staff(session: Session, lang: str, *, action: Action, refused: str) 
         st.info(t(lang, refused))
         return None
     return me
+
+
+def save_as_me(work: Callable[[Session, Staff], object]) -> None:
+    """Run one change (admin, knowledge base) as the signed-in person and say how it went."""
+    with Session(engine(), expire_on_commit=False) as session:
+        me = acting_staff(session)
+        if me is None:
+            return
+        try:
+            work(session, me)
+        except NotAllowed as exc:
+            flash("error", t(lang(), "msg_not_allowed", detail=md(str(exc))))
+        except (ValueError, LookupError) as exc:
+            flash("error", t(lang(), "msg_error", detail=md(str(exc))))
+        else:
+            flash("success", t(lang(), "msg_saved"))

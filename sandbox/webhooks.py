@@ -18,7 +18,7 @@ from typing import Any
 
 import requests
 
-from networks.facebook import webhook as fb
+from networks import graph
 from networks.x import webhook as xw
 
 
@@ -58,7 +58,7 @@ class WebhookPusher:
                 "Content-Type": "application/json",
                 xw.SIGNATURE_HEADER: xw.sign(self.x_consumer_secret, body),
             }
-        sig = fb.sign(self.fb_app_secret, body)
+        sig = graph.sign(self.fb_app_secret, body)
         return body, {"Content-Type": "application/json", "X-Hub-Signature-256": sig}
 
     def post(self, network: str, body: bytes, headers: dict[str, str]) -> int:

@@ -31,6 +31,7 @@ from ground.db import session_scope
 from ground.redact import reveal
 from ground.settings import Settings
 from models.store import record_delivery
+from networks import graph
 from networks.base import ListenerError, WebhookBatch, WebhookRefused
 from networks.facebook import webhook as fb
 from networks.facebook.settings import FacebookSettings
@@ -269,7 +270,7 @@ class Receiver:
             self._throttle(request)
             if not self._fb_verify:
                 raise _Refused(404, "facebook webhooks are not configured here (no verify token)")
-            answer = fb.challenge(dict(request.query_params), self._fb_verify)
+            answer = graph.challenge(dict(request.query_params), self._fb_verify)
             if answer is None:
                 raise _Refused(403, "handshake refused: not a subscribe request with our verify token")
         except _Refused as exc:
@@ -285,7 +286,9 @@ class Receiver:
                 raise WebhookRefused("no Facebook page is configured")
             return fb.parse_page_delivery(payload, page_id=page_id)
 
-        return await self._deliver(request, "facebook", self._fb_secret, fb.SIGNATURE_HEADER, fb.signature_ok, parse)
+        return await self._deliver(
+            request, "facebook", self._fb_secret, graph.SIGNATURE_HEADER, graph.signature_ok, parse
+        )
 
     def _spec_handshake(self, spec: NetworkSpec[Any]) -> Callable[[Request], Any]:
         """The subscription handshake of a network that declares its webhooks (``hub.challenge`` style)."""

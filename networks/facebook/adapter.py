@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import facebook
 import requests
 
-from ground.redact import redact, reveal
+from ground.redact import reveal
 from ground.settings import Settings
 from models.watch import Watch
 from networks.base import (
@@ -37,6 +34,7 @@ from networks.base import (
     same_reply_text,
 )
 from networks.facebook.settings import FacebookSettings
+from networks.graph import graph_client, graph_code, translated_errors
 from networks.http import GraphUsage, endpoint_limits
 
 NETWORK = "facebook"
@@ -44,69 +42,22 @@ POST_FIELDS = "id,message,story,created_time,updated_time,from,permalink_url"
 COMMENT_FIELDS = "id,message,created_time,from,parent,permalink_url"
 CONVERSATION_FIELDS = "id,link,updated_time,message_count,unread_count"
 MESSAGE_FIELDS = "id,message,created_time,from,to"
-AUTH_CODES = {102, 190}
-RATE_LIMIT_CODES = {4, 17, 32, 613}
-# Graph's rate-limit errors carry no reset time and its usage windows roll over an hour: wait a while.
-RATE_LIMIT_RETRY_AFTER = 300.0
-# Errors a retry cannot fix on a send: permission/window (10, 200), bad parameter (100), user gone (551).
-SEND_PERMANENT_CODES = {10, 100, 200, 551}
 LOOKUP_PAGE_SIZE = 100
 
 Json = dict[str, Any]
 
 
-class _GraphAPI(facebook.GraphAPI):
-    """facebook-sdk's client plus ``appsecret_proof`` on every call when an app secret is configured."""
-
-    def __init__(self, *, app_secret: str | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.app_secret = app_secret
-
-    def request(
-        self,
-        path: str,
-        args: Json | None = None,
-        post_args: Json | None = None,
-        files: Any = None,
-        method: str | None = None,
-    ) -> Any:
-        """Send one Graph request, signed with the app secret proof when there is a secret."""
-        if self.app_secret and self.access_token:
-            proof = hmac.new(self.app_secret.encode(), self.access_token.encode(), hashlib.sha256).hexdigest()
-            # facebook-sdk puts the token in post_args when there are any, else in the query: follow it.
-            if post_args:
-                post_args["appsecret_proof"] = proof
-            else:
-                args = {**(args or {}), "appsecret_proof": proof}
-        return super().request(path, args=args, post_args=post_args, files=files, method=method)
-
-
 def make_graph(settings: Settings | FacebookSettings, session: requests.Session) -> Any:
     """Build the one facebook-sdk client for the page from settings, talking through ``session``."""
     fb = settings if isinstance(settings, FacebookSettings) else FacebookSettings.of(settings)
-    graph = _GraphAPI(access_token=reveal(fb.page_token), session=session, app_secret=reveal(fb.app_secret))
-    # facebook-sdk 3.1.0 only accepts versions up to 3.1 in its constructor; set the real one afterwards.
-    graph.version = fb.graph_version
-    return graph
+    return graph_client(
+        token=reveal(fb.page_token), app_secret=reveal(fb.app_secret), version=fb.graph_version, session=session
+    )
 
 
-@contextmanager
-def graph_errors(action: str, *, sending: bool = False) -> Iterator[None]:
+def graph_errors(action: str, *, sending: bool = False) -> AbstractContextManager[None]:
     """Translate facebook-sdk/requests errors raised inside the block into Escucha's listener errors."""
-    try:
-        yield
-    except facebook.GraphAPIError as exc:
-        code = exc.code if isinstance(exc.code, int) else None
-        if code in AUTH_CODES:
-            raise AuthFailed(f"Facebook {action}: token refused ({redact(str(exc.message))})") from exc
-        if code in RATE_LIMIT_CODES:
-            raise RateLimited(f"Facebook {action}: rate limited", retry_after=RATE_LIMIT_RETRY_AFTER) from exc
-        if sending and code in SEND_PERMANENT_CODES:
-            raise PermanentFailure(f"Facebook {action}: refused ({redact(str(exc.message))})") from exc
-        raise TemporaryFailure(f"Facebook {action}: {redact(str(exc.message))}") from exc
-    except (requests.RequestException, ValueError, KeyError) as exc:  # timeouts, bad JSON, no content-type
-        # facebook-sdk puts access_token in the query string, and a connection error's text quotes the URL.
-        raise TemporaryFailure(redact(f"Facebook {action}: {type(exc).__name__}: {exc}")) from exc
+    return translated_errors("Facebook", action, sending=sending)
 
 
 def parse_graph_time(value: Any) -> datetime:
@@ -276,23 +227,13 @@ def _ts(value: Any) -> int | None:
     return int(at.timestamp()) if at is not None else None
 
 
-def _graph_code(exc: BaseException) -> tuple[int | None, int | None]:
-    """Graph's (code, error_subcode) behind a listener error, when facebook-sdk raised it."""
-    cause = exc.__cause__
-    if not isinstance(cause, facebook.GraphAPIError):
-        return None, None
-    error = cause.result.get("error") if isinstance(cause.result, dict) else None
-    subcode = error.get("error_subcode") if isinstance(error, dict) else None
-    return (cause.code if isinstance(cause.code, int) else None), (subcode if isinstance(subcode, int) else None)
-
-
 def _object_gone(exc: BaseException) -> bool:
     # (#100) subcode 33: the post or conversation was deleted (or hidden from the page) since it was listed.
-    return _graph_code(exc) == (100, 33)
+    return graph_code(exc) == (100, 33)
 
 
 def _cursor_refused(exc: BaseException) -> bool:
-    code, subcode = _graph_code(exc)
+    code, subcode = graph_code(exc)
     return code == 100 and subcode != 33
 
 
@@ -618,7 +559,7 @@ class FacebookFeedListener(_GraphListener):
                 self.requests_made += 1
                 response = self.graph.get_objects(ids, fields=f"updated_time,{expansion}")
         except TemporaryFailure as exc:
-            if _graph_code(exc)[0] != 100:
+            if graph_code(exc)[0] != 100:
                 raise
             # (#100) One id of the batch is gone and Graph refuses them all: each post is read on its own.
             skipped.append(f"comments: a batch of {len(batch)} posts refused, read one by one ({exc})")

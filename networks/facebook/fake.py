@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 from networks.fake import (
     MESSENGER_WINDOW,
+    CursorRefused,
     Fault,
     Json,
     Reply,
@@ -22,8 +23,8 @@ from networks.fake import (
     parse_graph_time,
     pick,
     read_number,
+    since_until,
     unb64,
-    unix_or_iso,
     with_headers,
 )
 
@@ -226,7 +227,7 @@ class GraphSandbox(SandboxCore):
                 return self._graph_post(segments, params)
             try:
                 return self._graph_get(segments, params)
-            except _CursorRefused as exc:
+            except CursorRefused as exc:
                 return _graph_error(400, f"(#100) The after cursor {exc} is invalid or has expired", 100)
 
     def _graph_get(self, segments: list[str], params: dict[str, str]) -> Reply:
@@ -250,7 +251,7 @@ class GraphSandbox(SandboxCore):
             ]
             # Graph lists a feed newest first by created_time (a backdated post sorts by its own time).
             posts = sorted(posts, key=lambda p: (parse_graph_time(p["created_time"]), _number(p["id"])), reverse=True)
-            posts = _since_until(posts, params)
+            posts = since_until(posts, params)
             return json_reply(200, self._graph_page(posts, params, ("created_time", "message", "id")))
         if node == self.page_id and edge == "conversations":
             convs = sorted(self._conversations.values(), key=lambda c: c["updated_time"], reverse=True)
@@ -292,7 +293,7 @@ class GraphSandbox(SandboxCore):
                     page = self._graph_page(
                         self._comments_of(object_id, edge), edge, ("created_time", "from", "message", "id")
                     )
-                except _CursorRefused as exc:
+                except CursorRefused as exc:
                     return _graph_error(400, f"(#100) The after cursor {exc} is invalid or has expired", 100)
                 if page["data"]:  # Graph leaves an empty edge out of an expanded object
                     body["comments"] = page
@@ -308,7 +309,7 @@ class GraphSandbox(SandboxCore):
         items = sorted(items, key=lambda c: (c["created_time"], int(c["id"].split("_")[-1])))
         if params.get("order") == "reverse_chronological":
             items.reverse()
-        return _since_until(items, params)
+        return since_until(items, params)
 
     def _graph_page(self, items: list[Json], params: dict[str, str], default: tuple[str, ...]) -> Json:
         limit = read_number(params.get("limit", "")) or 25
@@ -319,7 +320,7 @@ class GraphSandbox(SandboxCore):
             ids = [i["id"] for i in items]
             if after not in ids:
                 # An expired or foreign cursor is refused, never silently an empty (and final) page.
-                raise _CursorRefused(params["after"])
+                raise CursorRefused(params["after"])
             start = ids.index(after) + 1
         page, more = items[start : start + limit], len(items) > start + limit
         names = fields(params.get("fields"), default)
@@ -453,21 +454,6 @@ def _expansions(param: str) -> dict[str, tuple[dict[str, str], str]]:
                 mods[key] = value
         out[name.strip()] = (mods, sub)
     return out
-
-
-class _CursorRefused(Exception):
-    """An ``after`` cursor that names no item of the listing (expired, or from another listing)."""
-
-
-def _since_until(items: list[Json], params: dict[str, str]) -> list[Json]:
-    since = unix_or_iso(params["since"]) if params.get("since") else None
-    until = unix_or_iso(params["until"]) if params.get("until") else None
-
-    def keep(item: Json) -> bool:
-        ts = parse_graph_time(item["created_time"]).timestamp()
-        return (since is None or ts >= since) and (until is None or ts <= until)
-
-    return [i for i in items if keep(i)]
 
 
 def _graph_error(status: int, message: str, code: int, transient: bool = False, subcode: int | None = None) -> Reply:

@@ -7,56 +7,16 @@ reads return and normalised by the same ``GraphItems``, so a post has one form w
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any
 
 from networks.base import WebhookBatch, WebhookRefused
 from networks.facebook.adapter import GraphItems
+from networks.graph import graph_time_text, webhook_time
 
 Json = dict[str, Any]
-SIGNATURE_HEADER = "x-hub-signature-256"
 # The feed items that are posts; reactions, likes and shares are not.
 POST_ITEMS = frozenset({"status", "post", "photo", "video"})
-
-
-def sign(app_secret: str, body: bytes) -> str:
-    """The ``X-Hub-Signature-256`` value Facebook puts on a delivery of ``body``."""
-    return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def signature_ok(app_secret: str, body: bytes, header: str | None) -> bool:
-    """Whether ``header`` signs ``body`` with the app secret (compared in constant time)."""
-    if not header:
-        return False
-    return hmac.compare_digest(sign(app_secret, body).encode(), header.strip().encode("utf-8", "replace"))
-
-
-def challenge(params: dict[str, str], verify_token: str) -> str | None:
-    """The ``hub.challenge`` to echo when the subscription handshake names our verify token, else None."""
-    mode, token, answer = params.get("hub.mode"), params.get("hub.verify_token"), params.get("hub.challenge")
-    if mode != "subscribe" or token is None or answer is None or not verify_token:
-        return None
-    if not hmac.compare_digest(token.encode("utf-8", "replace"), verify_token.encode()):
-        return None
-    return answer
-
-
-def _unix(value: Any) -> datetime | None:
-    """A webhook time: unix seconds, or milliseconds (Messenger's ``timestamp``, some entries' ``time``)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    seconds = value / 1000 if value > 10**11 else value
-    try:
-        return datetime.fromtimestamp(seconds, UTC)
-    except (ValueError, OverflowError, OSError):
-        return None
-
-
-def _graph_time(at: datetime | None) -> str | None:
-    return at.strftime("%Y-%m-%dT%H:%M:%S+0000") if at is not None else None
 
 
 def _feed_item(items: GraphItems, value: Json, batch: WebhookBatch) -> None:
@@ -64,7 +24,7 @@ def _feed_item(items: GraphItems, value: Json, batch: WebhookBatch) -> None:
     if verb != "add":
         batch.skipped.append(f"feed {item!s:.20} {verb!s:.20} not read (only new items are posts)")
         return
-    created = _graph_time(_unix(value.get("created_time")))
+    created = graph_time_text(webhook_time(value.get("created_time")))
     who = value.get("from")
     if item == "comment":
         post_id, parent_id = value.get("post_id"), value.get("parent_id")
@@ -92,11 +52,11 @@ def _message(items: GraphItems, event: Json, batch: WebhookBatch) -> None:
     if not isinstance(message, dict):
         batch.skipped.append("messaging event without a message (read receipt, delivery, postback)")
         return
-    at = _unix(event.get("timestamp"))
+    at = webhook_time(event.get("timestamp"))
     graph: Json = {
         "id": message.get("mid"),
         "message": message.get("text"),
-        "created_time": _graph_time(at),
+        "created_time": graph_time_text(at),
         "from": {"id": sender.get("id")} if isinstance(sender, dict) else None,
     }
     if message.get("is_echo") is True:
@@ -118,7 +78,7 @@ def parse_page_delivery(payload: Any, *, page_id: str) -> WebhookBatch:
             raise WebhookRefused("an entry is not an object")
         if str(entry.get("id")) != page_id:
             raise WebhookRefused(f"entry for page {str(entry.get('id'))[:40]!r}, not ours")
-        batch.saw(_unix(entry.get("time")))
+        batch.saw(webhook_time(entry.get("time")))
         changes, messaging = entry.get("changes", []), entry.get("messaging", [])
         if not isinstance(changes, list) or not isinstance(messaging, list):
             raise WebhookRefused("changes and messaging are lists")

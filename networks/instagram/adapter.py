@@ -9,21 +9,19 @@ conversations ``/{page-id}/conversations?platform=instagram``.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import facebook
 import requests
 
-from ground.redact import redact, reveal
+from ground.redact import reveal
 from models.watch import Watch
 from networks.base import (
     LOOKUP_MAX_PAGES,
@@ -40,6 +38,8 @@ from networks.base import (
     merge_pages,
     same_reply_text,
 )
+from networks.graph import RATE_LIMIT_CODES as GRAPH_RATE_LIMIT_CODES
+from networks.graph import graph_client, graph_code, translated_errors
 from networks.http import GraphUsage, endpoint_limits
 from networks.instagram.settings import InstagramSettings
 
@@ -49,12 +49,8 @@ COMMENT_FIELDS = "id,text,timestamp,username,from,parent_id"
 THREAD_FIELDS = f"{COMMENT_FIELDS},replies{{{COMMENT_FIELDS}}}"
 CONVERSATION_FIELDS = "id,updated_time"
 MESSAGE_FIELDS = "id,message,created_time,from,to"
-AUTH_CODES = {102, 190}
-# 4, 17, 32, 613: Graph's app, user and page limits; 80002: Instagram's business use case limit.
-RATE_LIMIT_CODES = {4, 17, 32, 613, 80002}
-RATE_LIMIT_RETRY_AFTER = 300.0
-# Errors a retry cannot fix on a send: window or once-only rule (10), permission (200), bad parameter (100).
-SEND_PERMANENT_CODES = {10, 100, 200, 551}
+# Graph's limits plus 80002, Instagram's business use case limit.
+RATE_LIMIT_CODES = GRAPH_RATE_LIMIT_CODES | {80002}
 # Instagram's own words for the refusals a person must understand (error_subcode → why).
 SEND_REASONS = {
     2534022: "outside the 24-hour messaging window",
@@ -68,62 +64,18 @@ SEEN_IDS_KEPT = 5000
 Json = dict[str, Any]
 
 
-class _GraphAPI(facebook.GraphAPI):
-    """facebook-sdk's client plus ``appsecret_proof`` on every call when an app secret is configured."""
-
-    def __init__(self, *, app_secret: str | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.app_secret = app_secret
-
-    def request(
-        self,
-        path: str,
-        args: Json | None = None,
-        post_args: Json | None = None,
-        files: Any = None,
-        method: str | None = None,
-    ) -> Any:
-        """Send one Graph request, signed with the app secret proof when there is a secret."""
-        if self.app_secret and self.access_token:
-            proof = hmac.new(self.app_secret.encode(), self.access_token.encode(), hashlib.sha256).hexdigest()
-            if post_args:
-                post_args["appsecret_proof"] = proof
-            else:
-                args = {**(args or {}), "appsecret_proof": proof}
-        return super().request(path, args=args, post_args=post_args, files=files, method=method)
-
-
 def make_graph(ig: InstagramSettings, session: requests.Session) -> Any:
     """The one facebook-sdk client for the account, talking through ``session``."""
-    graph = _GraphAPI(access_token=reveal(ig.token), session=session, app_secret=reveal(ig.app_secret))
-    # facebook-sdk 3.1.0 only accepts versions up to 3.1 in its constructor; set the real one afterwards.
-    graph.version = ig.graph_version
-    return graph
+    return graph_client(
+        token=reveal(ig.token), app_secret=reveal(ig.app_secret), version=ig.graph_version, session=session
+    )
 
 
-def _subcode(exc: facebook.GraphAPIError) -> int | None:
-    error = exc.result.get("error") if isinstance(exc.result, dict) else None
-    value = error.get("error_subcode") if isinstance(error, dict) else None
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-@contextmanager
-def graph_errors(action: str, *, sending: bool = False) -> Iterator[None]:
+def graph_errors(action: str, *, sending: bool = False) -> AbstractContextManager[None]:
     """Translate facebook-sdk/requests errors raised inside the block into Escucha's listener errors."""
-    try:
-        yield
-    except facebook.GraphAPIError as exc:
-        code = exc.code if isinstance(exc.code, int) else None
-        if code in AUTH_CODES:
-            raise AuthFailed(f"Instagram {action}: token refused ({redact(str(exc.message))})") from exc
-        if code in RATE_LIMIT_CODES:
-            raise RateLimited(f"Instagram {action}: rate limited", retry_after=RATE_LIMIT_RETRY_AFTER) from exc
-        if sending and code in SEND_PERMANENT_CODES:
-            why = SEND_REASONS.get(_subcode(exc) or 0) or redact(str(exc.message))
-            raise PermanentFailure(f"Instagram {action}: refused ({why})") from exc
-        raise TemporaryFailure(f"Instagram {action}: {redact(str(exc.message))}") from exc
-    except (requests.RequestException, ValueError, KeyError) as exc:
-        raise TemporaryFailure(redact(f"Instagram {action}: {type(exc).__name__}: {exc}")) from exc
+    return translated_errors(
+        "Instagram", action, sending=sending, rate_limit_codes=RATE_LIMIT_CODES, send_reasons=SEND_REASONS
+    )
 
 
 def parse_ig_time(value: Any) -> datetime:
@@ -505,8 +457,7 @@ class InstagramCommentsListener(_IgListener):
                 self.requests_made += 1
                 return _dict(self.graph.get_object(entry.external_id, fields="comments_count,timestamp"))
         except TemporaryFailure as exc:
-            cause = exc.__cause__
-            if isinstance(cause, facebook.GraphAPIError) and _subcode(cause) == 33:
+            if graph_code(exc)[1] == 33:
                 skipped.append(f"comments: media {entry.external_id} is gone")
                 unwatch.append(entry.external_id)
                 return None

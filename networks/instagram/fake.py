@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 from networks.fake import (
     MESSENGER_WINDOW,
+    CursorRefused,
     Fault,
     Json,
     Reply,
@@ -30,8 +31,8 @@ from networks.fake import (
     parse_graph_time,
     pick,
     read_number,
+    since_until,
     unb64,
-    unix_or_iso,
     with_headers,
 )
 
@@ -45,10 +46,6 @@ IG_USER_ID = "17841400000000001"
 IG_USERNAME = "escucha.help"
 MEDIA_FIELDS = ("id", "timestamp")
 COMMENT_FIELDS = ("id", "text", "timestamp")
-
-
-class _CursorRefused(Exception):
-    """An ``after`` cursor that names no item of the listing."""
 
 
 class _NoMention(Exception):
@@ -267,7 +264,7 @@ class InstagramSandbox(SandboxCore):
                 if method == "POST":
                     return self._ig_post(segments, params)
                 return self._ig_get(segments, params)
-            except _CursorRefused as exc:
+            except CursorRefused as exc:
                 return ig_error(400, f"(#100) The after cursor {exc} is invalid or has expired", 100)
             except _NoMention as exc:
                 return ig_error(400, f"(#100) {exc}", 100)
@@ -288,7 +285,7 @@ class InstagramSandbox(SandboxCore):
                 m for m in state["media"]
                 if (m["owner"]["id"] == self.ig_user_id if edge == "media" else m["_tagged"])
             ]  # fmt: skip
-            media = _since_until(sorted(wanted, key=_newest, reverse=True), params, "timestamp")
+            media = since_until(sorted(wanted, key=_newest, reverse=True), params, "timestamp")
             return json_reply(200, self._ig_page(media, params, MEDIA_FIELDS))
         if edge == "conversations" and params.get("platform") == "instagram":
             convs = sorted(state["convs"].values(), key=lambda c: c["updated_time"], reverse=True)
@@ -363,7 +360,7 @@ class InstagramSandbox(SandboxCore):
             ids = [i["id"] for i in items]
             after = unb64(params["after"])
             if after not in ids:
-                raise _CursorRefused(params["after"][:40])
+                raise CursorRefused(params["after"][:40])
             start = ids.index(after) + 1
         page, more = items[start : start + limit], len(items) > start + limit
         names = fields(params.get("fields"), default)
@@ -502,17 +499,6 @@ def _braced(text: str) -> str:
 
 def _newest(item: Json) -> tuple[str, int]:
     return item["timestamp"], int(item["id"]) if item["id"].isdigit() else 0
-
-
-def _since_until(items: list[Json], params: dict[str, str], key: str) -> list[Json]:
-    since = unix_or_iso(params["since"]) if params.get("since") else None
-    until = unix_or_iso(params["until"]) if params.get("until") else None
-
-    def keep(item: Json) -> bool:
-        ts = parse_graph_time(item[key]).timestamp()
-        return (since is None or ts >= since) and (until is None or ts <= until)
-
-    return [i for i in items if keep(i)]
 
 
 def ig_error(status: int, message: str, code: int, subcode: int | None = None) -> Reply:

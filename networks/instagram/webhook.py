@@ -9,58 +9,20 @@ makes the receiver ask for a redelivery instead of storing half of it. Every ite
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import requests
 
 from networks.base import WebhookBatch, WebhookRefused
+from networks.graph import SIGNATURE_HEADER, challenge, graph_time_text, signature_ok, webhook_time
 from networks.instagram.adapter import IgItems, is_ig_id, lookup_mention, make_graph
 from networks.instagram.settings import InstagramSettings
 from networks.settings import NetworkSettings
 from networks.spec import WebhookSpec
 
 Json = dict[str, Any]
-SIGNATURE_HEADER = "x-hub-signature-256"
 FIELDS = frozenset({"comments", "mentions", "messages"})
-
-
-def sign(app_secret: str, body: bytes) -> str:
-    """The ``X-Hub-Signature-256`` value Meta puts on a delivery of ``body``."""
-    return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def signature_ok(app_secret: str, body: bytes, header: str | None) -> bool:
-    """Whether ``header`` signs ``body`` with the app secret (compared in constant time)."""
-    if not header:
-        return False
-    return hmac.compare_digest(sign(app_secret, body).encode(), header.strip().encode("utf-8", "replace"))
-
-
-def challenge(params: dict[str, str], verify_token: str) -> str | None:
-    """The ``hub.challenge`` to echo when the subscription handshake names our verify token, else None."""
-    mode, token, answer = params.get("hub.mode"), params.get("hub.verify_token"), params.get("hub.challenge")
-    if mode != "subscribe" or token is None or answer is None or not verify_token:
-        return None
-    if not hmac.compare_digest(token.encode("utf-8", "replace"), verify_token.encode()):
-        return None
-    return answer
-
-
-def _unix(value: Any) -> datetime | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    seconds = value / 1000 if value > 10**11 else value
-    try:
-        return datetime.fromtimestamp(seconds, UTC)
-    except (ValueError, OverflowError, OSError):
-        return None
-
-
-def _graph_time(at: datetime | None) -> str | None:
-    return at.strftime("%Y-%m-%dT%H:%M:%S+0000") if at is not None else None
 
 
 Lookup = Any  # (media_id, comment_id | None) -> IncomingPost
@@ -77,7 +39,7 @@ def _change(items: IgItems, change: Json, at: datetime | None, batch: WebhookBat
         if not isinstance(media_id, str):
             raise ValueError("comment without its media id")
         # The comment's own time is not in the delivery: the entry's time is when Instagram saw it.
-        graph: Json = {"id": value.get("id"), "text": value.get("text"), "timestamp": _graph_time(at),
+        graph: Json = {"id": value.get("id"), "text": value.get("text"), "timestamp": graph_time_text(at),
                        "from": value.get("from"), "parent_id": value.get("parent_id")}  # fmt: skip
         batch.posts.append(items.comment(graph, media_id=media_id))
     elif field == "mentions":
@@ -98,7 +60,7 @@ def _message(items: IgItems, event: Json, batch: WebhookBatch) -> None:
     if message.get("is_echo") is True:
         who = {"id": items.user_id}  # the account's own message, sent from another tool
     graph: Json = {"id": message.get("mid"), "message": message.get("text"),
-                   "created_time": _graph_time(_unix(event.get("timestamp"))), "from": who}  # fmt: skip
+                   "created_time": graph_time_text(webhook_time(event.get("timestamp"))), "from": who}  # fmt: skip
     # The conversation id is not in the delivery: it stays unknown rather than made up.
     batch.posts.append(items.message(graph, conversation_id=None))
 
@@ -120,7 +82,7 @@ def parse_delivery(payload: Any, *, user_id: str, username: str = "", lookup: Lo
             raise WebhookRefused("an entry is not an object")
         if str(entry.get("id")) != user_id:
             raise WebhookRefused(f"entry for account {str(entry.get('id'))[:40]!r}, not ours")
-        at = _unix(entry.get("time"))
+        at = webhook_time(entry.get("time"))
         batch.saw(at)
         changes, messaging = entry.get("changes", []), entry.get("messaging", [])
         if not isinstance(changes, list) or not isinstance(messaging, list):

@@ -3,19 +3,17 @@ brand keywords and each source's health and API budget. Every change is a call i
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import streamlit as st
 from sqlalchemy import select
 from sqlmodel import Session, col
 
 from ground.settings import get_settings
 from models.staff import list_staff
-from models.tables import Role, SavedReply, Shift, SlaPolicy, Staff
+from models.tables import Role, SavedReply, Shift, SlaPolicy
 from networks.registry import NETWORKS
 from responder.admin import CHANNELS, LANES, add_shift, remove_shift, save_reply_text, set_sla_policy, update_staff
 from responder.overflow import POLICIES, overflow_policy, set_overflow_policy
-from responder.permissions import Action, NotAllowed
+from responder.permissions import Action
 from responder.status import collect_status
 from review_app import context, fmt
 from review_app.i18n import t
@@ -24,26 +22,9 @@ from review_app.safe import md, plain
 from review_app.views.overview import sources_frame
 
 
-def _do(work: Callable[[Session, Staff], object]) -> None:
-    """Run one admin change as the signed-in person and say how it went."""
-    lang = context.lang()
-    with Session(context.engine(), expire_on_commit=False) as session:
-        me = context.acting_staff(session)
-        if me is None:
-            return
-        try:
-            work(session, me)
-        except NotAllowed as exc:
-            context.flash("error", t(lang, "msg_not_allowed", detail=md(str(exc))))
-        except (ValueError, LookupError) as exc:
-            context.flash("error", t(lang, "msg_error", detail=md(str(exc))))
-        else:
-            context.flash("success", t(lang, "msg_saved"))
-
-
 def _save_staff(staff_id: int) -> None:
     s = st.session_state
-    _do(
+    context.save_as_me(
         lambda session, me: update_staff(
             session,
             actor=me,
@@ -59,7 +40,7 @@ def _save_staff(staff_id: int) -> None:
 
 def _add_shift(staff_id: int) -> None:
     s = st.session_state
-    _do(
+    context.save_as_me(
         lambda session, me: add_shift(
             session,
             actor=me,
@@ -73,12 +54,12 @@ def _add_shift(staff_id: int) -> None:
 
 
 def _remove_shift(shift_id: int) -> None:
-    _do(lambda session, me: remove_shift(session, actor=me, shift_id=shift_id))
+    context.save_as_me(lambda session, me: remove_shift(session, actor=me, shift_id=shift_id))
 
 
 def _save_sla() -> None:
     s = st.session_state
-    _do(
+    context.save_as_me(
         lambda session, me: set_sla_policy(
             session,
             actor=me,
@@ -93,7 +74,9 @@ def _save_sla() -> None:
 def _save_saved_reply() -> None:
     s = st.session_state
     rid = int(s["saved_pick"])
-    _do(lambda session, me: save_reply_text(session, actor=me, saved_reply_id=rid, text=str(s[f"saved_text_{rid}"])))
+    context.save_as_me(
+        lambda session, me: save_reply_text(session, actor=me, saved_reply_id=rid, text=str(s[f"saved_text_{rid}"]))
+    )
 
 
 def _staff_section(lang: str, session: Session) -> None:
@@ -167,7 +150,7 @@ OVERFLOW_KEY = "overflow_policy"
 
 def _save_overflow() -> None:
     policy = str(st.session_state.get(OVERFLOW_KEY, ""))
-    _do(lambda session, me: set_overflow_policy(session, actor=me, policy=policy))
+    context.save_as_me(lambda session, me: set_overflow_policy(session, actor=me, policy=policy))
 
 
 def _overflow_section(lang: str, session: Session) -> None:

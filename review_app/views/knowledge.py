@@ -4,8 +4,6 @@ and admins; a box to try a question and see which articles the system would choo
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import streamlit as st
 from sqlmodel import Session
 
@@ -13,9 +11,8 @@ from knowledge.articles import KINDS, LANGUAGES, ArticleDraft, list_articles
 from knowledge.ranking import CONFIDENT_ARTICLE
 from knowledge.suggest import load_knowledge
 from models.knowledge import KbArticle
-from models.tables import Staff
 from responder.knowledge_admin import save_article_as, set_article_active_as
-from responder.permissions import Action, NotAllowed
+from responder.permissions import Action
 from review_app import context
 from review_app.i18n import t
 from review_app.labels import code, formatter, number
@@ -24,23 +21,6 @@ from review_app.safe import md, plain, shorten
 PICK_KEY = "kb_pick"
 NEW = 0
 FIELDS = ("kb_f_slug", "kb_f_language", "kb_f_kind", "kb_f_title", "kb_f_answer", "kb_f_questions", "kb_f_body")
-
-
-def _do(work: Callable[[Session, Staff], object]) -> None:
-    """Run one change as the signed-in person and say how it went."""
-    lang = context.lang()
-    with Session(context.engine(), expire_on_commit=False) as session:
-        me = context.acting_staff(session)
-        if me is None:
-            return
-        try:
-            work(session, me)
-        except NotAllowed as exc:
-            context.flash("error", t(lang, "msg_not_allowed", detail=md(str(exc))))
-        except (ValueError, LookupError) as exc:
-            context.flash("error", t(lang, "msg_error", detail=md(str(exc))))
-        else:
-            context.flash("success", t(lang, "msg_saved"))
 
 
 def _save() -> None:
@@ -54,11 +34,13 @@ def _save() -> None:
         questions=str(s.get("kb_f_questions", "")).splitlines(),
         body=str(s.get("kb_f_body", "")),
     )
-    _do(lambda session, me: save_article_as(session, staff=me, draft=draft))
+    context.save_as_me(lambda session, me: save_article_as(session, staff=me, draft=draft))
 
 
 def _set_active(article_id: int, active: bool) -> None:
-    _do(lambda session, me: set_article_active_as(session, staff=me, article_id=article_id, active=active))
+    context.save_as_me(
+        lambda session, me: set_article_active_as(session, staff=me, article_id=article_id, active=active)
+    )
 
 
 def _load_into_form(rows: dict[int, KbArticle]) -> None:
