@@ -79,6 +79,11 @@ class _Outputs(torch.nn.Module):
 
 def export_int8(model: MultiHead, target: Path, *, per_channel: bool = False) -> Path:
     """Export ``model`` to ONNX, quantise its weights to int8 and move the result to ``target`` atomically."""
+    return export_module_int8(_Outputs(model.eval()), [*OUTPUTS, POOLED], target, per_channel=per_channel)
+
+
+def export_module_int8(module: torch.nn.Module, outputs: list[str], target: Path, *, per_channel: bool = False) -> Path:
+    """Export ``module`` (ids, mask) -> ``outputs`` to ONNX with int8 weights, written to ``target`` atomically."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -89,11 +94,11 @@ def export_int8(model: MultiHead, target: Path, *, per_channel: bool = False) ->
         with warnings.catch_warnings(), torch.inference_mode():
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                _Outputs(model.eval()),
+                module.eval(),
                 (example, example),
                 str(fp32),
                 input_names=["input_ids", "attention_mask"],
-                output_names=[*OUTPUTS, POOLED],
+                output_names=outputs,
                 dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"}},
                 opset_version=17,
                 dynamo=False,
@@ -110,18 +115,27 @@ def export_int8(model: MultiHead, target: Path, *, per_channel: bool = False) ->
     return target
 
 
+def session_for(path: Path, *, threads: int | None = None) -> Any:
+    """An ONNX Runtime CPU session for ``path`` with the product's thread settings."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or torch.get_num_threads()
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Idle pool threads sleep instead of spinning: a worker shares its cores with the outbox, the database and a
+    # second worker, and the spinning threads of its two sessions took CPU they needed (a 90 s pipeline bench at
+    # 50 posts/s on 2 cores: p95 to assignment 42 s spinning, 20 s not).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
 class OnnxRunner:
     """Runs the exported model; called like ``MultiHead`` (ids, mask) and returns its logits by head."""
 
     def __init__(self, path: Path, *, threads: int | None = None) -> None:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or torch.get_num_threads()
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.path = path
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.session = session_for(path, threads=threads)
 
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:
         outs: list[Any] = self.session.run(list(OUTPUTS), self._feeds(input_ids, attention_mask))
@@ -134,10 +148,15 @@ class OnnxRunner:
 
     @staticmethod
     def _feeds(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, np.ndarray]:
-        return {
-            "input_ids": input_ids.numpy().astype(np.int64, copy=False),
-            "attention_mask": attention_mask.numpy().astype(np.int64, copy=False),
-        }
+        return feeds(input_ids.numpy(), attention_mask.numpy())
+
+
+def feeds(input_ids: np.ndarray, attention_mask: np.ndarray) -> dict[str, np.ndarray]:
+    """The exported graphs' inputs, as the int64 arrays they were traced with."""
+    return {
+        "input_ids": input_ids.astype(np.int64, copy=False),
+        "attention_mask": attention_mask.astype(np.int64, copy=False),
+    }
 
 
 def load_runner(directory: Path, model: MultiHead | None = None, *, threads: int | None = None) -> OnnxRunner:

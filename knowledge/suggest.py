@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from knowledge.encoder import MODEL_ID, Encoder, default_encoder
+from knowledge.encoder import Encoder, default_encoder, model_id
 from knowledge.index import Index, load_index
 from knowledge.ranking import (
     CONFIDENT_ANSWER,
@@ -80,6 +80,12 @@ class Knowledge:
             self._encoder = default_encoder()
         return self._encoder
 
+    def prefetch(self, posts: list[tuple[str, str]]) -> None:
+        """Embed the (text, language) posts a sweep is about to answer, in one batched call, so ``find`` is cheap."""
+        texts = [text for text, language in posts if language in ANSWERABLE and text.strip()]
+        if texts and not self.index.empty:
+            self.encoder.queries(texts)
+
     def find(self, text: str, *, language: str, k: int = 3) -> Retrieval:
         """The best articles (any language) and past answers (in ``language``) for ``text``."""
         if self.index.empty or not text.strip():
@@ -113,7 +119,7 @@ class Knowledge:
 
 def load_knowledge(session: Session, *, encoder: Encoder | None = None) -> Knowledge | None:
     """The knowledge base for a sweep, or None when it holds nothing (then no model is ever loaded)."""
-    index = load_index(session, encoder.model_id if encoder is not None else MODEL_ID)
+    index = load_index(session, encoder.model_id if encoder is not None else model_id())
     if index.empty:
         return None
     return Knowledge(session, index, load_priors(session), encoder)

@@ -12,9 +12,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from knowledge.encoder import Encoder, default_encoder, to_bytes
+from knowledge.encoder import Encoder, default_encoder, model_id, to_bytes
 from knowledge.ranking import ACCEPTED, DISCARDED, EDITED
-from models.knowledge import KbAnswer, KbSuggestion
+from models.knowledge import KbAnswer, KbArticle, KbSuggestion
 from models.tables import Post, PostStatus, Reply, ReplyKind, ReplyState, Staff, utcnow
 
 _GONE = (ReplyState.SENT, ReplyState.SENDING, ReplyState.APPROVED)
@@ -27,6 +27,7 @@ class UpkeepResult:
 
     settled: int = 0
     embedded: int = 0
+    reembedded: int = 0
 
 
 def outcome_of(suggestion_text: str, reply: Reply | None, post_status: str) -> str | None:
@@ -117,6 +118,51 @@ def _language_of(session: Session, post_id: int) -> str:
     return (score or "")[:8]
 
 
+def reembed_stale(session: Session, *, encoder: Encoder | None = None, limit: int = 64) -> int:
+    """Embed again the articles and past answers stored by another encoder (an upgrade); return how many.
+
+    Why: the index reads only vectors of the process's own encoder, so rows left under an older one would silently
+    drop out of the suggestions; a changed model id (new weights, another backend) re-embeds them bit by bit here.
+    """
+    from knowledge.articles import embed_article
+
+    current = encoder.model_id if encoder is not None else model_id()
+    stale_articles = list(
+        session.execute(
+            select(KbArticle)
+            .where(col(KbArticle.embedding_model).is_distinct_from(current))
+            .order_by(col(KbArticle.id))
+            .limit(limit)
+        ).scalars()
+    )
+    stale_answers = session.execute(
+        select(KbAnswer, Post)
+        .join(Post, col(Post.id) == col(KbAnswer.post_id))
+        .where(col(KbAnswer.embedding_model) != current)
+        .order_by(col(KbAnswer.reply_id))
+        .limit(limit)
+    ).all()
+    if not stale_articles and not stale_answers:
+        return 0
+    encoder = encoder or default_encoder()
+    for article in stale_articles:
+        questions = [q for q in article.questions.splitlines() if q.strip()]
+        article.embedding = to_bytes(embed_article(article.title, questions, article.body, encoder))
+        article.embedding_model = encoder.model_id
+        session.add(article)
+    if stale_answers:
+        vectors = encoder.queries([post.text for _, post in stale_answers])
+        for (answer, _), vector in zip(stale_answers, vectors, strict=True):
+            answer.embedding = to_bytes(vector)
+            answer.embedding_model = encoder.model_id
+            session.add(answer)
+    return len(stale_articles) + len(stale_answers)
+
+
 def upkeep(session: Session, *, encoder: Encoder | None = None) -> UpkeepResult:
-    """Settle outcomes and embed new answers; the caller commits."""
-    return UpkeepResult(settled=settle_outcomes(session), embedded=embed_answers(session, encoder=encoder))
+    """Settle outcomes, embed new answers and re-embed rows from an older encoder; the caller commits."""
+    return UpkeepResult(
+        settled=settle_outcomes(session),
+        embedded=embed_answers(session, encoder=encoder),
+        reembedded=reembed_stale(session, encoder=encoder),
+    )

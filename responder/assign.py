@@ -32,7 +32,7 @@ from models.tables import (
     Staff,
     utcnow,
 )
-from responder.conversations import THREAD_COLUMNS, Thread, claim_owner
+from responder.conversations import THREAD_COLUMNS, Thread, claim_owner, conversation_free
 from responder.drafts import DraftContext, SavedReplyBook, suggest_reply
 from responder.forecast import HandlingRates, Promise, PromiseRules, forecast, queue_ahead
 from responder.overflow import HOLD, choose_overflow, has_room, manager_ids, overflow_policy
@@ -67,6 +67,8 @@ class SweepResult:
 
     assigned: int = 0
     held: list[int] = field(default_factory=list)
+    # Posts left for the next sweep because their conversation's row was busy (never waited for under the lock).
+    busy: list[int] = field(default_factory=list)
     # Posts given over capacity by the overflow policy (also counted in ``assigned``).
     overflowed: list[int] = field(default_factory=list)
     team_full: bool = False
@@ -172,6 +174,18 @@ def _any_waiting(session: Session) -> bool:
     return session.execute(select(col(Post.id)).where(*_waiting()).limit(1)).first() is not None
 
 
+def _peek_texts(session: Session, *, limit: int) -> list[tuple[str, str]]:
+    """(text, language) of the posts the next claim will most likely take, read without a lock."""
+    stmt = (
+        select(col(Post.text), col(Score.language))
+        .join(Score, col(Score.post_id) == col(Post.id))
+        .where(*_waiting())
+        .order_by(col(Post.urgency).desc(), col(Post.created_at).asc(), col(Post.id).asc())
+        .limit(limit)
+    )
+    return [(str(text), str(language)) for text, language in session.execute(stmt).all()]
+
+
 def _claim_page(session: Session, *, limit: int, offset: int) -> list[tuple[Post, Score, Author | None, Thread]]:
     stmt = (
         select(Post, Score, Author, *THREAD_COLUMNS)
@@ -234,6 +248,11 @@ def assign_pending(
     # The team lock first, then the claims (docs/design.md, "Lock order"): claiming posts and then waiting for
     # the staff rows deadlocked with the SLA sweep, which held the staff rows and waited to stamp due times on
     # the posts this sweep had claimed ("deadlock detected" at worker start with a backlog).
+    book = SavedReplyBook.load(session)
+    if book.knowledge is not None:
+        # Embedding posts for the knowledge lookup is the sweep's slowest step: it runs here, before the team lock,
+        # so another worker's sweep does not wait on it; the drafts below find the vectors in the encoder's memo.
+        book.knowledge.prefetch(_peek_texts(session, limit=limit))
     team = load_team(session, now=now, lock=True)
     if given is None:
         # The team lock may have waited for another sweep: the assignments are made now, not when the sweep began
@@ -242,13 +261,12 @@ def assign_pending(
     policy = overflow_policy(session)
     bosses = manager_ids(team)
     sla = SlaBook.load(session)
-    book = SavedReplyBook.load(session)
     promises = Promises.load(session, now=now, rules=rules)
     batch = _Rows()
     owners: dict[int, int] = {}  # conversations given an owner in this sweep (the rows read above are older)
     for _ in range(max_pages):
         # Assigned rows leave the filter once flushed; held ones stay, so they are the offset.
-        rows = _claim_page(session, limit=limit, offset=len(result.held))
+        rows = _claim_page(session, limit=limit, offset=len(result.held) + len(result.busy))
         if not rows:
             break
         for post, score, author, thread in rows:
@@ -262,6 +280,9 @@ def assign_pending(
                 ahead = _load(team, member)
                 join_owner(session, post=post, staff=member, at=now, rows=batch)
             else:
+                if thread.id is not None and not conversation_free(session, thread.id):
+                    result.busy.append(post.id)  # type: ignore[arg-type]
+                    continue
                 item = work_item(post, score)
                 chosen = choose_assignee(item, team.all_slots())
                 reason = "sweep"

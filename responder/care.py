@@ -372,6 +372,24 @@ def _rating_candidates(session: Session) -> list[tuple[Post, Satisfaction]]:
     return out
 
 
+def survey_sweep(session: Session, *, options: CareOptions, now: datetime | None = None) -> CareResult:
+    """Queue the satisfaction questions alone, without the team lock; the caller commits.
+
+    Why apart: a question goes only after an answered post, and no sweep moves an answered post, so it needs the
+    care lock (one check-then-queue at a time) but not the team lock. Queued inside ``care_sweep`` it held the team
+    lock for every answer's question, and the assignment sweeps of every worker waited on it.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CARE_LOCK_KEY})
+    now = now or utcnow()
+    result = CareResult()
+    if options.satisfaction:
+        result.surveys = ask_satisfaction(
+            session, now=now, book=SavedReplyBook.load(session), promoter=options.promoter
+        )
+    return result
+
+
 def care_sweep(session: Session, *, options: CareOptions, now: datetime | None = None) -> CareResult:
     """Queue acknowledgements, slipped-promise updates and surveys, and store ratings; the caller commits."""
     if session.get_bind().dialect.name == "postgresql":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from classifier.e5_weights import WeightsUnavailable
 from knowledge.upkeep import UpkeepResult, upkeep
-from responder.care import CareOptions, CareResult, care_sweep
+from responder.care import CareOptions, CareResult, care_sweep, survey_sweep
 from responder.sla_sweep import SlaSweepResult, sla_sweep
 
 log = logging.getLogger(__name__)
@@ -31,8 +31,13 @@ def sla_and_care(engine: Engine, *, options: CareOptions | None = None) -> CareS
     with Session(engine) as session:
         sla = sla_sweep(session)
         session.commit()
+    options = options or CareOptions()
     with Session(engine) as session:
-        care = care_sweep(session, options=options or CareOptions())
+        # Acknowledgements and promise updates under the team lock; the questions after it (see survey_sweep).
+        care = care_sweep(session, options=replace(options, satisfaction=False))
+        session.commit()
+    with Session(engine) as session:
+        care.surveys = survey_sweep(session, options=options).surveys
         session.commit()
     kb = knowledge_upkeep(engine)
     if sla.breached:

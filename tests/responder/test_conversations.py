@@ -215,3 +215,42 @@ def test_an_acknowledged_reply_kind_is_never_the_card_reply(engine: Engine) -> N
         item = fetch_queue(s, filters=QueueFilters()).items[0]
     assert kinds == [ReplyKind.ANSWER, ReplyKind.ACK] and len(sender.sent) == 1
     assert item.reply_state == ReplyState.SUGGESTED
+
+
+def test_the_sweep_leaves_a_busy_conversation_for_the_next_sweep_instead_of_waiting_under_the_team_lock() -> None:
+    from models.tables import Score
+    from responder.assign import assign_pending
+
+    with pg_schema_url() as url:
+        engine = make_engine(url)
+        migrate(engine)
+        with Session(engine, expire_on_commit=False) as s:
+            ana = staff(s, "Ana Agent")
+            save_posts(s, [incoming_dm("x1", "mi pedido no llega", author="c1", minutes_ago=1)])
+            post = s.execute(select(Post)).scalar_one()
+            post.status, post.needs_response, post.urgency = PostStatus.SCORED, True, 60
+            s.add(post)
+            s.add(Score(post_id=post.id, sentiment="negative", p_negative=0.8, p_neutral=0.1, p_positive=0.1,
+                        complaint=0.9, urgency=60, language="es", reasons=[], model_id="test"))  # fmt: skip
+            s.commit()
+            cid, pid = post.conversation_ref, post.id
+        holder = Session(engine)
+        try:
+            # Another transaction (the outbox refreshing it, a listener storing into it) holds the conversation row.
+            holder.execute(select(Conversation).where(col(Conversation.id) == cid).with_for_update()).all()
+            with Session(engine) as s:
+                started = time.monotonic()
+                result = assign_pending(s)
+                s.commit()
+                assert time.monotonic() - started < 5, "the sweep must not wait for the conversation's row"
+            assert result.assigned == 0 and result.busy == [pid] and result.held == []
+        finally:
+            holder.rollback()
+            holder.close()
+        with Session(engine) as s:
+            again = assign_pending(s)
+            s.commit()
+            assert again.assigned == 1 and again.busy == []
+            conv = s.get(Conversation, cid)
+            assert conv is not None and conv.assignee_id == ana.id
+            assert s.get(Post, pid).assignee_id == ana.id  # type: ignore[union-attr]

@@ -151,3 +151,28 @@ def test_the_promoter_question_is_an_option(engine: Engine) -> None:
         [rating] = ratings(session, scale=PROMOTER)
         assert rating.score == 9 and rating.scale == 10
     assert CareOptions().satisfaction is True  # on by default
+
+
+def test_the_worker_asks_its_questions_without_waiting_for_the_team_lock(engine: Engine) -> None:
+    from responder.care import survey_sweep
+    from responder.team import lock_team
+
+    with Session(engine, expire_on_commit=False) as session:
+        staff(session, "Priya Shah", languages="en")
+        post = scored_post(session)
+        assign_pending(session)
+        session.commit()
+    _answer_and_send(engine, post)
+    with Session(engine) as sweep:
+        # An assignment sweep holds the team lock (on PostgreSQL; SQLite has no row locks to hold).
+        lock_team(sweep)
+        with Session(engine) as session:
+            asked = survey_sweep(session, options=CareOptions())
+            session.commit()
+        sweep.rollback()
+    assert asked.surveys == [post.id]
+    with Session(engine) as session:
+        again = survey_sweep(session, options=CareOptions())
+        assert again.surveys == []  # asked once
+        off = survey_sweep(session, options=CareOptions(satisfaction=False))
+        assert off.surveys == []
