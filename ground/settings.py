@@ -56,7 +56,8 @@ class Settings(BaseSettings):
     delay_updates: bool = True
     # The satisfaction question (1–5 and a comment) after every answer, in the channel of the case; on by default.
     satisfaction_survey: bool = True
-    # Ask the promoter question (0–10, "would you recommend us?") instead of the 1–5 one.
+    # Ask the promoter question (0–10, "would you recommend us?") instead of the 1–5 one; the default until an
+    # admin sets the switch on the desk's Admin page (stored in the database, responder.promoter).
     satisfaction_promoter: bool = False
     # Promises come from a forecast (responder.forecast): never sooner than the floor, with this safety margin
     # on the forecast working time (0.5: half as long again).

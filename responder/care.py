@@ -43,6 +43,7 @@ from responder.drafts import DraftContext, SavedReplyBook, suggest_reply
 from responder.forecast import HandlingRates, Promise, PromiseRules, forecast, queue_ahead
 from responder.lifecycle import resolve_post
 from responder.permissions import Action, require
+from responder.promoter import promoter_mode
 from responder.sla_targets import Window, lane
 from responder.team import lock_team, shift_windows
 
@@ -62,7 +63,8 @@ class CareOptions:
     ack_dms: bool = True
     updates: bool = True
     satisfaction: bool = True
-    # The promoter question (0–10, "would you recommend us?") instead of the 1–5 one: an admin's choice.
+    # The promoter question (0–10, "would you recommend us?") instead of the 1–5 one: the deployment's default;
+    # an admin's switch on the desk (``responder.promoter``) overrides it.
     promoter: bool = False
     promises: PromiseRules = field(default_factory=PromiseRules)
 
@@ -384,9 +386,9 @@ def survey_sweep(session: Session, *, options: CareOptions, now: datetime | None
     now = now or utcnow()
     result = CareResult()
     if options.satisfaction:
-        result.surveys = ask_satisfaction(
-            session, now=now, book=SavedReplyBook.load(session), promoter=options.promoter
-        )
+        book = SavedReplyBook.load(session)
+        promoter = promoter_mode(session, default=options.promoter)  # the admin's switch, else the deployment's
+        result.surveys = ask_satisfaction(session, now=now, book=book, promoter=promoter)
     return result
 
 
@@ -410,5 +412,6 @@ def care_sweep(session: Session, *, options: CareOptions, now: datetime | None =
     if options.updates:
         result.updates = update_slipped(session, now=now, book=book, fc=fc)
     if options.satisfaction:
-        result.surveys = ask_satisfaction(session, now=now, book=book, promoter=options.promoter)
+        promoter = promoter_mode(session, default=options.promoter)
+        result.surveys = ask_satisfaction(session, now=now, book=book, promoter=promoter)
     return result

@@ -100,6 +100,8 @@ class Answer:
     text: str
     sent_at: datetime
     csat: int | None
+    # The scale the answer was given on: 5 (satisfaction) or 10 (the promoter question, an admin's switch).
+    scale: int = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +264,7 @@ def _answers(session: Session, author_ids: list[int]) -> list[Answer]:
             col(Post.id),
             col(Post.network),
             col(Satisfaction.score),
+            col(Satisfaction.scale),
         )
         .join(Post, col(Post.id) == col(Reply.post_id))
         .outerjoin(Satisfaction, col(Satisfaction.post_id) == col(Post.id))
@@ -274,8 +277,15 @@ def _answers(session: Session, author_ids: list[int]) -> list[Answer]:
         .limit(100)
     ).all()
     return [
-        Answer(post_id=post_id, network=network, text=text, sent_at=_utc(sent_at or updated_at), csat=score)
-        for text, sent_at, updated_at, post_id, network, score in rows
+        Answer(
+            post_id=post_id,
+            network=network,
+            text=text,
+            sent_at=_utc(sent_at or updated_at),
+            csat=score,
+            scale=scale or 5,
+        )
+        for text, sent_at, updated_at, post_id, network, score, scale in rows
     ]
 
 

@@ -1,5 +1,6 @@
-"""Admin: staff (role, capacity, languages, channels, availability, shifts), SLA policies, saved replies,
-brand keywords and each source's health and API budget. Every change is a call into ``responder.admin``."""
+"""Admin: staff (role, capacity, languages, channels, availability, shifts), SLA policies, the overflow policy,
+the satisfaction question, saved replies, brand keywords and each source's health and API budget. Every change
+is a call into ``responder``."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from networks.registry import NETWORKS
 from responder.admin import CHANNELS, LANES, add_shift, remove_shift, save_reply_text, set_sla_policy, update_staff
 from responder.overflow import POLICIES, overflow_policy, set_overflow_policy
 from responder.permissions import Action
+from responder.promoter import PROMOTER_KEY, promoter_chosen, promoter_mode, set_promoter_mode
 from responder.status import collect_status
 from review_app import context, fmt
 from review_app.i18n import t
@@ -162,6 +164,23 @@ def _overflow_section(lang: str, session: Session) -> None:
     right.button(t(lang, "admin_overflow_save"), key="save_overflow", on_click=_save_overflow)
 
 
+def _save_promoter() -> None:
+    on = bool(st.session_state.get(PROMOTER_KEY, False))
+    context.save_as_me(lambda session, me: set_promoter_mode(session, actor=me, on=on))
+
+
+def _promoter_section(lang: str, session: Session) -> None:
+    """Which satisfaction question the care sweep sends: the 1–5 one or the promoter one (0–10)."""
+    st.subheader(t(lang, "admin_survey"))
+    on = promoter_mode(session, default=get_settings().satisfaction_promoter)
+    left, right = st.columns([3, 1])
+    left.toggle(t(lang, "admin_promoter"), value=on, key=PROMOTER_KEY, help=t(lang, "admin_promoter_help"))
+    right.button(t(lang, "admin_promoter_save"), key="save_promoter", on_click=_save_promoter)
+    st.caption(t(lang, "admin_promoter_now_promoter" if on else "admin_promoter_now_survey"))
+    if not promoter_chosen(session):
+        st.caption(t(lang, "admin_promoter_from_env", variable="ESCUCHA_SATISFACTION_PROMOTER"))
+
+
 def _saved_section(lang: str, session: Session) -> None:
     st.subheader(t(lang, "admin_saved"))
     rows = {r.id: r for r in session.execute(select(SavedReply).order_by(col(SavedReply.id))).scalars()}
@@ -225,6 +244,7 @@ def render() -> None:
         _staff_section(lang, session)
         _sla_section(lang, session)
         _overflow_section(lang, session)
+        _promoter_section(lang, session)
         _saved_section(lang, session)
         _sources_section(lang, session)
 

@@ -237,7 +237,7 @@ def _answers(lang: str, page: CustomerPage) -> None:
             code(lang, "column", "day"): [_when(a.sent_at) for a in page.answers],
             code(lang, "column", "network"): [fmt.network(a.network) for a in page.answers],
             code(lang, "column", "answers"): [plain(a.text) for a in page.answers],
-            t(lang, "customer_csat"): [f"{a.csat}/5" if a.csat is not None else "—" for a in page.answers],
+            t(lang, "customer_csat"): [f"{a.csat}/{a.scale}" if a.csat is not None else "—" for a in page.answers],
         }
     )
     st.dataframe(frame, hide_index=True, width="stretch")

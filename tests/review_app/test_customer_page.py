@@ -12,7 +12,19 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 from streamlit.testing.v1 import AppTest
 
-from models.tables import Author, CustomerLink, CustomerNote, Post, PostStatus, Reply, Staff
+from models.tables import (
+    Author,
+    CustomerLink,
+    CustomerNote,
+    Post,
+    PostStatus,
+    Reply,
+    ReplyKind,
+    ReplyState,
+    Satisfaction,
+    Staff,
+    utcnow,
+)
 from review_app.i18n import t
 from tests.support.customers import Person, store_person
 from tests.support.desk import HOSTILE, TIMEOUT, VIEWS, desk_engine, user
@@ -152,3 +164,22 @@ def test_search_finds_a_person_by_handle_and_refuses_nothing_it_cannot_store(app
         assert not at.exception
     at.text_input(key="customer_search").input("%").run()
     assert not any("customer?id=" in m.value for m in at.markdown)
+
+
+def test_each_answer_shows_the_rating_its_customer_gave_on_that_questions_scale(app_engine: Engine) -> None:
+    lucia = user(app_engine, "Lucia Manager", "manager")
+    p = _person(app_engine)
+    # The mention was asked the 1–5 question, the DM the promoter one (0–10, an admin's switch), one not answered.
+    asked = {p.x_posts[0]: (4, 5), p.x_posts[1]: (9, 10), p.x_posts[2]: (None, 5)}
+    with Session(app_engine) as s:
+        for post_id, (score, scale) in asked.items():
+            answer = Reply(post_id=post_id, kind=ReplyKind.ANSWER, state=ReplyState.SENT, text=f"answer {post_id}",
+                           idempotency_key=f"answer-{post_id}", sent_at=utcnow())  # fmt: skip
+            s.add(answer)
+            s.add(Satisfaction(post_id=post_id, scale=scale, score=score, answered_at=utcnow() if score else None))
+        s.commit()
+    at = _page(lucia, id=p.x_customer)
+    rating = t("en", "customer_csat")
+    (frame,) = [df.value for df in at.dataframe if rating in df.value.columns]
+    shown = dict(zip(frame.iloc[:, 2], frame[rating], strict=True))
+    assert shown == {f"answer {p.x_posts[0]}": "4/5", f"answer {p.x_posts[1]}": "9/10", f"answer {p.x_posts[2]}": "—"}
