@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, or_, select, text
+from sqlalchemy import case, exists, func, or_, select, text
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
@@ -344,7 +344,26 @@ def collect_ratings(session: Session, *, now: datetime) -> list[int]:
 
 
 def _rating_candidates(session: Session) -> list[tuple[Post, Satisfaction]]:
-    asked = select(Post.id, Post.author_id, Post.network, Post.kind).subquery()  # type: ignore[call-overload]
+    # Only each person's newest open question per network and channel: an answer goes to the question just asked.
+    # Why: joining every open question to every new post of its author grew with both (a brand asking 50 questions
+    # a second had the care sweep, which holds the team lock, spend more on this join each minute).
+    channel = case((col(Post.kind) == PostKind.DM, "dm"), else_="public")
+    newest = func.row_number().over(
+        partition_by=(col(Post.author_id), col(Post.network), channel), order_by=col(Satisfaction.asked_at).desc()
+    )
+    open_questions = (
+        select(
+            col(Post.id).label("id"),
+            col(Post.author_id).label("author_id"),
+            col(Post.network).label("network"),
+            col(Post.kind).label("kind"),
+            newest.label("rank"),
+        )
+        .join(Satisfaction, col(Satisfaction.post_id) == col(Post.id))
+        .where(col(Satisfaction.score).is_(None))
+        .subquery()
+    )
+    asked = select(open_questions).where(open_questions.c.rank == 1).subquery()
     same_channel = or_(
         (col(Post.kind) == PostKind.DM) & (asked.c.kind == PostKind.DM),
         (col(Post.kind) != PostKind.DM) & (asked.c.kind != PostKind.DM),

@@ -176,3 +176,27 @@ def test_the_worker_asks_its_questions_without_waiting_for_the_team_lock(engine:
         assert again.surveys == []  # asked once
         off = survey_sweep(session, options=CareOptions(satisfaction=False))
         assert off.surveys == []
+
+
+def test_an_answer_goes_to_the_newest_open_question_of_that_person_in_that_channel(engine: Engine) -> None:
+    from datetime import timedelta
+
+    with Session(engine, expire_on_commit=False) as session:
+        first = scored_post(session)
+        second = scored_post(session)
+        second.author_id = first.author_id  # the same customer, two cases on X, a question after each
+        dm = scored_post(session, kind=PostKind.DM)
+        dm.author_id = first.author_id  # and one in their DMs, a channel of its own
+        now = utcnow()
+        for i, post in enumerate((first, second, dm)):
+            post.status = PostStatus.REPLIED
+            session.add(post)
+            session.add(Satisfaction(post_id=post.id, asked_at=now - timedelta(minutes=10 - i)))  # type: ignore[arg-type]
+        session.commit()
+        reply = _customer_says(session, first, "4", "rating-1")
+        got = care_sweep(session, options=CareOptions(ack_dms=False))
+        session.commit()
+        assert got.answers == [reply.id]
+        rows = {r.post_id: r for r in session.execute(select(Satisfaction)).scalars()}
+        assert rows[second.id].score == 4 and rows[second.id].answer_post_id == reply.id  # type: ignore[index]
+        assert rows[first.id].score is None and rows[dm.id].score is None  # type: ignore[index]
