@@ -140,7 +140,9 @@ def bulk_bar(lang: str, me: Staff, total: int) -> None:
         reason_col.selectbox(t(lang, "bulk_reason"), REASONS, index=None, placeholder=t(lang, "choose_option"),
                              format_func=formatter(lang, "dismiss_reason"), key=REASON_KEY)  # fmt: skip
         note_col.text_input(t(lang, "bulk_note", other=formatter(lang, "dismiss_reason")(OTHER)), key=NOTE_KEY)
-        picked, everything, _ = st.columns([1, 1, 1])
+        picked, everything, count = st.columns([1, 1, 1])
+        # The ticks are on cards further down: the bar says how many it would take.
+        count.caption(t(lang, "bulk_selected", n=len(_picked())))
         picked.button(t(lang, "bulk_dismiss"), key="bulk_dismiss", on_click=_dismiss_picked, type="primary",
                       icon=":material/delete_sweep:")  # fmt: skip
         everything.button(t(lang, "bulk_all", n=min(total, MAX_BULK)), key="bulk_take_all", on_click=_take_all)
