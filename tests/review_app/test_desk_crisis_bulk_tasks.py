@@ -234,6 +234,26 @@ def test_a_manager_dismisses_all_shown_by_a_filter_after_confirming(app_engine: 
     assert _cards(at) == {f"more_{keep.id}"}
 
 
+def test_an_agents_all_shown_by_this_filter_takes_only_their_own_posts(app_engine: Engine) -> None:
+    with Session(app_engine, expire_on_commit=False) as s:
+        boss = staff(s, "Mara Manager", role="manager", available=False)
+        agent = staff(s, "Ana Agent", role="agent", available=False)
+        posts = [scored_post(s, text=f"promo bot {i}") for i in range(4)]
+        for i, post in enumerate(posts):
+            post.assignee_id, post.status = (agent.id if i % 2 else boss.id), PostStatus.ASSIGNED
+            s.add(post)
+        s.commit()
+    at = open_app(agent, "es")
+    at.selectbox(key=REASON_KEY).set_value("spam").run()
+    at.button(key="bulk_take_all").click().run()
+    assert t("es", "bulk_confirm", n=2) in [w.value for w in at.warning]
+    at.button(key="bulk_confirm").click().run()
+    assert _messages_in(at, "bulk_bar") == [t("es", "bulk_done", ok=2, n=2)]
+    with Session(app_engine) as s:
+        after = {p.id: s.get(Post, p.id).status for p in posts}  # type: ignore[union-attr]
+    assert after == {p.id: PostStatus.DISMISSED if i % 2 else PostStatus.ASSIGNED for i, p in enumerate(posts)}
+
+
 @pytest.mark.parametrize("lang", ["es", "en"])
 def test_a_keyword_hit_becomes_a_task_that_its_assignee_sees_and_marks_done(app_engine: Engine, lang: str) -> None:
     with Session(app_engine, expire_on_commit=False) as s:
