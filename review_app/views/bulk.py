@@ -19,7 +19,7 @@ from responder.permissions import Action, NotAllowed, can, can_on
 from review_app import context
 from review_app.i18n import t
 from review_app.labels import formatter
-from review_app.queries import QueueFilters, QueueItem, open_post_ids, shown_replies
+from review_app.queries import QueueFilters, QueueItem, count_queue, open_post_ids, shown_replies
 from review_app.safe import md
 
 WHERE = "bulk"  # the flash target: the bar's own container
@@ -98,6 +98,24 @@ def _dismiss_picked() -> None:
     _dismiss(_picked())
 
 
+def mine_only(me: Staff, filters: QueueFilters) -> QueueFilters | None:
+    """The filter "all shown" takes for ``me``: an agent's own posts among those shown (None: none of theirs)."""
+    if me.role != Role.AGENT:
+        return filters
+    # An agent dismisses only their own posts: "all shown" is all of theirs that this filter shows.
+    if filters.assignee_id not in (None, me.id):
+        return None
+    return replace(filters, assignee_id=me.id)
+
+
+def takeable(session: Session, me: Staff, filters: QueueFilters, total: int) -> int:
+    """How many cards "all shown by this filter" would take for ``me`` (at most ``MAX_BULK``)."""
+    mine = mine_only(me, filters)
+    if mine is None:
+        return 0
+    return min(MAX_BULK, total if mine is filters else count_queue(session, filters=mine))
+
+
 def _take_all() -> None:
     """Take every card this filter shows (at most ``MAX_BULK``) as it is now, and ask for the confirmation."""
     lang = context.lang()
@@ -107,13 +125,11 @@ def _take_all() -> None:
         if me is None or not isinstance(filters, QueueFilters):
             context.flash("error", t(lang, "no_staff"), where=WHERE)
             return
-        if me.role == Role.AGENT:
-            # An agent dismisses only their own posts: "all shown" is all of theirs that this filter shows.
-            if filters.assignee_id not in (None, me.id):
-                context.flash("warning", t(lang, "bulk_none"), where=WHERE)
-                return
-            filters = replace(filters, assignee_id=me.id)
-        ids = open_post_ids(session, filters=filters, limit=MAX_BULK)
+        mine = mine_only(me, filters)
+        if mine is None:
+            context.flash("warning", t(lang, "bulk_none"), where=WHERE)
+            return
+        ids = open_post_ids(session, filters=mine, limit=MAX_BULK)
         shown = shown_replies(session, post_ids=ids)
     if not ids:
         context.flash("warning", t(lang, "bulk_none"), where=WHERE)
@@ -130,8 +146,9 @@ def _cancel_all() -> None:
     st.session_state.pop(ALL_KEY, None)
 
 
-def bulk_bar(lang: str, me: Staff, total: int) -> None:
-    """The bar above the cards: reason, note, "dismiss selected", and "all shown by this filter" (confirmed)."""
+def bulk_bar(lang: str, me: Staff, total: int, takes: int) -> None:
+    """The bar above the cards: reason, note, "dismiss selected", and "all shown by this filter" (``takes`` of the
+    ``total`` cards, confirmed)."""
     if not can(me, Action.DISMISS_POST):
         return
     with st.container(border=True, key="bulk_bar"):
@@ -145,10 +162,10 @@ def bulk_bar(lang: str, me: Staff, total: int) -> None:
         count.caption(t(lang, "bulk_selected", n=len(_picked())))
         picked.button(t(lang, "bulk_dismiss"), key="bulk_dismiss", on_click=_dismiss_picked, type="primary",
                       icon=":material/delete_sweep:")  # fmt: skip
-        everything.button(t(lang, "bulk_all", n=min(total, MAX_BULK)), key="bulk_take_all", on_click=_take_all)
+        everything.button(t(lang, "bulk_all", n=takes), key="bulk_take_all", on_click=_take_all)
         taken = st.session_state.get(ALL_KEY)
         if taken:
-            capped = t(lang, "bulk_capped", cap=MAX_BULK) if total > MAX_BULK else ""
+            capped = t(lang, "bulk_capped", cap=MAX_BULK) if total > MAX_BULK and len(taken) >= MAX_BULK else ""
             st.warning(t(lang, "bulk_confirm", n=len(taken)) + capped)
             ok, cancel, _ = st.columns([1, 1, 2])
             ok.button(t(lang, "bulk_confirm_button", n=len(taken)), key="bulk_confirm", type="primary",

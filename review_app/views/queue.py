@@ -695,7 +695,7 @@ def _render(lang: str) -> None:
             st.info(t(lang, "queue_empty"))
             return
         bulk.remember(result.items, filters)
-        bulk.bulk_bar(lang, me, result.total)
+        bulk.bulk_bar(lang, me, result.total, bulk.takeable(session, me, filters, result.total))
         render_items(lang, session, me, result.items, bulk_pick=True)
 
 

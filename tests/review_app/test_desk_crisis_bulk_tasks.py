@@ -244,6 +244,7 @@ def test_an_agents_all_shown_by_this_filter_takes_only_their_own_posts(app_engin
             s.add(post)
         s.commit()
     at = open_app(agent, "es")
+    assert at.button(key="bulk_take_all").label == t("es", "bulk_all", n=2)  # four shown, two of them hers
     at.selectbox(key=REASON_KEY).set_value("spam").run()
     at.button(key="bulk_take_all").click().run()
     assert t("es", "bulk_confirm", n=2) in [w.value for w in at.warning]
