@@ -1,7 +1,9 @@
-"""`escucha bench review`: server time of the queue, approvals and notifications pages with 10,000 open posts.
+"""`escucha bench review`: server time of the queue, crisis, approvals and notifications pages with 10,000 open
+posts.
 
 Measured through AppTest (the script run on the server, no browser). Every open post has its answer: most are
-machine suggestions, one in 20 an agent's submission waiting for approval; the manager has 2,000 alerts.
+machine suggestions, one in 20 an agent's submission waiting for approval; one in 25 is a crisis (the crisis
+view lists its first page of 50 out of them); the manager has 2,000 alerts.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from ground.db import get_engine
 from ground.settings import get_settings
 from models.tables import Alert, Author, Post, PostStatus, Reply, ReplyState, Score, Staff, utcnow
 from review_app.launch import APP
+
+CRISIS_EVERY = 25
 
 
 def seed_open_posts(session: Session, *, n: int) -> int:
@@ -45,9 +49,10 @@ def seed_open_posts(session: Session, *, n: int) -> int:
     session.execute(
         insert(Score),
         [{"post_id": i + 1, "sentiment": ("negative", "neutral", "positive")[i % 3], "p_negative": 0.6,
-          "p_neutral": 0.3, "p_positive": 0.1, "complaint": 0.7, "urgency": i % 101, "crisis": False,
-          "language": "es" if i % 2 else "en", "reasons": ["complaint 0.70", "bench"], "model_id": "bench",
-          "scored_at": now} for i in range(n)],
+          "p_neutral": 0.3, "p_positive": 0.1, "complaint": 0.7, "urgency": i % 101, "crisis": i % CRISIS_EVERY == 0,
+          "language": "es" if i % 2 else "en", "model_id": "bench", "scored_at": now,
+          "reasons": ["complaint 0.70", "bench", *(["crisis: legal threat"] if i % CRISIS_EVERY == 0 else [])]}
+         for i in range(n)],
     )  # fmt: skip
     session.commit()
     assert manager.id is not None
@@ -86,7 +91,12 @@ def seed_answers(session: Session, *, n: int, manager_id: int) -> int:
     return len(pending)
 
 
-PAGES = {"queue": None, "approvals": "views/approvals.py", "notifications": "views/notifications.py"}
+PAGES = {
+    "queue": None,
+    "crisis": "views/crisis.py",
+    "approvals": "views/approvals.py",
+    "notifications": "views/notifications.py",
+}
 
 
 def _time_page(at: Any, page: str | None, runs: int) -> list[float]:
@@ -135,7 +145,10 @@ def bench_review(n: int = 10_000, *, runs: int = 5) -> dict[str, Any]:
                 os.environ["ESCUCHA_DATABASE_URL"] = saved
             get_settings.cache_clear()
             get_engine.cache_clear()
-    report: dict[str, Any] = {"open_posts": n, "waiting_for_approval": waiting, "alerts": ALERTS, "runs": runs}
+    report: dict[str, Any] = {
+        "open_posts": n, "crisis_posts": len(range(0, n, CRISIS_EVERY)), "waiting_for_approval": waiting,
+        "alerts": ALERTS, "runs": runs,
+    }  # fmt: skip
     for name, measured in times.items():
         report[f"{name}_elements"] = shown[name]
         report[f"{name}_render_s"] = round(statistics.median(measured), 4)

@@ -23,7 +23,8 @@ ESCALATION = "escalation"
 CRISIS = "crisis"
 REJECTED = "rejected"
 TEAM_FULL = "team_full"
-KINDS = (BREACH, ESCALATION, CRISIS, REJECTED, TEAM_FULL, HOLDING)
+TASK = "task"
+KINDS = (BREACH, ESCALATION, CRISIS, REJECTED, TEAM_FULL, HOLDING, TASK)
 
 
 def _insert(session: Session) -> Any:

@@ -625,3 +625,20 @@ class DeskSetting(SQLModel, table=True):
     value: str = Field(max_length=255)
     updated_at: datetime = Field(default_factory=utcnow)
     updated_by: str | None = Field(default=None, max_length=64)
+
+
+class Task(SQLModel, table=True):
+    """A follow-up for one person, made from a post the desk closed as handled by it (a keyword hit).
+
+    Open while ``done_at`` is empty; marking it done records who and when. ``post_id`` keeps the link to the post.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    post_id: int = Field(foreign_key="post.id", index=True)
+    assignee_id: int = Field(foreign_key="staff.id", index=True)
+    created_by_id: int = Field(foreign_key="staff.id")
+    note: str = Field(default="", max_length=1024)
+    due_at: datetime
+    created_at: datetime = Field(default_factory=utcnow)
+    done_at: datetime | None = None
+    done_by_id: int | None = Field(default=None, foreign_key="staff.id")

@@ -25,6 +25,7 @@ class Action(enum.StrEnum):
     ADMIN = "admin"
     VIEW_CUSTOMER = "view_customer"
     EDIT_CUSTOMER = "edit_customer"
+    COMPLETE_TASK = "complete_task"
 
 
 _ALLOWED: dict[Action, frozenset[Role]] = {
@@ -47,6 +48,8 @@ _ALLOWED: dict[Action, frozenset[Role]] = {
     Action.VIEW_CUSTOMER: frozenset({Role.ADMIN, Role.MANAGER, Role.AGENT}),
     # Linking identities, tags and notes: the same people; marketing reads aggregates on Trends instead.
     Action.EDIT_CUSTOMER: frozenset({Role.ADMIN, Role.MANAGER, Role.AGENT}),
+    # A follow-up task (responder/tasks.py): done by the people who work posts; agents only their own tasks.
+    Action.COMPLETE_TASK: frozenset({Role.ADMIN, Role.MANAGER, Role.AGENT}),
 }
 
 # Closing a post ends someone's work: an agent may close only the posts assigned to them (a colleague's post,
@@ -54,6 +57,7 @@ _ALLOWED: dict[Action, frozenset[Role]] = {
 _OWN_POSTS_ONLY: dict[Action, frozenset[Role]] = {
     Action.DISMISS_POST: frozenset({Role.AGENT}),
     Action.ESCALATE_POST: frozenset({Role.AGENT}),
+    Action.COMPLETE_TASK: frozenset({Role.AGENT}),
 }
 
 

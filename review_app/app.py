@@ -18,6 +18,7 @@ from models.alerts import unread_count
 from models.tables import Staff
 from responder.admin import set_ui_language
 from responder.permissions import Action, can
+from responder.tasks import open_task_count
 from review_app import context
 from review_app.i18n import DEFAULT_LANGUAGE, LANGUAGES, t
 from review_app.labels import code
@@ -33,7 +34,7 @@ log = logging.getLogger("review_app")
 # Every page's address: signed out, each of them shows the sign-in form.
 DESK_PATHS = (
     "signin", "queue", "inbox", "approvals", "submissions", "conversation", "customer", "trends", "overview",
-    "knowledge", "notifications", "admin",
+    "knowledge", "notifications", "admin", "crisis", "tasks",
 )  # fmt: skip
 
 
@@ -70,11 +71,20 @@ def _notifications_title(lang: str, me: Staff) -> str:
     return t(lang, "page_notifications_unread", n=unread) if unread else t(lang, "page_notifications")
 
 
+def _tasks_title(lang: str, me: Staff) -> str:
+    """My tasks' sidebar title, with how many are still open when some are."""
+    with Session(context.engine()) as session:
+        waiting = open_task_count(session, assignee_id=me.id) if me.id is not None else 0
+    return t(lang, "page_tasks_open", n=waiting) if waiting else t(lang, "page_tasks")
+
+
 def _pages(lang: str, me: Staff) -> list[st.Page]:
     """Return the pages ``me``'s role may open, in the sidebar's order."""
     pages: list[tuple[Action | None, str, str, str]] = [
         (Action.VIEW_QUEUE, "queue.py", "page_queue", ":material/inbox:"),
+        (Action.VIEW_QUEUE, "crisis.py", "page_crisis", ":material/crisis_alert:"),
         (Action.VIEW_INBOX, "inbox.py", "page_inbox", ":material/person:"),
+        (Action.COMPLETE_TASK, "tasks.py", "page_tasks", ":material/assignment_ind:"),
         (Action.APPROVE_REPLY, "approvals.py", "page_approvals", ":material/fact_check:"),
         (Action.SUBMIT_REPLY, "submissions.py", "page_submissions", ":material/outbox:"),
         (Action.VIEW_CUSTOMER, "customer.py", "page_customer", ":material/badge:"),
@@ -87,7 +97,8 @@ def _pages(lang: str, me: Staff) -> list[st.Page]:
     ]
     allowed = [p for p in pages if p[0] is None or can(me, p[0])]
     titles = {title: t(lang, title) for _, _, title, _ in allowed} | {
-        "page_notifications": _notifications_title(lang, me)
+        "page_notifications": _notifications_title(lang, me),
+        "page_tasks": _tasks_title(lang, me),
     }
     return [
         st.Page(PAGES_DIR / file, title=titles[title], icon=icon, url_path=file[:-3])

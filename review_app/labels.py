@@ -48,6 +48,29 @@ CODES: dict[tuple[str, str], tuple[str, str]] = {
     ("alert", "rejected"): ("respuesta rechazada", "answer rejected"),
     ("alert", "team_full"): ("equipo al completo", "team at capacity"),
     ("alert", "holding"): ("en espera", "on hold"),
+    ("alert", "task"): ("tarea para ti", "task for you"),
+    # Issue 14's desk: the queue's crisis lane and answer filter, bulk dismissal reasons, the crisis view's state.
+    ("queue_lane", "all"): ("todas", "all"),
+    ("queue_lane", "crisis"): ("solo crisis", "crisis only"),
+    ("queue_answer", "all"): ("cualquiera", "any"),
+    ("queue_answer", "submitted"): ("con respuesta enviada por alguien", "with a submitted answer"),
+    ("queue_answer", "suggested"): ("solo con sugerencia", "with a suggestion only"),
+    ("queue_answer", "none"): ("sin nada", "with nothing"),
+    ("dismiss_reason", "spam"): ("spam", "spam"),
+    ("dismiss_reason", "off_topic"): ("no viene al caso", "off-topic"),
+    ("dismiss_reason", "not_for_us"): ("no va con nosotros", "not for us"),
+    ("dismiss_reason", "duplicate"): ("duplicada", "duplicate"),
+    ("dismiss_reason", "other"): ("otro motivo", "other"),
+    ("crisis_state", "all"): (
+        "abiertas primero, y cerradas de los últimos 7 días",
+        "open first, then closed in the last 7 days",
+    ),
+    ("crisis_state", "open"): ("abiertas", "open"),
+    ("crisis_state", "closed"): ("cerradas (últimos 7 días)", "closed (last 7 days)"),
+    ("event", "post_converted_to_task"): ("convertida en tarea", "converted to a task"),
+    ("event", "task_done"): ("tarea hecha", "task done"),
+    ("event", "post_answered_by_hand"): ("respondida a mano en la red", "answered by hand on the network"),
+    ("event", "post_not_for_us"): ("no va con nosotros", "not for us"),
     ("overflow", "hold"): ("dejarlas sin asignar", "leave them unassigned"),
     ("overflow", "least_loaded"): (
         "a quien tenga menos carga, por encima de su capacidad",
@@ -302,11 +325,17 @@ NOTES: dict[str, tuple[str, str]] = {
     ),
     "answered by hand on the network": ("respondida a mano en la red", "answered by hand on the network"),
     "not for us": ("no va con nosotros", "not for us"),
+    "handled by a task": ("cerrada con una tarea", "handled by a task"),
     "satisfaction answer: no reply needed": (
         "respuesta a la encuesta: no necesita respuesta",
         "satisfaction answer: no reply needed",
     ),
 }
+
+
+def crisis_kind(lang: str, label: str) -> str:
+    """Return a crisis kind the lexicon names (``"legal threat"``) in ``lang``; an unknown one as it is."""
+    return _pick(lang, CRISIS[label]) if label in CRISIS else label
 
 
 def note(lang: str, text: str) -> str:

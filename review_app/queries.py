@@ -7,20 +7,25 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql import Select
 from sqlmodel import Session, col
 
 from ground.clock import aware_or_none
 from models.store import clean_text
-from models.tables import Author, Post, PostKind, PostStatus, Reply, ReplyKind, Score, Staff, utcnow
+from models.tables import Author, Post, PostKind, PostStatus, Reply, ReplyKind, ReplyState, Score, Staff, utcnow
 from responder.sla_targets import due_at, sla_seconds
 
 # The states in which a post waits for someone at the desk (NEW posts are not scored yet).
 QUEUE_STATUSES: tuple[str, ...] = (PostStatus.SCORED, PostStatus.ASSIGNED)
 DEFAULT_PAGE_SIZE = 25
 UNASSIGNED = -1  # ``QueueFilters.assignee_id`` value that asks for posts nobody owns
+# ``QueueFilters.answer``: cards with a person's submitted answer, with only a machine suggestion, or with neither.
+ANSWER_SUBMITTED = "submitted"
+ANSWER_SUGGESTED = "suggested"
+ANSWER_NONE = "none"
+ANSWER_CHOICES = (ANSWER_SUBMITTED, ANSWER_SUGGESTED, ANSWER_NONE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +42,8 @@ class QueueFilters:
     # An agent's staff id: direct messages given to someone else are left out. A private thread is for its owner
     # (responder/conversations.may_view); managers and admins leave this unset and see every DM.
     dms_of: int | None = None
+    crisis_only: bool = False  # the crisis lane: posts the classifier flagged as a crisis
+    answer: str | None = None  # one of ANSWER_CHOICES, or None for every card
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +88,8 @@ class QueueItem:
     promise_basis: dict[str, Any] | None = None
     reply_promised_at: datetime | None = None
     updates_stopped: bool = False
+    # Who submitted the current answer (a person's, not a machine suggestion), when someone did.
+    submitted_by_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +150,10 @@ def _open_where(filters: QueueFilters) -> list[Any]:
         where.append(col(Post.assignee_id).is_(None))
     elif filters.assignee_id is not None:
         where.append(col(Post.assignee_id) == filters.assignee_id)
+    if filters.crisis_only:
+        where.append(col(Score.crisis).is_(True))
+    if filters.answer in ANSWER_CHOICES:
+        where.append(_answer_clause(filters.answer))
     if filters.dms_of is not None:
         where.append(
             or_(
@@ -150,6 +163,18 @@ def _open_where(filters: QueueFilters) -> list[Any]:
             )
         )
     return where
+
+
+def _answer_clause(answer: str | None) -> Any:
+    """Cards whose post has a submitted answer, only a machine suggestion, or neither (the three do not overlap)."""
+    answers = select(col(Reply.id)).where(col(Reply.post_id) == col(Post.id), col(Reply.kind) == ReplyKind.ANSWER)
+    submitted = answers.where(col(Reply.submitted_by_id).is_not(None)).exists()
+    suggested = answers.where(col(Reply.state) == ReplyState.SUGGESTED).exists()
+    if answer == ANSWER_SUBMITTED:
+        return submitted
+    if answer == ANSWER_SUGGESTED:
+        return and_(~submitted, suggested)
+    return and_(~submitted, ~suggested)
 
 
 _SelectT = TypeVar("_SelectT", bound=Select)
@@ -222,15 +247,38 @@ def fetch_queue(
     replies = _current_replies(session, post_ids=post_ids)
     parents = _parents_by_external_id(session, posts=[row[0] for row in rows if row[4] is None])
     history = _author_history(session, author_ids=[row[0].author_id for row in rows if row[0].author_id])
+    submitters = _names(session, {r.submitted_by_id for r in replies.values() if r.submitted_by_id is not None})
     items = [
         replace(
             _item(post, score, author, staff, parent_text or parents.get(post.id), replies.get(post.id), history),
             conversation_id=post.conversation_ref,
             waiting=int(waiting),
+            submitted_by_name=_submitter(replies.get(post.id), submitters),
         )
         for post, score, author, staff, parent_text, waiting in rows
     ]
     return QueuePage(items=items, total=total, page=page, page_size=page_size)
+
+
+def _names(session: Session, staff_ids: set[int]) -> dict[int, str]:
+    """The names of a few staff members (one query for the page)."""
+    if not staff_ids:
+        return {}
+    rows = session.execute(select(col(Staff.id), col(Staff.name)).where(col(Staff.id).in_(staff_ids))).all()
+    return {int(i): str(n) for i, n in rows}
+
+
+def _submitter(reply: Reply | None, names: dict[int, str]) -> str | None:
+    """Who submitted a card's answer; a machine suggestion nobody touched has no one."""
+    if reply is None or reply.kind != ReplyKind.ANSWER or reply.submitted_by_id is None:
+        return None
+    return names.get(reply.submitted_by_id)
+
+
+def open_post_ids(session: Session, *, filters: QueueFilters, limit: int) -> list[int]:
+    """The open posts behind the queue's cards for ``filters`` (one per card, queue order), ``limit`` at most."""
+    cards = _cards(filters, oldest_due_first=False, offset=0, limit=limit)
+    return [int(i) for i in session.execute(select(cards.c.post_id).order_by(*_order(cards, False))).scalars()]
 
 
 def _order(cards: Any, oldest_due_first: bool) -> list[Any]:
@@ -269,6 +317,12 @@ def _current_replies(session: Session, *, post_ids: Sequence[int]) -> dict[int, 
         if current is None or reply.kind == ReplyKind.ANSWER or current.kind != ReplyKind.ANSWER:
             found[reply.post_id] = reply
     return found
+
+
+def shown_replies(session: Session, *, post_ids: Sequence[int]) -> dict[int, tuple[int | None, str | None]]:
+    """What each post's card shows of its reply right now: the current reply's id and state (none: ``(None, None)``)."""
+    found = _current_replies(session, post_ids=post_ids)
+    return {pid: (found[pid].id, found[pid].state) if pid in found else (None, None) for pid in post_ids}
 
 
 def _parents_by_external_id(session: Session, *, posts: Sequence[Post]) -> dict[int, str]:

@@ -27,6 +27,12 @@ log = logging.getLogger(__name__)
 
 PAGE_SIZE = 25
 BULK_NOTE_KEY = "approvals_bulk_note"
+BULK = "approvals_bulk"  # the bulk bar's container: its messages show in it
+
+
+def card_key(reply_id: int) -> str:
+    """The key of an answer's card, which its messages are shown beside."""
+    return f"approval_{reply_id}"
 
 
 def pick_key(reply_id: int) -> str:
@@ -58,10 +64,11 @@ def _decide(reply_id: int, *, approve: bool) -> None:
     """Approve (and send) or reject one answer with the note typed beside it."""
     lang = context.lang()
     note = str(st.session_state.get(note_key(reply_id), ""))
+    where = card_key(reply_id)
     with Session(context.engine(), expire_on_commit=False) as session:
         me = context.acting_staff(session)
         if me is None:
-            context.flash("error", t(lang, "no_staff"))
+            context.flash("error", t(lang, "no_staff"), where=where)
             return
         try:
             if approve:
@@ -69,19 +76,19 @@ def _decide(reply_id: int, *, approve: bool) -> None:
             else:
                 reject_reply(session, reply_id=reply_id, staff=me, note=note)
         except NotAllowed as exc:
-            context.flash("error", t(lang, "msg_not_allowed", detail=md(str(exc))))
+            context.flash("error", t(lang, "msg_not_allowed", detail=md(str(exc))), where=where)
             return
         except ReplyConflict as exc:
-            context.flash("warning", t(lang, "msg_conflict", detail=md(str(exc))))
+            context.flash("warning", t(lang, "msg_conflict", detail=md(str(exc))), where=where)
             return
         except InvalidReply as exc:
-            context.flash("error", t(lang, "msg_invalid", detail=md(str(exc))))
+            context.flash("error", t(lang, "msg_invalid", detail=md(str(exc))), where=where)
             return
     st.session_state.pop(pick_key(reply_id), None)
     if approve:
-        context.flash(*_send(lang, reply_id))
+        context.flash(*_send(lang, reply_id), where=where)
     else:
-        context.flash("success", t(lang, "msg_rejected", reply=reply_id))
+        context.flash("success", t(lang, "msg_rejected", reply=reply_id), where=where)
 
 
 def _decide_selected(*, approve: bool) -> None:
@@ -90,38 +97,39 @@ def _decide_selected(*, approve: bool) -> None:
     chosen = [int(k.rsplit("_", 1)[1]) for k, v in st.session_state.items()
               if isinstance(k, str) and k.startswith("approval_pick_") and v is True]  # fmt: skip
     if not chosen:
-        context.flash("warning", t(lang, "apr_bulk_none"))
+        context.flash("warning", t(lang, "apr_bulk_none"), where=BULK)
         return
     note = str(st.session_state.get(BULK_NOTE_KEY, ""))
     with Session(context.engine(), expire_on_commit=False) as session:
         me = context.acting_staff(session)
         if me is None:
-            context.flash("error", t(lang, "no_staff"))
+            context.flash("error", t(lang, "no_staff"), where=BULK)
             return
         try:
             outcome = decide_many(session, reply_ids=sorted(chosen), staff=me, approve=approve, note=note)
         except NotAllowed as exc:
-            context.flash("error", t(lang, "msg_not_allowed", detail=md(str(exc))))
+            context.flash("error", t(lang, "msg_not_allowed", detail=md(str(exc))), where=BULK)
             return
         except InvalidReply as exc:
-            context.flash("error", t(lang, "msg_invalid", detail=md(str(exc))))
+            context.flash("error", t(lang, "msg_invalid", detail=md(str(exc))), where=BULK)
             return
     done = [rid for rid, why in outcome.items() if why is None]
     context.flash("success" if len(done) == len(outcome) else "warning",
-                  t(lang, "apr_bulk_done", ok=len(done), n=len(outcome)))  # fmt: skip
+                  t(lang, "apr_bulk_done", ok=len(done), n=len(outcome)), where=BULK)  # fmt: skip
     for rid, why in outcome.items():
         st.session_state.pop(pick_key(rid), None)
         if why is not None:
-            context.flash("warning", t(lang, "apr_bulk_refused", reply=rid, detail=md(why)))
+            context.flash("warning", t(lang, "apr_bulk_refused", reply=rid, detail=md(why)), where=BULK)
     if approve:
         for rid in done:
             level, message = _send(lang, rid)
             if level != "success":
-                context.flash(level, message)
+                context.flash(level, message, where=BULK)
 
 
 def _card(lang: str, item: ApprovalItem, now_s: float) -> None:
-    with st.container(border=True, key=f"approval_{item.reply_id}"):
+    with st.container(border=True, key=card_key(item.reply_id)):
+        context.show_flashes(where=card_key(item.reply_id))
         top, side = st.columns([4, 1])
         age = fmt.duration(now_s - item.submitted_at.timestamp()) if item.submitted_at else "—"
         who = md(item.author_name) if item.author_name else md(t(lang, "apr_unknown_author"))
@@ -146,7 +154,8 @@ def _card(lang: str, item: ApprovalItem, now_s: float) -> None:
 
 
 def _bulk_bar(lang: str) -> None:
-    with st.container(border=True, key="approvals_bulk"):
+    with st.container(border=True, key=BULK):
+        context.show_flashes(where=BULK)
         note_col, ok_col, no_col = st.columns([3, 1, 1])
         note_col.text_input(t(lang, "apr_bulk_note"), key=BULK_NOTE_KEY)
         ok_col.button(t(lang, "apr_bulk_approve"), key="approvals_bulk_ok", on_click=_decide_selected,
@@ -159,7 +168,16 @@ def render() -> None:
     """Render the approvals page."""
     lang = context.lang()
     st.title(t(lang, "apr_title"))
-    context.show_flashes()
+    # Messages go beside the card or the bar acted on; those whose card is gone (approved, rejected) show here.
+    top = st.container()
+    try:
+        _render(lang)
+    finally:
+        with top:
+            context.show_flashes()
+
+
+def _render(lang: str) -> None:
     with Session(context.engine(), expire_on_commit=False) as session:
         me: Staff | None = context.allowed_staff(session, lang, action=Action.APPROVE_REPLY, refused="apr_not_allowed")
         if me is None:

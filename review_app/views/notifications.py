@@ -9,7 +9,7 @@ from __future__ import annotations
 import streamlit as st
 from sqlmodel import Session
 
-from models.alerts import KINDS, REJECTED, list_alerts, mark_all_read, mark_read, unread_count
+from models.alerts import KINDS, REJECTED, TASK, list_alerts, mark_all_read, mark_read, unread_count
 from models.tables import Alert, utcnow
 from review_app import context, fmt
 from review_app.i18n import t, tn
@@ -52,7 +52,10 @@ def _row(lang: str, alert: Alert, now_s: float) -> None:
         st.markdown(f"{badge} · {md(message(lang, alert))} · {age}")
         if alert.kind == REJECTED and alert.message:
             st.text(plain(alert.message))
-        if alert.post_id is not None:
+        if alert.kind == TASK:
+            # The post closed when it became the task: the task is where the work is.
+            st.page_link("views/tasks.py", label=t(lang, "ntf_open_tasks"), icon=":material/assignment_ind:")
+        elif alert.post_id is not None:
             st.page_link("views/queue.py", label=t(lang, "ntf_open", post=alert.post_id),
                          query_params={"post": str(alert.post_id)})  # fmt: skip
         if unread:

@@ -30,6 +30,7 @@ from review_app.i18n import t
 from review_app.kb_source import show_source
 from review_app.labels import code, formatter, note, number, reason
 from review_app.queries import (
+    ANSWER_CHOICES,
     DEFAULT_PAGE_SIZE,
     QUEUE_STATUSES,
     UNASSIGNED,
@@ -39,7 +40,7 @@ from review_app.queries import (
     filter_options,
 )
 from review_app.safe import md, plain
-from review_app.views import url_filters
+from review_app.views import bulk, url_filters
 from review_app.views.lanes import manual_actions
 from review_app.views.promise import confirm_line, promise_panel
 from review_app.views.reply_window import can_send, private_choice, private_key
@@ -57,6 +58,11 @@ ASSIGNEE_ME = -2
 # How the assignee choices that are not staff ids read in the page address (``?assignee=me``).
 ADDRESS_WORDS = {"me": ASSIGNEE_ME, "unassigned": UNASSIGNED}
 SENTIMENT_COLOURS = {"negative": "red", "neutral": "gray", "positive": "green"}
+# The one-value filters' "no restriction" choice, and the crisis lane.
+EVERY = "all"
+LANE_CRISIS = "crisis"
+# A person's answer on a card: its state's colour.
+SUBMITTED_COLOURS = {ReplyState.PENDING_APPROVAL: "blue", ReplyState.REJECTED: "red", ReplyState.APPROVED: "green"}
 
 
 def dms_filter(me: Staff) -> int | None:
@@ -273,6 +279,8 @@ def _filters(lang: str, session: Session, me: Staff) -> QueueFilters:
         "language": options.languages,
         "sentiment": options.sentiments,
         "status": list(QUEUE_STATUSES),
+        "lane": [LANE_CRISIS],
+        "answer": list(ANSWER_CHOICES),
     }
     # A link or a reload opens the queue its address describes.
     url_filters.load(lang, offered, assignees, ADDRESS_WORDS)
@@ -321,6 +329,15 @@ def _filters(lang: str, session: Session, me: Staff) -> QueueFilters:
         # The key carries the language: with a fixed key the browser keeps the old language's labels.
         key=f"queue_assignee_{lang}",
     )
+    lane_col, answer_col, _ = st.columns([1, 1, 4])
+    lane = lane_col.selectbox(
+        t(lang, "filter_lane"), (EVERY, LANE_CRISIS), format_func=formatter(lang, "queue_lane"),
+        key=url_filters.widget_key("lane", lang),
+    )  # fmt: skip
+    answer = answer_col.selectbox(
+        t(lang, "filter_answer"), (EVERY, *ANSWER_CHOICES), format_func=formatter(lang, "queue_answer"),
+        key=url_filters.widget_key("answer", lang),
+    )  # fmt: skip
     chosen = QueueFilters(
         networks=tuple(networks),
         kinds=tuple(kinds),
@@ -329,12 +346,15 @@ def _filters(lang: str, session: Session, me: Staff) -> QueueFilters:
         statuses=tuple(statuses),
         assignee_id=None if assignee == ASSIGNEE_ALL else (me.id if assignee == ASSIGNEE_ME else assignee),
         dms_of=dms_filter(me),
+        crisis_only=lane == LANE_CRISIS,
+        answer=None if answer == EVERY else answer,
     )
     url_filters.save(
         {"network": networks, "kind": kinds, "language": languages, "sentiment": sentiments, "status": statuses},
         None if assignee == ASSIGNEE_ALL else assignee,
         ADDRESS_WORDS,
     )
+    url_filters.save_singles({"lane": None if lane == EVERY else lane, "answer": None if answer == EVERY else answer})
     signature = hashlib.sha256(repr(chosen).encode()).hexdigest()
     if st.session_state.get(FILTER_SIG_KEY) != signature:
         st.session_state[FILTER_SIG_KEY] = signature
@@ -411,7 +431,7 @@ def _actions(lang: str, item: QueueItem, me: Staff, where: str) -> None:
     if item.reply_id is None:
         st.caption(t(lang, "no_reply"))
         if item.manual_only:
-            manual_actions(lang, item, me)
+            manual_actions(lang, item, me, where)
     else:
         editable = item.reply_state in EDITABLE_STATES
         st.text_area(
@@ -423,13 +443,20 @@ def _actions(lang: str, item: QueueItem, me: Staff, where: str) -> None:
             on_change=_editing,
             args=(item.post_id,),
         )
-        st.caption(t(lang, "reply_state", state=md(code(lang, "state", item.reply_state))))
+        if item.submitted_by_name:
+            # A person's answer, not the machine's suggestion: whose it is and where it stands.
+            colour = SUBMITTED_COLOURS.get(ReplyState(item.reply_state), "gray") if item.reply_state in set(
+                ReplyState) else "gray"  # fmt: skip
+            st.markdown(t(lang, "answer_from", name=md(item.submitted_by_name),
+                          state=f":{colour}[**{md(code(lang, 'state', item.reply_state))}**]"))  # fmt: skip
+        else:
+            st.caption(t(lang, "reply_state", state=md(code(lang, "state", item.reply_state))))
         show_source(lang, post_id=item.post_id, reply_text=item.reply_text)
         if item.reply_note:
             st.caption(t(lang, "reply_note", note=md(note(lang, item.reply_note))))
         if item.manual_only:
             # X forbids an automated reply to this keyword hit: the suggestion is text to copy, not to send.
-            manual_actions(lang, item, me)
+            manual_actions(lang, item, me, where)
         # A network's rules (a DM's messaging window) are said here, with what is left to do, before any button.
         elif editable and can_send(lang, item):
             private_choice(lang, item)
@@ -561,9 +588,12 @@ def _card(
     team: list[Staff],
     others: list[Watcher],
     customer: CardCustomer | None = None,
+    bulk_pick: bool = False,
 ) -> None:
     with st.container(border=True, key=card_key(item.post_id)):
         context.show_flashes(where=card_key(item.post_id))
+        if bulk_pick:
+            bulk.pick_box(lang, item, me)
         top, clock = st.columns([3, 2])
         top.markdown(_header(lang, item))
         clock.markdown(_sla_line(lang, item, now))
@@ -608,8 +638,8 @@ def _show_all() -> None:
     st.query_params.pop("post", None)
 
 
-def render_items(lang: str, session: Session, me: Staff, items: list[QueueItem]) -> None:
-    """Show post cards, record that ``me`` is looking at them, and say who else is."""
+def render_items(lang: str, session: Session, me: Staff, items: list[QueueItem], *, bulk_pick: bool = False) -> None:
+    """Show post cards, record that ``me`` is looking at them, and say who else is (``bulk_pick``: a tick box each)."""
     ids = [i.post_id for i in items]
     assert me.id is not None
     heartbeat(session, staff_id=me.id, post_ids=ids)
@@ -618,7 +648,7 @@ def render_items(lang: str, session: Session, me: Staff, items: list[QueueItem])
     now = utcnow()
     customers = card_customers(session, [(i.post_id, i.author_id, i.text) for i in items])
     for item in items:
-        _card(lang, item, me, now, team, others.get(item.post_id, []), customers.get(item.post_id))
+        _card(lang, item, me, now, team, others.get(item.post_id, []), customers.get(item.post_id), bulk_pick)
 
 
 def render() -> None:
@@ -660,9 +690,13 @@ def _render(lang: str) -> None:
         count_col.markdown(t(lang, "queue_count", total=result.total, page=result.page, pages=result.pages))
         page_col.number_input(t(lang, "page_number"), min_value=1, max_value=result.pages, step=1, key=PAGE_KEY)
         if not result.items:
+            # A bulk dismissal that took the last cards still reports here, where the bar was.
+            context.show_flashes(where=bulk.WHERE)
             st.info(t(lang, "queue_empty"))
             return
-        render_items(lang, session, me, result.items)
+        bulk.remember(result.items, filters)
+        bulk.bulk_bar(lang, me, result.total, bulk.takeable(session, me, filters, result.total))
+        render_items(lang, session, me, result.items, bulk_pick=True)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from itertools import cycle
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from models.tables import (
     Shift,
     SlaPolicy,
     SourceCursor,
+    Task,
     utcnow,
 )
 from responder.admin import CHANNELS, LANES
@@ -41,15 +43,16 @@ from responder.corrections import SENTIMENTS
 from review_app import labels
 from review_app.i18n import STRINGS, t, tn
 from review_app.launch import APP
+from review_app.views.lanes import TASK_FORM_KEY
 from review_app.views.queue import TOOLS_KEY
 from tests.support.desk import desk_engine, user
 from tests.support.factories import scored_post
 
 DESK = ("approvals.py", "submissions.py", "notifications.py")
 PAGES = {
-    "admin": ("queue.py", "inbox.py", *DESK, "trends.py", "overview.py", "admin.py"),
-    "manager": ("queue.py", "inbox.py", *DESK, "trends.py", "overview.py"),
-    "agent": ("queue.py", "inbox.py", "submissions.py", "notifications.py", "overview.py"),
+    "admin": ("queue.py", "crisis.py", "inbox.py", "tasks.py", *DESK, "trends.py", "overview.py", "admin.py"),
+    "manager": ("queue.py", "crisis.py", "inbox.py", "tasks.py", *DESK, "trends.py", "overview.py"),
+    "agent": ("queue.py", "crisis.py", "inbox.py", "tasks.py", "submissions.py", "notifications.py", "overview.py"),
     "marketing": ("notifications.py", "trends.py", "overview.py"),
 }
 
@@ -81,6 +84,7 @@ def seed_everything(engine: Engine) -> dict[str, int]:
         reasons = _reasons()
         alert_kinds = KINDS
         first: Post | None = None
+        first_hit: Post | None = None
         for i, (kind, sentiment) in enumerate((k, snt) for k in kinds for snt in SENTIMENTS):
             post = scored_post(
                 s,
@@ -93,6 +97,8 @@ def seed_everything(engine: Engine) -> dict[str, int]:
                 manual_only=kind == PostKind.SEARCH,
             )
             first = first or post
+            if kind == PostKind.SEARCH:
+                first_hit = first_hit or post
             score = s.get(Score, post.id)
             assert score is not None
             score.reasons = reasons
@@ -130,9 +136,21 @@ def seed_everything(engine: Engine) -> dict[str, int]:
         s.add(Shift(staff_id=agent_id or 0, weekday=2, start_minute=540, end_minute=1020))
         s.add(SavedReply(language="es", reply_type="complaint", tone="upset", network="x", text="Lo sentimos"))
         s.add(SavedReply(language="en", reply_type="ack", tone="any", network="any", text="We got it"))
+        # Tasks for each person who works posts: one open and overdue, one done (My tasks shows both states).
+        assert first is not None and first.id is not None
+        for member in members.values():
+            if member.role == Role.MARKETING:
+                continue
+            s.add(Task(post_id=first.id, assignee_id=member.id or 0, created_by_id=agent_id or 0, note="llamar",
+                       due_at=utcnow() - timedelta(hours=1)))  # fmt: skip
+            s.add(Task(post_id=first.id, assignee_id=member.id or 0, created_by_id=agent_id or 0, note="hecho",
+                       due_at=utcnow() + timedelta(hours=1), done_at=utcnow(), done_by_id=member.id))  # fmt: skip
         s.commit()
-        assert first is not None
-        return {role: m.id or 0 for role, m in members.items()} | {"first_post": first.id or 0}
+        assert first is not None and first_hit is not None
+        return {role: m.id or 0 for role, m in members.items()} | {
+            "first_post": first.id or 0,
+            "first_hit": first_hit.id or 0,
+        }
 
 
 # --- what a person sees ---
@@ -262,6 +280,8 @@ def test_every_page_speaks_only_the_chosen_language(app_engine: Engine, role: st
     at.session_state["lang"] = lang
     # One card's extra tools open, so their widgets are rendered too.
     at.session_state[TOOLS_KEY] = ids["first_post"]
+    # A keyword hit's task form open, so its widgets are rendered too.
+    at.session_state[TASK_FORM_KEY] = ids["first_hit"]
     at.run()
     problems: dict[str, list[tuple[str, str]]] = {}
     seen = 0
