@@ -309,6 +309,11 @@ from escucha.classifier_cli import register as register_classifier  # noqa: E402
 
 register_classifier(app)
 
+# The relevance and crisis lanes' evaluations live in their own module.
+from escucha.lanes_cli import register as register_lanes  # noqa: E402
+
+register_lanes(app)
+
 # The knowledge base's commands (kb import, evaluate-answers) live in their own module.
 from escucha.knowledge_cli import register as register_knowledge  # noqa: E402
 

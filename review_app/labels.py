@@ -200,6 +200,22 @@ CRISIS: dict[str, tuple[str, str]] = {
     "data breach": ("filtración de datos", "data breach"),
     "mass outage": ("caída masiva", "mass outage"),
 }
+# Why a keyword hit is chatter (classifier/relevance.py): code -> (Spanish, English).
+CHATTER: dict[str, tuple[str, str]] = {
+    "keyword not in the text": ("la palabra clave no aparece en el texto", "the keyword is not in the text"),
+    "keyword inside another name": (
+        "la palabra clave forma parte de otro nombre",
+        "the keyword is part of another name",
+    ),
+    "keyword used as an ordinary word": (
+        "la palabra clave se usa como palabra corriente",
+        "the keyword is an ordinary word",
+    ),
+    "nothing aimed at us": (
+        "ni pregunta, ni queja, ni nada dirigido a nosotros",
+        "no question, complaint or word to us",
+    ),
+}
 
 # Reasons that quote the post (anger words, negated words) keep the quoted words as they were written.
 _REASONS: dict[str, tuple[str, str]] = {
@@ -223,6 +239,7 @@ _REASONS: dict[str, tuple[str, str]] = {
         "untrained model heads: scores are not meaningful",
     ),
     "automatic": ("mensaje automático: {0}", "automatic {0}"),
+    "chatter": ("no va dirigido a nosotros: {0}", "not about us: {0}"),
     # Customer-aware ranking (models/customers.py customer_boost).
     "customer_open": ("el cliente tiene {0} caso(s) abierto(s) más", "customer has {0} other open case(s)"),
     "customer_rated": ("el cliente nos puntuó {0}/5 hace poco", "customer rated us {0}/5 recently"),
@@ -274,6 +291,7 @@ _PATTERNS: list[tuple[re.Pattern[str], Callable[[str, re.Match[str]], str]]] = [
         lambda lang, m: _fill(lang, "long", number(lang, m[1]), number(lang, m[2])),
     ),
     (re.compile(r"untrained model heads: .*"), lambda lang, m: _fill(lang, "untrained")),
+    (re.compile(r"not about us: (.*)"), lambda lang, m: _fill(lang, "chatter", _words(lang, CHATTER, m[1]))),
     (re.compile(r"customer open cases (\d+)"), lambda lang, m: _fill(lang, "customer_open", m[1])),
     (re.compile(r"customer rated (\d)/5"), lambda lang, m: _fill(lang, "customer_rated", m[1])),
 ]

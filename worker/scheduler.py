@@ -27,6 +27,7 @@ from sqlmodel import Session, col
 
 from classifier.base import Scorer
 from classifier.pipeline import rescore_open, score_pending
+from classifier.relevance import brand_terms as brand_terms_of
 from ground.settings import Settings
 from ground.wake import STAGES as WAKE_STAGES
 from listeners.budget import ReadBudget
@@ -168,6 +169,16 @@ def stage_intervals(settings: Settings) -> dict[str, float]:
     }
 
 
+def relevance_terms(listeners: Sequence[Listener]) -> list[str]:
+    """The brand terms the sources search for: each keyword source's query and the brand's handle."""
+    terms: list[str] = []
+    for listener in listeners:
+        query = getattr(listener, "query", None)
+        handle = getattr(getattr(listener, "tweets", None), "brand_username", None)
+        terms.extend(t for t in (query, handle) if isinstance(t, str) and t)
+    return brand_terms_of(terms)
+
+
 def interval_for(intervals: Mapping[str, float], listener: Listener) -> float:
     """A source's interval: ``network:source`` if given, else ``network``, else a minute."""
     key = f"{listener.network}:{listener.source}"
@@ -190,9 +201,12 @@ class Worker:
         care_options: CareOptions | None = None,
         sending_lease: timedelta = SENDING_LEASE,
         notify: NotifyOptions | None = None,
+        brand_terms: Sequence[str] | None = None,
     ) -> None:
         self.engine = engine
         self.listeners = list(listeners)
+        # What a keyword hit must name to be for the brand (classifier/relevance.py): given, or the sources' own.
+        self.brand_terms = relevance_terms(self.listeners) if brand_terms is None else brand_terms_of(brand_terms)
         self.senders = senders
         self.scorer = scorer
         self.batch_size = batch_size
@@ -310,7 +324,7 @@ class Worker:
         total = 0
         for _ in range(20):
             with Session(self.engine) as session:
-                n = score_pending(session, self.scorer, limit=self.batch_size)
+                n = score_pending(session, self.scorer, limit=self.batch_size, terms=self.brand_terms)
                 session.commit()
             total += n
             if n < self.batch_size:
@@ -319,7 +333,7 @@ class Worker:
             return total  # new posts still waiting: they come before re-ranking old ones
         # After a model change the open queue is re-ranked by the new model, one batch per tick.
         with Session(self.engine) as session:
-            total += rescore_open(session, self.scorer, limit=self.batch_size)
+            total += rescore_open(session, self.scorer, limit=self.batch_size, terms=self.brand_terms)
             session.commit()
         return total
 

@@ -18,6 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 from classifier.embed import load_embedder
 from classifier.lexicon import COMPLAINT_CUES, CRISIS
+from classifier.relevance import CHATTER_REASONS
 from classifier.urgency import urgency
 from models.alerts import KINDS
 from models.tables import (
@@ -67,6 +68,7 @@ def _reasons() -> list[str]:
         "question",
         f"long text: scored the first {2000:,} of {5000:,} chars",
         "untrained model heads: scores are not meaningful",
+        *(f"not about us: {why}" for why in CHATTER_REASONS),
     ]
 
 
