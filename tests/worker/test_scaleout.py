@@ -60,10 +60,10 @@ def test_each_role_schedules_only_its_own_jobs(sqlite_url: str, sandbox: Sandbox
     try:
         polls = {f"poll:{x.network}:{x.source}" for x in worker_for(engine, sandbox).listeners}
         assert len(polls) >= 3
-        assert jobs_of(engine, sandbox, "classifier") == {"score"}
+        assert jobs_of(engine, sandbox, "classifier") == {"score", "refit"}
         assert jobs_of(engine, sandbox, "responder") == {"assign", "care", "send", "notify"}
         assert jobs_of(engine, sandbox, "listeners") == polls
-        assert jobs_of(engine, sandbox, "all") == polls | {"score", "assign", "care", "send", "notify"}
+        assert jobs_of(engine, sandbox, "all") == polls | {"score", "assign", "care", "send", "notify", "refit"}
         with pytest.raises(ValueError, match="unknown worker role"):
             jobs_of(engine, sandbox, "scorer")
     finally:
