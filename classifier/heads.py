@@ -138,31 +138,31 @@ def pooled_texts(scorer: TransformerScorer, texts: Sequence[str], *, batch_size:
     return out if out is not None else torch.zeros((0, 0))
 
 
-def base_heads(scorer: TransformerScorer) -> Heads:
-    """The heads the scorer's own weights carry (what a rollback to "no version" restores)."""
-    forward = scorer.forward
+def base_heads(forward: Forward, spec: Any, source_dir: Any) -> Heads:
+    """The heads a model's own weights carry (what a rollback to "no version" restores)."""
+    temperatures = {k: float(spec.temperatures.get(k, 1.0)) for k in HEADS}
     if isinstance(forward, MultiHead):
         return Heads(
             complaint_w=forward.complaint.weight.detach()[0].clone(),
             complaint_b=float(forward.complaint.bias.detach()[0]),
             sentiment_w=forward.sentiment.weight.detach().clone(),
             sentiment_b=forward.sentiment.bias.detach().clone(),
-            temperatures={k: float(scorer.spec.temperatures.get(k, 1.0)) for k in HEADS},
+            temperatures=temperatures,
         )
-    # The ONNX backend never loads the PyTorch model: the heads are read from the delta file itself.
     from safetensors import safe_open
 
     from classifier.model import DELTA
 
-    if scorer.source_dir is None:
+    # The ONNX backend never loads the PyTorch model: the heads are read from the delta file itself.
+    if source_dir is None:
         raise ValueError("the scorer has no model directory to read its heads from")
-    with safe_open(str(scorer.source_dir / DELTA), framework="pt") as delta:
+    with safe_open(str(source_dir / DELTA), framework="pt") as delta:
         return Heads(
             complaint_w=delta.get_tensor("complaint.weight").float()[0],
             complaint_b=float(delta.get_tensor("complaint.bias").float()[0]),
             sentiment_w=delta.get_tensor("sentiment.weight").float(),
             sentiment_b=delta.get_tensor("sentiment.bias").float(),
-            temperatures={k: float(scorer.spec.temperatures.get(k, 1.0)) for k in HEADS},
+            temperatures=temperatures,
         )
 
 
@@ -183,6 +183,10 @@ class VersionedScorer:
     def model_id(self) -> str:
         """The exact model: base weights plus the heads version (``…+heads-3``), or the base alone."""
         return self.inner.model_id
+
+    def base_heads(self) -> Heads:
+        """The shipped model's own heads, whatever version is applied now."""
+        return base_heads(self._base_forward, self._base_spec, self.inner.source_dir)
 
     def refresh(self, *, force: bool = False) -> int | None:
         """Apply the active version if it changed since the last look; returns the version in use."""

@@ -32,7 +32,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from classifier.feedback import Label, load_labels
-from classifier.heads import Heads, VersionedScorer, base_heads, pooled_texts
+from classifier.heads import Heads, VersionedScorer, pooled_texts
 from classifier.language import detect_language
 from classifier.refit import _folds, balanced_weights, fit_logistic, fit_softmax
 from models.heads import (
@@ -257,7 +257,7 @@ def cross_validate(
 
 
 def _heads_of(row: HeadsVersion | None, scorer: VersionedScorer) -> Heads:
-    return base_heads(scorer.inner) if row is None else Heads.from_bytes(row.weights, row.temperatures)
+    return scorer.base_heads() if row is None else Heads.from_bytes(row.weights, row.temperatures)
 
 
 def run_refit(
@@ -279,7 +279,7 @@ def run_refit(
             attempt = _check_active(engine, scorer, options, actor) or _refit(engine, scorer, options, fitter, actor)
         except Exception as exc:  # recorded, and not retried until new corrections come: a bad fit loses nothing
             log.exception("refit failed")
-            with Session(engine) as session:
+            with Session(engine, expire_on_commit=False) as session:
                 attempt = record_attempt(
                     session,
                     actor=actor,
@@ -303,7 +303,7 @@ def _load_corrections(scorer: VersionedScorer, labels: list[Label]) -> Correctio
 def _check_active(engine: Engine, scorer: VersionedScorer, options: RefitOptions, actor: str) -> RefitAttempt | None:
     """Roll the active version back when corrections made since its promotion say its predecessor did better."""
     base = scorer.base_model
-    with Session(engine) as session:
+    with Session(engine, expire_on_commit=False) as session:
         current = active_version(session, base)
         if current is None:
             return None
@@ -340,7 +340,7 @@ def _refit(
 ) -> RefitAttempt | None:
     """Steps 2-4: wait for enough corrections, cross-validate, promote or keep; record what happened."""
     base = scorer.base_model
-    with Session(engine) as session:
+    with Session(engine, expire_on_commit=False) as session:
         last = last_attempt(session, base)
         watermark = last.last_correction_id if last is not None else 0
         new = corrections_after(session, watermark)

@@ -102,8 +102,12 @@ def correct(engine: Engine, labelled: Sequence[tuple[str, int]], *, flip: bool =
     with Session(engine, expire_on_commit=False) as session:
         boss = staff(session, f"Boss {next(_bosses)}", role="manager")
         for text, label in labelled:
-            post = scored_post(session, text=text)
             wanted = bool(label) != flip
+            # The model said the opposite, so that both fields change and each becomes a label.
+            post = scored_post(session, text=text, sentiment="positive" if wanted else "negative")
+            post.needs_response = not wanted
+            session.add(post)
+            session.commit()
             correct_post(
                 session,
                 post_id=post.id,  # type: ignore[arg-type]
