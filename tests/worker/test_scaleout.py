@@ -79,7 +79,7 @@ def test_a_non_listener_role_leaves_the_stored_poll_jobs_alone(pg_engine: Engine
     scheduler = classifier.start(intervals=INTERVALS, stage_seconds=3600, persistent=True, paused=True,
                                  role="classifier")  # fmt: skip
     try:
-        assert {j.id for j in scheduler.get_jobs()} == {"score"}
+        assert {j.id for j in scheduler.get_jobs()} == {"score", "refit"}
     finally:
         classifier.stop()
     again = worker_for(pg_engine, sandbox)
