@@ -141,7 +141,7 @@ CODES: dict[tuple[str, str], tuple[str, str]] = {
     ("column", "refit_corrections"): ("correcciones", "corrections"),
     ("column", "refit_old"): ("antes (log-loss)", "before (log-loss)"),
     ("column", "refit_new"): ("después (log-loss)", "after (log-loss)"),
-    ("column", "refit_model"): ("modelo", "model"),
+    ("column", "refit_model"): ("versión", "version"),
     # The columns of the tables the desk shows (sources, SLA policies, settings, trends).
     ("column", "network"): ("red", "network"),
     ("column", "source"): ("fuente", "source"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 STRINGS: dict[str, dict[str, str]] = {
     "es": {
         "model_scored_by": "modelo que puntuó este mensaje: {model}",
-        "admin_model": "Modelo",
+        "admin_model": "Clasificador",
         "admin_model_now": "Puntúa ahora: **{model}**. Último mensaje puntuado con: **{latest}**.",
         "admin_model_none": "Aún no se ha puntuado ningún mensaje.",
         "admin_model_help": (
@@ -20,7 +20,7 @@ STRINGS: dict[str, dict[str, str]] = {
     },
     "en": {
         "model_scored_by": "model that scored this message: {model}",
-        "admin_model": "Model",
+        "admin_model": "Classifier",
         "admin_model_now": "Scoring now: **{model}**. Latest message scored by: **{latest}**.",
         "admin_model_none": "No message has been scored yet.",
         "admin_model_help": (

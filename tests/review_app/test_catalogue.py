@@ -98,6 +98,8 @@ def seed_everything(engine: Engine) -> dict[str, int]:
             score = s.get(Score, post.id)
             assert score is not None
             score.reasons = reasons
+            # A real model id (a model's name, in no language), with the heads version the refit job promoted.
+            score.model_id = "escucha-e5s6-multitask-v1+heads-2"
             post.status, post.assignee_id = PostStatus.ASSIGNED, agent_id
             s.add_all([score, post])
             # Every state, each submitted by someone: the approvals, submissions and notifications pages show them.
