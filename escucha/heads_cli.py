@@ -95,7 +95,7 @@ def register(app: typer.Typer, database: Callable[..., Engine]) -> None:
             Path | None, typer.Option(help="The training corpora (default: $ESCUCHA_DATA_DIR).")
         ] = None,
     ) -> None:
-        """Pool the training corpora once with the shipped encoder, for the refit job (≈1 min on 2 cores)."""
+        """Pool the training corpora once with the shipped encoder, for the refit job (≈3 min on 2 busy cores)."""
         from classifier.refit_job import cache_features
         from ground.settings import get_settings
 
