@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import select
 from sqlmodel import Session, col
 
 from classifier.base import PostFacts, PostScore, Scorer
+from classifier.relevance import CHATTER_URGENCY, Relevance, judge
 from ground.wake import wake
 from models.customers import customer_boost, customer_signals
 from models.tables import Author, Post, PostKind, PostStatus, Score, utcnow
@@ -37,10 +40,33 @@ def _score_batch(scorer: Scorer, rows: list[tuple[Post, Author | None]]) -> list
     return scores
 
 
-def score_pending(session: Session, scorer: Scorer, *, limit: int = 256) -> int:
+def relevance_of(post: Post, s: PostScore, terms: Sequence[str]) -> Relevance:
+    """Whether a scored post is for the brand: addressed kinds always are; a keyword hit must show it."""
+    return judge(
+        post.text[:MAX_TEXT_CHARS],
+        terms=terms,
+        addressed=post.kind in ADDRESSED,
+        crisis=s.crisis,
+        complaint=s.complaint,
+        cues=[r for r in s.reasons if r.startswith("cues: ")],
+        question="question" in s.reasons,
+        negative=s.probabilities.get("negative", 0.0),
+    )
+
+
+def _chatter(s: PostScore, relevance: Relevance) -> tuple[int, list[str]]:
+    """A chatter post's urgency (held under every real lane) and its reasons, the "not about us" one first."""
+    if relevance.for_brand:
+        return s.urgency, list(s.reasons)
+    return min(s.urgency, CHATTER_URGENCY), [relevance.reason_text, *s.reasons]
+
+
+def score_pending(session: Session, scorer: Scorer, *, limit: int = 256, terms: Sequence[str] = ()) -> int:
     """Score up to ``limit`` new posts, oldest first; the caller commits. Returns how many left ``new``.
 
     The brand's own posts (``own``) leave ``new`` as ``no_action`` without a score: the model never reads them.
+    A keyword hit that is chatter (``classifier/relevance.py``, judged against the brand ``terms``) needs no
+    answer: it is stored ``no_action`` with a low urgency and the reason "not about us: …".
     """
     stmt = (
         select(Post, Author)
@@ -68,6 +94,8 @@ def score_pending(session: Session, scorer: Scorer, *, limit: int = 256) -> int:
     customers = customer_signals(session, [(p.id, p.author_id, p.conversation_id) for p, _ in work if p.id is not None])
     for (post, _author), s in zip(work, scores, strict=True):
         boost, why = customer_boost(customers.get(post.id or -1))
+        relevance = relevance_of(post, s, terms)
+        points, reasons = _chatter(s, relevance)
         session.add(
             Score(
                 post_id=post.id,
@@ -76,17 +104,18 @@ def score_pending(session: Session, scorer: Scorer, *, limit: int = 256) -> int:
                 p_neutral=s.probabilities.get("neutral", 0.0),
                 p_positive=s.probabilities.get("positive", 0.0),
                 complaint=s.complaint,
-                urgency=s.urgency,
+                urgency=points,
                 crisis=s.crisis,
                 language=s.language,
-                reasons=[*s.reasons, *why],
+                reasons=[*reasons, *why],
                 model_id=s.model_id,
             )
         )
         needs = post.kind not in NEVER_WORK and (post.kind in ADDRESSED or s.needs_response or s.crisis)
+        needs = needs and relevance.for_brand
         post.needs_response = needs
         # The model's urgency stays on the score; the queue ranks by the post's, which adds the customer's history.
-        post.urgency = min(100, s.urgency + boost)
+        post.urgency = min(100, points + boost) if relevance.for_brand else points
         post.status = PostStatus.SCORED if needs else PostStatus.NO_ACTION
         session.add(post)
         if needs:
@@ -98,7 +127,7 @@ def score_pending(session: Session, scorer: Scorer, *, limit: int = 256) -> int:
 OPEN = frozenset({PostStatus.SCORED, PostStatus.ASSIGNED})
 
 
-def rescore_open(session: Session, scorer: Scorer, *, limit: int = 256) -> int:
+def rescore_open(session: Session, scorer: Scorer, *, limit: int = 256, terms: Sequence[str] = ()) -> int:
     """Re-score up to ``limit`` open posts whose score came from another model; the caller commits.
 
     Call it after the scorer changes (a new model id): the queue is re-ranked without touching status or
@@ -123,18 +152,21 @@ def rescore_open(session: Session, scorer: Scorer, *, limit: int = 256) -> int:
     )
     for (post, _author, row), s in zip(rows, scores, strict=True):
         boost, why = customer_boost(customers.get(post.id or -1))
+        # An open post keeps its status; a keyword hit that turned out to be chatter sinks to the low lane.
+        relevance = relevance_of(post, s, terms)
+        points, reasons = _chatter(s, relevance)
         row.sentiment = s.sentiment
         row.p_negative = s.probabilities.get("negative", 0.0)
         row.p_neutral = s.probabilities.get("neutral", 0.0)
         row.p_positive = s.probabilities.get("positive", 0.0)
         row.complaint = s.complaint
-        row.urgency = s.urgency
+        row.urgency = points
         row.crisis = s.crisis
         row.language = s.language
-        row.reasons = [*s.reasons, *why]
+        row.reasons = [*reasons, *why]
         row.model_id = s.model_id
         row.scored_at = utcnow()
-        post.urgency = min(100, s.urgency + boost)
+        post.urgency = min(100, points + boost) if relevance.for_brand else points
         session.add(row)
         session.add(post)
     return len(rows)

@@ -202,12 +202,18 @@ def worker(
         log.warning("no network credentials configured: nothing to poll (see README, 'Configuration')")
     # Only a process that scores loads the transformer (over 1 GB); the others never call the scorer.
     scorer = load_scorer() if "classifier" in parts else LexiconScorer()
+    if "classifier" in parts:
+        from classifier.heads import versioned
+        from classifier.refit_job import RefitOptions
+
+        scorer = versioned(scorer, engine)  # refitted heads promoted by any worker are applied here too
     budgets = {name: ReadBudget.of(spec.settings_of(settings)) for name, spec in NETWORKS.items()}
     w = Worker(
         engine, listeners=listeners, senders=build_senders(settings), scorer=scorer,
         batch_size=settings.batch_size, budgets=budgets,
         verify_retries=settings.fetch_retries, care_options=care_options(settings),
         sending_lease=timedelta(seconds=settings.sending_lease_seconds), notify=notify_options(settings),
+        refit=RefitOptions(min_corrections=settings.refit_min_corrections) if "classifier" in parts else None,
     )  # fmt: skip
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -308,6 +314,16 @@ def demo(
 from escucha.classifier_cli import register as register_classifier  # noqa: E402
 
 register_classifier(app)
+
+# The relevance and crisis lanes' evaluations live in their own module.
+from escucha.lanes_cli import register as register_lanes  # noqa: E402
+
+register_lanes(app)
+
+# Heads refitted on staff corrections (`escucha heads status|refit|rollback|cache-features`).
+from escucha.heads_cli import register as register_heads  # noqa: E402
+
+register_heads(app, _database)
 
 # The knowledge base's commands (kb import, evaluate-answers) live in their own module.
 from escucha.knowledge_cli import register as register_knowledge  # noqa: E402

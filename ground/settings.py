@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     wake_stages: bool = True
     wake_safety_seconds: float = Field(default=10.0, gt=0)
     batch_size: int = Field(default=256, gt=0, le=10_000)
+    # Learning from corrections (classifier/refit_job.py): how often the classifier worker looks, and how many
+    # new staff corrections it waits for before it refits the heads.
+    refit_seconds: float = Field(default=600.0, gt=0)
+    refit_min_corrections: int = Field(default=50, ge=2, le=100_000)
 
     # The review app: the address it listens on (loopback unless a reverse proxy on another host needs more), and
     # whether to believe the proxy's X-Forwarded-For for the client's address (only behind a proxy that sets it:

@@ -642,3 +642,51 @@ class Task(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     done_at: datetime | None = None
     done_by_id: int | None = Field(default=None, foreign_key="staff.id")
+
+
+# --- learning from corrections: head versions and refit attempts (issue 16) ---
+
+
+class HeadsVersion(SQLModel, table=True):
+    """Complaint and sentiment heads refitted on staff corrections, on top of one base model.
+
+    ``weights`` holds the heads as safetensors bytes (a few kB); every worker's scorer applies the active row.
+    Earlier rows stay, so an admin (or the refit job, when a later check is worse) can go back to one.
+    """
+
+    __tablename__ = "heads_version"
+
+    id: int | None = Field(default=None, primary_key=True)
+    base_model: str = Field(max_length=96, index=True)
+    weights: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    temperatures: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    active: bool = Field(default=False, index=True)
+    # The version that was active when this one was promoted: what a rollback goes back to (None: the base heads).
+    previous_id: int | None = Field(default=None, foreign_key="heads_version.id")
+    n_corrections: int = 0
+    # The newest correction this version learnt from: corrections after it were never trained on.
+    last_correction_id: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+    retired_at: datetime | None = None
+
+
+class RefitAttempt(SQLModel, table=True):
+    """One run of the refit job (or an admin's rollback): when, on how many corrections, the figures, the outcome."""
+
+    __tablename__ = "refit_attempt"
+
+    id: int | None = Field(default=None, primary_key=True)
+    started_at: datetime = Field(default_factory=utcnow, index=True)
+    finished_at: datetime | None = None
+    actor: str = Field(default="worker", max_length=64)
+    # promoted, kept (the new heads were worse), rolled_back, skipped (with the reason) or failed.
+    outcome: str = Field(max_length=16)
+    reason: str = Field(default="", max_length=512)
+    base_model: str = Field(max_length=96)
+    n_corrections: int = 0
+    new_corrections: int = 0
+    last_correction_id: int = 0
+    old_model_id: str = Field(default="", max_length=128)
+    new_model_id: str = Field(default="", max_length=128)
+    figures: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    heads_version_id: int | None = Field(default=None, foreign_key="heads_version.id")

@@ -42,6 +42,7 @@ class Message:
     status: str | None = None
     reply_kind: str | None = None
     reply_state: str | None = None
+    model_id: str | None = None  # the exact model (base + heads version) that scored the post
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +131,7 @@ def load_conversation(session: Session, *, conversation_id: int, staff: Staff) -
                 sentiment=score.sentiment if score else None,
                 urgency=post.urgency if post.urgency is not None else (score.urgency if score else None),
                 status=post.status,
+                model_id=score.model_id if score else None,
             )
         )
         waiting = post.status in OPEN_STATUSES and post.needs_response is not False

@@ -150,6 +150,21 @@ CODES: dict[tuple[str, str], tuple[str, str]] = {
     ("weekday", "4"): ("viernes", "Friday"),
     ("weekday", "5"): ("sábado", "Saturday"),
     ("weekday", "6"): ("domingo", "Sunday"),
+    # What a run of the refit job did (models.tables.RefitAttempt.outcome) and its table's columns.
+    ("refit_outcome", "promoted"): ("estrenada", "promoted"),
+    ("refit_outcome", "kept"): ("descartada: peor", "kept the old: worse"),
+    ("refit_outcome", "rolled_back"): ("vuelta atrás", "rolled back"),
+    ("refit_outcome", "skipped"): ("omitido", "skipped"),
+    ("refit_outcome", "failed"): ("falló", "failed"),
+    ("refit_actor", "worker"): ("el trabajador", "the worker"),
+    ("refit_actor", "cli"): ("la línea de órdenes", "the command line"),
+    ("column", "refit_at"): ("cuándo", "when"),
+    ("column", "refit_by"): ("quién", "who"),
+    ("column", "refit_outcome"): ("resultado", "outcome"),
+    ("column", "refit_corrections"): ("correcciones", "corrections"),
+    ("column", "refit_old"): ("antes (log-loss)", "before (log-loss)"),
+    ("column", "refit_new"): ("después (log-loss)", "after (log-loss)"),
+    ("column", "refit_model"): ("versión", "version"),
     # The columns of the tables the desk shows (sources, SLA policies, settings, trends).
     ("column", "network"): ("red", "network"),
     ("column", "source"): ("fuente", "source"),
@@ -223,6 +238,22 @@ CRISIS: dict[str, tuple[str, str]] = {
     "data breach": ("filtración de datos", "data breach"),
     "mass outage": ("caída masiva", "mass outage"),
 }
+# Why a keyword hit is chatter (classifier/relevance.py): code -> (Spanish, English).
+CHATTER: dict[str, tuple[str, str]] = {
+    "keyword not in the text": ("la palabra clave no aparece en el texto", "the keyword is not in the text"),
+    "keyword inside another name": (
+        "la palabra clave forma parte de otro nombre",
+        "the keyword is part of another name",
+    ),
+    "keyword used as an ordinary word": (
+        "la palabra clave se usa como palabra corriente",
+        "the keyword is an ordinary word",
+    ),
+    "nothing aimed at us": (
+        "ni pregunta, ni queja, ni nada dirigido a nosotros",
+        "no question, complaint or word to us",
+    ),
+}
 
 # Reasons that quote the post (anger words, negated words) keep the quoted words as they were written.
 _REASONS: dict[str, tuple[str, str]] = {
@@ -246,6 +277,7 @@ _REASONS: dict[str, tuple[str, str]] = {
         "untrained model heads: scores are not meaningful",
     ),
     "automatic": ("mensaje automático: {0}", "automatic {0}"),
+    "chatter": ("no va dirigido a nosotros: {0}", "not about us: {0}"),
     # Customer-aware ranking (models/customers.py customer_boost).
     "customer_open": ("el cliente tiene {0} caso(s) abierto(s) más", "customer has {0} other open case(s)"),
     "customer_rated": ("el cliente nos puntuó {0}/5 hace poco", "customer rated us {0}/5 recently"),
@@ -297,6 +329,7 @@ _PATTERNS: list[tuple[re.Pattern[str], Callable[[str, re.Match[str]], str]]] = [
         lambda lang, m: _fill(lang, "long", number(lang, m[1]), number(lang, m[2])),
     ),
     (re.compile(r"untrained model heads: .*"), lambda lang, m: _fill(lang, "untrained")),
+    (re.compile(r"not about us: (.*)"), lambda lang, m: _fill(lang, "chatter", _words(lang, CHATTER, m[1]))),
     (re.compile(r"customer open cases (\d+)"), lambda lang, m: _fill(lang, "customer_open", m[1])),
     (re.compile(r"customer rated (\d)/5"), lambda lang, m: _fill(lang, "customer_rated", m[1])),
 ]

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import JobLookupError
@@ -27,6 +27,7 @@ from sqlmodel import Session, col
 
 from classifier.base import Scorer
 from classifier.pipeline import rescore_open, score_pending
+from classifier.relevance import brand_terms as brand_terms_of
 from ground.settings import Settings
 from ground.wake import STAGES as WAKE_STAGES
 from listeners.budget import ReadBudget
@@ -44,6 +45,10 @@ from responder.outbox import SENDING_LEASE, SendOutcome, send_approved
 from worker.stages import CareStageResult, sla_and_care
 from worker.wake import StageRunner, WakeListener
 
+if TYPE_CHECKING:
+    from classifier.refit_job import RefitOptions
+    from models.tables import RefitAttempt
+
 log = logging.getLogger(__name__)
 
 JOB_TABLE = "apscheduler_jobs"
@@ -52,10 +57,15 @@ DEFAULT_INTERVAL = 60.0
 
 # What each ``escucha worker --role`` schedules: the listeners' poll jobs, or these stage jobs.
 ROLES = ("listeners", "classifier", "responder", "all")
-ROLE_STAGES: dict[str, tuple[str, ...]] = {"classifier": ("score",), "responder": ("assign", "care", "send", "notify")}
+ROLE_STAGES: dict[str, tuple[str, ...]] = {
+    "classifier": ("score", "refit"),
+    "responder": ("assign", "care", "send", "notify"),
+}
 
 # Each stage job's cadence when ``Worker.start`` is not told (``ESCUCHA_*_SECONDS`` in a real worker).
 DEFAULT_STAGE_SECONDS = 2.0
+# The refit job looks for new corrections this often unless told (``ESCUCHA_REFIT_SECONDS``).
+DEFAULT_REFIT_SECONDS = 600.0
 # Stage jobs run on their own threads: a burst of slow polls must never leave a sweep waiting for a thread.
 # Two per stage: a wake-up that comes while a stage runs starts a second instance, which only asks the first to
 # run once more (``StageRunner``) and returns.
@@ -165,7 +175,18 @@ def stage_intervals(settings: Settings) -> dict[str, float]:
         "care": settings.assign_seconds,
         "send": settings.send_seconds,
         "notify": settings.assign_seconds,
+        "refit": settings.refit_seconds,
     }
+
+
+def relevance_terms(listeners: Sequence[Listener]) -> list[str]:
+    """The brand terms the sources search for: each keyword source's query and the brand's handle."""
+    terms: list[str] = []
+    for listener in listeners:
+        query = getattr(listener, "query", None)
+        handle = getattr(getattr(listener, "tweets", None), "brand_username", None)
+        terms.extend(t for t in (query, handle) if isinstance(t, str) and t)
+    return brand_terms_of(terms)
 
 
 def interval_for(intervals: Mapping[str, float], listener: Listener) -> float:
@@ -190,9 +211,15 @@ class Worker:
         care_options: CareOptions | None = None,
         sending_lease: timedelta = SENDING_LEASE,
         notify: NotifyOptions | None = None,
+        brand_terms: Sequence[str] | None = None,
+        refit: RefitOptions | None = None,
     ) -> None:
         self.engine = engine
         self.listeners = list(listeners)
+        # What a keyword hit must name to be for the brand (classifier/relevance.py): given, or the sources' own.
+        self.brand_terms = relevance_terms(self.listeners) if brand_terms is None else brand_terms_of(brand_terms)
+        # When the heads are refitted on staff corrections (classifier/refit_job.py): thresholds and folds.
+        self.refit_options = refit
         self.senders = senders
         self.scorer = scorer
         self.batch_size = batch_size
@@ -307,10 +334,13 @@ class Worker:
 
     def score(self) -> int:
         """Score new posts until none are left (bounded per call), then re-score open posts of an older model."""
+        refresh = getattr(self.scorer, "refresh", None)
+        if callable(refresh):
+            refresh()  # a heads version promoted by any worker: its model id is the one open posts must carry
         total = 0
         for _ in range(20):
             with Session(self.engine) as session:
-                n = score_pending(session, self.scorer, limit=self.batch_size)
+                n = score_pending(session, self.scorer, limit=self.batch_size, terms=self.brand_terms)
                 session.commit()
             total += n
             if n < self.batch_size:
@@ -319,9 +349,18 @@ class Worker:
             return total  # new posts still waiting: they come before re-ranking old ones
         # After a model change the open queue is re-ranked by the new model, one batch per tick.
         with Session(self.engine) as session:
-            total += rescore_open(session, self.scorer, limit=self.batch_size)
+            total += rescore_open(session, self.scorer, limit=self.batch_size, terms=self.brand_terms)
             session.commit()
         return total
+
+    def refit(self) -> RefitAttempt | None:
+        """Refit the heads on staff corrections when enough have accumulated (only with a versioned transformer)."""
+        from classifier.heads import VersionedScorer
+        from classifier.refit_job import RefitOptions, run_refit
+
+        if not isinstance(self.scorer, VersionedScorer):
+            return None  # the lexicon baseline has no heads to refit
+        return run_refit(self.engine, self.scorer, self.refit_options or RefitOptions())
 
     def assign(self) -> SweepResult:
         """Run one backlog sweep."""
@@ -435,7 +474,7 @@ class Worker:
         woken = wanted_stages & set(WAKE_STAGES) if wake and self.engine.dialect.name == "postgresql" else set()
         self.runners = {}
         stages = (("score", self.score), ("assign", self.assign), ("care", self.care), ("send", self.send),
-                  ("notify", self.notify))  # fmt: skip
+                  ("notify", self.notify), ("refit", self.refit))  # fmt: skip
         for name, func in stages:
             if name not in wanted_stages:
                 continue
@@ -444,6 +483,8 @@ class Worker:
                 if isinstance(stage_seconds, Mapping)
                 else float(stage_seconds)
             )
+            if name == "refit" and not isinstance(stage_seconds, Mapping):
+                every = max(every, DEFAULT_REFIT_SECONDS)  # one cadence for every stage is a pipeline's, not a refit's
             if name in woken:
                 every = max(every, safety_seconds)
             runner = self.runners[name] = StageRunner(name, func)

@@ -9,12 +9,14 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from ground.settings import get_settings
+from models.heads import NothingToRollBack
 from models.staff import list_staff
 from models.tables import Role, SavedReply, Shift, SlaPolicy
 from networks.registry import NETWORKS
 from responder.admin import CHANNELS, LANES, add_shift, remove_shift, save_reply_text, set_sla_policy, update_staff
+from responder.model_admin import model_view, rollback_heads
 from responder.overflow import POLICIES, overflow_policy, set_overflow_policy
-from responder.permissions import Action
+from responder.permissions import Action, NotAllowed
 from responder.promoter import PROMOTER_KEY, promoter_chosen, promoter_mode, set_promoter_mode
 from responder.status import collect_status
 from review_app import context, fmt
@@ -232,6 +234,57 @@ def _sources_section(lang: str, session: Session) -> None:
         st.dataframe(budget, hide_index=True, width="stretch")
 
 
+def _rollback(base: str) -> None:
+    """Go back to the heads before the active version of ``base`` (the button's callback)."""
+    lang = context.lang()
+    with Session(context.engine(), expire_on_commit=False) as session:
+        me = context.acting_staff(session)
+        if me is None:
+            return
+        try:
+            attempt = rollback_heads(session, actor=me, base=base)
+        except NotAllowed as exc:
+            context.flash("error", t(lang, "msg_not_allowed", detail=md(str(exc))))
+        except NothingToRollBack:
+            context.flash("info", t(lang, "admin_model_nothing"))
+        else:
+            context.flash("success", t(lang, "admin_model_rollback_done", model=md(attempt.new_model_id)))
+
+
+def _model_section(lang: str, session: Session) -> None:
+    """The model scoring now, the refit job's attempts, and a way back to the previous heads."""
+    st.subheader(t(lang, "admin_model"))
+    view = model_view(session)
+    if not view.current:
+        st.caption(t(lang, "admin_model_none"))
+    for base, model in view.current.items():
+        left, right = st.columns([3, 1])
+        left.markdown(t(lang, "admin_model_now", model=md(model), latest=md(view.latest_scored or "-")))
+        right.button(t(lang, "admin_model_rollback"), key=f"heads_rollback_{base}", on_click=_rollback,
+                     args=(base,), disabled=model == base)  # fmt: skip
+    st.caption(t(lang, "admin_model_help"))
+    st.markdown(f"**{t(lang, 'admin_model_attempts')}**")
+    if not view.attempts:
+        st.caption(t(lang, "admin_model_no_attempts"))
+        return
+    st.dataframe(
+        [
+            {
+                code(lang, "column", "refit_at"): a.started_at.strftime("%Y-%m-%d ") + fmt.clock(a.started_at),
+                code(lang, "column", "refit_by"): plain(code(lang, "refit_actor", a.actor)),
+                code(lang, "column", "refit_outcome"): code(lang, "refit_outcome", a.outcome),
+                code(lang, "column", "refit_corrections"): a.n_corrections,
+                code(lang, "column", "refit_old"): a.figures.get("old", {}).get("log_loss"),
+                code(lang, "column", "refit_new"): a.figures.get("new", {}).get("log_loss"),
+                code(lang, "column", "refit_model"): plain(a.new_model_id or a.old_model_id),
+            }
+            for a in view.attempts
+        ],
+        hide_index=True,
+        width="stretch",
+    )
+
+
 def render() -> None:
     """Render the admin page."""
     lang = context.lang()
@@ -247,6 +300,7 @@ def render() -> None:
         _promoter_section(lang, session)
         _saved_section(lang, session)
         _sources_section(lang, session)
+        _model_section(lang, session)
 
 
 if __name__ == "__main__":

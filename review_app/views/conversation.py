@@ -84,6 +84,8 @@ def _meta(lang: str, m: Message) -> str:
             parts.append(f"{t(lang, 'urgency')}: **{m.urgency}**")
         if m.status:
             parts.append(md(code(lang, "status", m.status)))
+        if m.model_id:
+            parts.append(md(t(lang, "model_scored_by", model=m.model_id)))
     return " · ".join(parts)
 
 

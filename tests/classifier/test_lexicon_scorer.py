@@ -318,3 +318,38 @@ def test_complaint_auc_on_real_data() -> None:
     auc = roc_auc(pos, neg)
     print(f"complaint ROC-AUC on {len(rows)} tweets ({len(pos)} complaints): {auc:.3f}")
     assert auc >= 0.70
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        # Issue 16: forms the crisis set's tune half showed the lane missing.
+        ("there is a problem with the heater and if left it could go on fire!!", "safety threat"),
+        ("I felt threatened by an assistant manager at your store", "safety threat"),
+        ("Can someone please just tell me if this is a scam", "data breach"),
+        ("someone made a $400 fraudulent purchase using my card", "data breach"),
+        ("a mi mamá le clonaron la tarjeta hace un par de días", "data breach"),
+        ("Trying not to involve attorneys. Please advise", "legal threat"),
+        ("I contacted the FTC about your billing", "legal threat"),
+        ("So frustrated dealing with this HEALTH HAZARD, MOLD INFESTED car", "health risk"),
+    ],
+)
+def test_crisis_lane_fires_on_the_forms_it_missed(text: str, label: str) -> None:
+    s = one(text)
+    assert s.crisis and f"crisis: {label}" in s.reasons, s.reasons
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "If you love someone, don't shoot them with an arrow",
+        "#Brexit is economic and social suicide.",
+        "Police arrests commander linked with suicide attacks",
+        "Uno de mis mejores profes decía que es obligación de los abogados hablar sencillo.",
+        "Mándale un saludito a Jonathan que está en el hospital con una operación",
+        "Tom Brady speaking for the 1st time since his win in court",
+    ],
+)
+def test_crisis_lane_leaves_the_same_words_used_otherwise(text: str) -> None:
+    s = one(text)
+    assert not s.crisis, s.reasons

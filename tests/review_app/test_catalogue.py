@@ -19,6 +19,7 @@ from streamlit.testing.v1 import AppTest
 
 from classifier.embed import load_embedder
 from classifier.lexicon import COMPLAINT_CUES, CRISIS
+from classifier.relevance import CHATTER_REASONS
 from classifier.urgency import urgency
 from models.alerts import KINDS
 from models.tables import (
@@ -70,6 +71,7 @@ def _reasons() -> list[str]:
         "question",
         f"long text: scored the first {2000:,} of {5000:,} chars",
         "untrained model heads: scores are not meaningful",
+        *(f"not about us: {why}" for why in CHATTER_REASONS),
     ]
 
 
@@ -102,6 +104,8 @@ def seed_everything(engine: Engine) -> dict[str, int]:
             score = s.get(Score, post.id)
             assert score is not None
             score.reasons = reasons
+            # A real model id (a model's name, in no language), with the heads version the refit job promoted.
+            score.model_id = "escucha-e5s6-multitask-v1+heads-2"
             post.status, post.assignee_id = PostStatus.ASSIGNED, agent_id
             s.add_all([score, post])
             # Every state, each submitted by someone: the approvals, submissions and notifications pages show them.

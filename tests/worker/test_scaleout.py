@@ -60,10 +60,10 @@ def test_each_role_schedules_only_its_own_jobs(sqlite_url: str, sandbox: Sandbox
     try:
         polls = {f"poll:{x.network}:{x.source}" for x in worker_for(engine, sandbox).listeners}
         assert len(polls) >= 3
-        assert jobs_of(engine, sandbox, "classifier") == {"score"}
+        assert jobs_of(engine, sandbox, "classifier") == {"score", "refit"}
         assert jobs_of(engine, sandbox, "responder") == {"assign", "care", "send", "notify"}
         assert jobs_of(engine, sandbox, "listeners") == polls
-        assert jobs_of(engine, sandbox, "all") == polls | {"score", "assign", "care", "send", "notify"}
+        assert jobs_of(engine, sandbox, "all") == polls | {"score", "assign", "care", "send", "notify", "refit"}
         with pytest.raises(ValueError, match="unknown worker role"):
             jobs_of(engine, sandbox, "scorer")
     finally:
@@ -79,7 +79,7 @@ def test_a_non_listener_role_leaves_the_stored_poll_jobs_alone(pg_engine: Engine
     scheduler = classifier.start(intervals=INTERVALS, stage_seconds=3600, persistent=True, paused=True,
                                  role="classifier")  # fmt: skip
     try:
-        assert {j.id for j in scheduler.get_jobs()} == {"score"}
+        assert {j.id for j in scheduler.get_jobs()} == {"score", "refit"}
     finally:
         classifier.stop()
     again = worker_for(pg_engine, sandbox)

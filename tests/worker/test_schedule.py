@@ -158,14 +158,14 @@ def test_each_stage_runs_at_its_own_cadence_on_its_own_threads(engine: Engine, s
     from worker.scheduler import stage_intervals
 
     settings = settings_for(sandbox, score_seconds=3, assign_seconds=5, send_seconds=7)
-    assert stage_intervals(settings) == {"score": 3, "assign": 5, "care": 5, "send": 7, "notify": 5}
+    assert stage_intervals(settings) == {"score": 3, "assign": 5, "care": 5, "send": 7, "notify": 5, "refit": 600}
     worker = worker_for(engine, settings)
     scheduler = worker.start(intervals={"x": 3600, "facebook": 3600}, stage_seconds=stage_intervals(settings),
                              paused=True)  # fmt: skip
     try:
         stages = {j.id: j for j in scheduler.get_jobs(jobstore="stages")}
         assert {k: j.trigger.interval.total_seconds() for k, j in stages.items()} == {
-            "score": 3, "assign": 5, "care": 5, "send": 7, "notify": 5,
+            "score": 3, "assign": 5, "care": 5, "send": 7, "notify": 5, "refit": 600,
         }  # fmt: skip
         # Polls keep the default pool; a wave of slow polls cannot take the threads the sweeps run on.
         assert {j.executor for j in stages.values()} == {"stages"}
