@@ -38,6 +38,12 @@ class PoolTable:
     fold: np.ndarray  # 0..FOLDS-1, or CALIB
     seen: np.ndarray  # True when the encoder was fine-tuned on this text (v1's training mix)
     texts: list[str]
+    draw: np.ndarray | None = None  # a uniform [0, 1) number per row from its text's hash: seeded subsamples
+
+
+def draw_of(text: str) -> float:
+    """A uniform [0, 1) number from ``text``'s hash, independent of its fold."""
+    return int.from_bytes(hashlib.sha256(group_key(text).encode()).digest()[8:16], "big") / 2**64
 
 
 def group_key(text: str) -> str:
@@ -109,6 +115,7 @@ def build_table(
         fold=np.asarray([REPORTED if t in reported_texts else fold_of(t) for t in texts]),
         seen=np.asarray([t in seen_texts for t in texts]),
         texts=texts,
+        draw=np.asarray([draw_of(t) for t in texts]),
     )
 
 
