@@ -21,7 +21,7 @@ from safetensors.torch import load_file, save_file
 
 from classifier import headcv
 from classifier.features import encoder_key, features_root, load_or_extract
-from classifier.model import DELTA, ModelSpec
+from classifier.model import DELTA, ModelSpec, delta_digest
 from classifier.pools import CALIB, FOLDS, REPORTED, PoolTable, build_table, v1_split_texts
 from classifier.refit import fit_logistic
 
@@ -92,7 +92,11 @@ def train_heads(
     temperature, nll = fit_temperature_on(logits, table.label[calib])
     spec = ModelSpec(
         model_id=model_id or out.name,
-        base={"kind": "model", "path": os.path.relpath(parent.resolve(), out.resolve())},
+        base={
+            "kind": "model",
+            "path": os.path.relpath(parent.resolve(), out.resolve()),
+            "delta_sha256": delta_digest(parent),  # the heads fit this encoder only: a changed parent is refused
+        },
         num_layers=parent_spec.num_layers,
         prefix=parent_spec.prefix,
         max_length=parent_spec.max_length,

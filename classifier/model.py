@@ -106,16 +106,34 @@ def parent_dir(spec: ModelSpec, directory: Path) -> Path | None:
     return (directory / path).resolve()
 
 
+def delta_digest(directory: Path) -> str:
+    """The first 16 hex digits of the SHA-256 of a model directory's delta ("-" when it has none)."""
+    import hashlib
+
+    path = directory / DELTA
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else "-"
+
+
 def lineage(directory: Path) -> list[Path]:
-    """This model directory followed by the ones it is built on, nearest first."""
+    """This model directory followed by the ones it is built on, nearest first.
+
+    A version that records its parent's ``delta_sha256`` refuses a parent whose weights changed since: its heads
+    were fitted to that parent's encoder and would score nonsense on another one.
+    """
     chain = [directory]
     if not (directory / MANIFEST).is_file():
         return chain
-    while (parent := parent_dir(ModelSpec.read(chain[-1]), chain[-1])) is not None:
+    while (parent := parent_dir(spec := ModelSpec.read(chain[-1]), chain[-1])) is not None:
         if parent in chain or len(chain) > MAX_LINEAGE:
             raise ValueError(f"{directory}: model directories built on each other in a loop or too deep: {chain}")
         if not (parent / MANIFEST).is_file():
             raise FileNotFoundError(f"{directory}: built on {parent}, which has no {MANIFEST}")
+        expected = spec.base.get("delta_sha256")
+        if expected and expected != (found := delta_digest(parent)):
+            raise ValueError(
+                f"{chain[-1]}: its heads were fitted on {parent.name} with delta {expected}, but that delta is now "
+                f"{found}; rerun `escucha train --heads-only` for the new encoder"
+            )
         chain.append(parent)
     return chain
 

@@ -210,6 +210,23 @@ def test_a_heads_only_version_loads_its_parents_encoder(tmp_path: Path) -> None:
         load_model(tmp_path / "loop1")
 
 
+def test_a_heads_only_version_refuses_a_parent_whose_weights_changed(tmp_path: Path) -> None:
+    from classifier.model import delta_digest, load_model, save_delta
+
+    parent = _parent(tmp_path / "tiny")
+    child = _child(tmp_path / "child", parent, bias=0.5)
+    spec = ModelSpec.read(child)
+    spec.base["delta_sha256"] = delta_digest(parent)
+    spec.write(child)
+    load_model(child)  # the parent it was fitted on: fine
+    model = load_model(parent)[0]
+    with torch.no_grad():
+        model.encoder.embeddings.word_embeddings.weight.add_(0.5)  # a full retrain of the encoder
+    save_delta(model, parent, {"encoder.embeddings.word_embeddings.weight", "sentiment.bias"})
+    with pytest.raises(ValueError, match="heads-only"):
+        load_model(child)
+
+
 def test_the_export_key_follows_the_parents_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from classifier import onnx_backend
 
