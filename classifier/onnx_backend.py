@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from classifier.model import DELTA, MANIFEST, MultiHead
+from classifier.model import DELTA, MANIFEST, MultiHead, lineage
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +47,10 @@ def cache_key(directory: Path) -> str:
     digest = hashlib.sha256()
     for part in (EXPORT_VERSION, onnxruntime.__version__, torch.__version__):
         digest.update(part.encode() + b"\0")
-    for name in (MANIFEST, DELTA):
-        path = directory / name
-        digest.update(path.read_bytes() if path.is_file() else b"-")
+    for model_dir in lineage(directory):  # a heads-only version is its parent's weights plus its own delta
+        for name in (MANIFEST, DELTA):
+            path = model_dir / name
+            digest.update(path.read_bytes() if path.is_file() else b"-")
     return digest.hexdigest()[:16]
 
 

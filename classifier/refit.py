@@ -100,14 +100,25 @@ def balanced_weights(labels: Sequence[int], groups: Sequence[str]) -> torch.Tens
 
 
 def fit_softmax(
-    x: torch.Tensor, y: torch.Tensor, l2: float, weights: torch.Tensor, num_classes: int
+    x: torch.Tensor,
+    y: torch.Tensor,
+    l2: float,
+    weights: torch.Tensor,
+    num_classes: int,
+    *,
+    max_iter: int = 500,
+    dtype: torch.dtype = torch.float64,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Multinomial logistic regression (weighted log-loss + ``l2``/2·|W|²) on standardised ``x``, mapped back."""
+    """Multinomial logistic regression (weighted log-loss + ``l2``/2·|W|²) on standardised ``x``, mapped back.
+
+    ``dtype`` float32 and a lower ``max_iter`` make the many fits of a cross-validation search ~3× cheaper.
+    """
     mean, std = x.mean(0), x.std(0).clamp(min=1e-6)
-    z = ((x - mean) / std).double()
-    w = torch.zeros((z.shape[1], num_classes), dtype=torch.float64, requires_grad=True)
-    b = torch.zeros(num_classes, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=500, tolerance_grad=1e-9, line_search_fn="strong_wolfe")
+    z = ((x - mean) / std).to(dtype)
+    weights = weights.to(dtype)
+    w = torch.zeros((z.shape[1], num_classes), dtype=dtype, requires_grad=True)
+    b = torch.zeros(num_classes, dtype=dtype, requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=max_iter, tolerance_grad=1e-9, line_search_fn="strong_wolfe")
     total = weights.sum()
 
     def closure() -> torch.Tensor:
@@ -119,8 +130,8 @@ def fit_softmax(
 
     opt.step(closure)
     scale = 1.0 / std.double()
-    raw_w = (w.detach() * scale.unsqueeze(1)).float()  # [hidden, classes]
-    raw_b = (b.detach() - (mean.double() * scale) @ w.detach()).float()
+    raw_w = (w.detach().double() * scale.unsqueeze(1)).float()  # [hidden, classes]
+    raw_b = (b.detach().double() - (mean.double() * scale) @ w.detach().double()).float()
     return raw_w.T.contiguous(), raw_b  # Linear's layout: weight [classes, hidden]
 
 

@@ -139,8 +139,11 @@ class TransformerScorer:
         # One softmax/sigmoid per call, not per forward pass: each torch op wakes torch's own thread pool
         # right after ONNX Runtime's threads had the cores (an in-process A/B on 2,048 tweets: 655 → 820/s).
         temps = self.spec.temperatures
-        sent = torch.softmax(logits["sentiment"] / temps.get("sentiment", 1.0), dim=-1)
         comp = torch.sigmoid(logits["complaint"] / temps.get("complaint", 1.0))
+        alpha = float(self.spec.coupling.get("negative_from_complaint", 0.0))
+        if alpha:  # a complaint is negative unless the text is clearly otherwise (strength chosen by CV)
+            logits["sentiment"][:, 0] += alpha * comp
+        sent = torch.softmax(logits["sentiment"] / temps.get("sentiment", 1.0), dim=-1)
         ang = torch.sigmoid(logits["anger"] / temps.get("anger", 1.0))
         return {"sentiment": sent, "complaint": comp, "anger": ang}
 

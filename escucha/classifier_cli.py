@@ -169,10 +169,13 @@ def register(app: typer.Typer) -> None:
         ],
         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
         model: Annotated[str | None, typer.Option(help="Model directory (default: $ESCUCHA_MODEL or shipped).")] = None,
+        bootstrap: Annotated[
+            int, typer.Option(min=0, help="Resamples for a 95 % bootstrap interval of macro-F1/recall (0: none).")
+        ] = 0,
     ) -> None:
         """Sentiment macro-recall, macro-F1, accuracy and per-class figures on a labelled file."""
         from classifier.base import PostFacts
-        from classifier.metrics import sentiment_metrics
+        from classifier.metrics import bootstrap_interval, sentiment_metrics
         from classifier.registry import load_scorer, load_transformer
 
         try:
@@ -187,6 +190,8 @@ def register(app: typer.Typer) -> None:
         pred = [s.sentiment for s in scorer.score([PostFacts(text=t) for t in texts])]
         report = sentiment_metrics(gold, pred)
         report["model_id"] = scorer.model_id
+        if bootstrap:
+            report["interval_95"] = bootstrap_interval(gold, pred, resamples=bootstrap)
         report["skipped"] = len(skipped)
         report["skipped_rows"] = skipped
         if as_json:
@@ -218,6 +223,16 @@ def register(app: typer.Typer) -> None:
         refit_only: Annotated[
             bool, typer.Option(help="Keep OUT's fine-tuned encoder; only refit the complaint head and recalibrate.")
         ] = False,
+        heads_only: Annotated[
+            bool,
+            typer.Option(
+                help="Write a new version (OUT, default the next shipped one) over PARENT's frozen encoder: the "
+                "sentiment head chosen by cross-validation on cached features (classifier/heads_only.py)."
+            ),
+        ] = False,
+        parent: Annotated[
+            Path | None, typer.Option(help="--heads-only: the model whose encoder is kept (default v1).")
+        ] = None,
     ) -> None:
         """Fine-tune the multi-task model (seeded), calibrate it, and write the weights and the model card."""
         import torch
@@ -225,7 +240,7 @@ def register(app: typer.Typer) -> None:
 
         from classifier.feedback import load_examples
         from classifier.model import ModelSpec
-        from classifier.registry import default_model_dir
+        from classifier.registry import FINE_TUNED_MODEL, HEADS_MODEL, WEIGHTS_DIR
         from classifier.train import Example, TrainConfig, write_model_card
         from classifier.train import train as run_train
         from ground.db import get_engine
@@ -238,6 +253,25 @@ def register(app: typer.Typer) -> None:
             )
             raise typer.Exit(2)
         torch.set_num_threads(max(1, torch.get_num_threads()))
+        if heads_only and (with_feedback or refit_only):
+            typer.echo(
+                "--heads-only works from the corpora's cached features alone: drop --with-feedback/--refit-only",
+                err=True,
+            )
+            raise typer.Exit(2)
+        if heads_only:
+            from classifier.heads_only import cv_markdown, train_heads
+
+            report = train_heads(
+                corpora,
+                parent or WEIGHTS_DIR / FINE_TUNED_MODEL,
+                out or WEIGHTS_DIR / HEADS_MODEL,
+                seed=seed,
+            )
+            typer.echo(cv_markdown(report))
+            h = report["heads_only"]
+            typer.echo(json.dumps({k: h[k] for k in ("chosen", "alpha", "temperature", "rows", "seconds")}))
+            return
         if with_feedback:
             from models.schema import require_schema
 
@@ -247,7 +281,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"staff corrections: {len(extra)} labels")
         cfg = TrainConfig(
             data_dir=corpora,
-            out_dir=out or default_model_dir(),
+            out_dir=out or WEIGHTS_DIR / FINE_TUNED_MODEL,  # not the default: that may be a heads-only version
             num_layers=num_layers,
             freeze_layers=freeze_layers,
             english_sample=english_sample,

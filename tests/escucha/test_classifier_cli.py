@@ -81,6 +81,22 @@ def test_evaluate_contract(env: dict[str, str], tmp_path: Path) -> None:
     assert 0 <= report["macro_recall"] <= 1 and 0 <= report["macro_f1"] <= 1
 
 
+def test_evaluate_bootstrap_gives_an_interval_around_the_figure(env: dict[str, str], tmp_path: Path) -> None:
+    f = tmp_path / "val.tsv"
+    rows = [("negative", "the order never arrived"), ("neutral", "@user http"), ("positive", "thanks great")] * 10
+    f.write_text("label\ttext\n" + "".join(f"{label}\t{text}\n" for label, text in rows))
+    result = CliRunner().invoke(app, ["evaluate", str(f), "--json", "--bootstrap", "50"], env=env)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    low, high = report["interval_95"]["macro_f1"]
+    assert low <= report["macro_f1"] <= high and report["interval_95"]["resamples"] == 50
+
+
+def test_train_heads_only_refuses_options_it_cannot_honour(env: dict[str, str], tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["train", "--heads-only", "--refit-only", "--data-dir", str(tmp_path)], env=env)
+    assert result.exit_code == 2 and "--heads-only" in result.output
+
+
 def test_evaluate_counts_every_skipped_row_with_why_and_never_scores_empty_texts(
     env: dict[str, str], tmp_path: Path
 ) -> None:
