@@ -39,6 +39,8 @@ from models.tables import (
     Shift,
     SlaPolicy,
     Staff,
+    Task,
+    utcnow,
 )
 from responder.actions import approve_reply, dismiss_post, escalate_post, reject_reply, submit_reply
 from responder.admin import add_shift, remove_shift, save_reply_text, set_sla_policy, update_staff
@@ -46,6 +48,7 @@ from responder.corrections import correct_post, reassign_post
 from responder.customers import add_note, add_tag
 from responder.knowledge_admin import save_article_as
 from responder.permissions import Action, NotAllowed, can, can_on
+from responder.tasks import complete_task
 from review_app.i18n import t
 from tests.support.desk import APP, TIMEOUT, desk_engine, run_view
 from tests.support.factories import scored_post, staff
@@ -72,6 +75,7 @@ POLICY: dict[Action, set[str]] = {
     Action.ADMIN: {A},
     Action.VIEW_CUSTOMER: {A, M, G},
     Action.EDIT_CUSTOMER: {A, M, G},
+    Action.COMPLETE_TASK: {A, M, G},
 }
 # Actions on one post that some roles may take only on the posts assigned to them; the others act on any post.
 OWN_POSTS_ONLY: dict[Action, set[str]] = {Action.DISMISS_POST: {G}, Action.ESCALATE_POST: {G}}
@@ -198,7 +202,23 @@ def _notes_of(s: Session, x: Target) -> int:
     return int(s.execute(stmt).scalar_one())
 
 
+def _my_task_done(s: Session, me: Staff, x: Target) -> object:
+    # A follow-up task on the target post, given to the acting person (flushed, not committed: a refusal leaves none).
+    task = Task(post_id=x.post_id, assignee_id=me.id, created_by_id=me.id, note="call back", due_at=utcnow())  # type: ignore[arg-type]
+    s.add(task)
+    s.flush()
+    return complete_task(s, task_id=task.id, staff=me)  # type: ignore[arg-type]
+
+
+def _task_done(s: Session, x: Target) -> bool:
+    stmt = select(func.count()).where(col(Task.post_id) == x.post_id, col(Task.done_at).is_not(None))
+    return bool(s.execute(stmt).scalar_one())
+
+
 CASES: dict[Action, list[Case]] = {
+    Action.COMPLETE_TASK: [
+        Case("complete_task", lambda s, me, x, d: _my_task_done(s, me, x), lambda s, x, d: _task_done(s, x))
+    ],
     Action.EDIT_CUSTOMER: [
         Case(
             "add_note",
