@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from models.audit import audit
-from models.tables import Post, PostStatus, Reply, ReplyKind, Staff, utcnow
+from models.tables import Post, PostStatus, Reply, ReplyKind, Score, Staff, utcnow
 from responder.actions import MAX_NOTE_CHARS, InvalidReply, check_input
 from responder.lifecycle import locked_post, resolve_post
 from responder.permissions import Action, can_on, require
@@ -45,6 +45,7 @@ class Outcome(enum.StrEnum):
     CLOSED = "closed"  # already replied, dismissed or otherwise closed: skipped
     NOT_ALLOWED = "not_allowed"  # an agent and a post that is not theirs
     MISSING = "missing"
+    CRISIS = "crisis"  # a crisis post is never noise: it is closed one at a time, after reading it
 
 
 def reason_text(reason: str, note: str) -> str:
@@ -97,6 +98,9 @@ def _dismiss_one(session: Session, *, post_id: int, shown: Seen, staff: Staff, b
             return Outcome.NOT_ALLOWED
         if _current(session, post_id) != shown:
             return Outcome.CHANGED
+        if session.execute(select(col(Score.crisis)).where(col(Score.post_id) == post_id)).scalar_one_or_none():
+            # Why: a reviewer ticked the top cards and closed a self-harm post as spam with four more clicks.
+            return Outcome.CRISIS
         resolve_post(session, post, status=PostStatus.DISMISSED, at=utcnow(), by=by, note=text,
                      drafts_note="post dismissed")  # fmt: skip
         audit(session, actor=by, action="post_dismissed", post_id=post_id, reason=text, bulk=True)

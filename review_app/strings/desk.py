@@ -38,6 +38,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "bulk_skipped_closed": "Sin tocar porque ya estaban cerradas: {posts}.",
         "bulk_skipped_not_allowed": "Sin tocar porque no son tuyas: {posts}.",
         "bulk_skipped_missing": "Ya no existen: {posts}.",
+        "bulk_skipped_crisis": "Sin tocar, son publicaciones en crisis: léelas y ciérralas una a una: {posts}.",
         # A keyword hit turned into a task.
         "task_convert": "Convertir en tarea",
         "task_form_hint": (
@@ -109,6 +110,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "bulk_skipped_closed": "Left alone because they were already closed: {posts}.",
         "bulk_skipped_not_allowed": "Left alone because they are not yours: {posts}.",
         "bulk_skipped_missing": "No longer exist: {posts}.",
+        "bulk_skipped_crisis": "Left alone, crisis posts: read them and close them one at a time: {posts}.",
         "task_convert": "Convert to a task",
         "task_form_hint": "The post closes as handled by a task; whoever gets it sees it in their notifications.",
         "task_assignee": "For whom",

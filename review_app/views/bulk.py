@@ -57,7 +57,7 @@ def _report(lang: str, outcome: dict[int, Outcome]) -> None:
     done = [pid for pid, o in outcome.items() if o == Outcome.DISMISSED]
     level = "success" if len(done) == len(outcome) else "warning"
     context.flash(level, t(lang, "bulk_done", ok=len(done), n=len(outcome)), where=WHERE)
-    for kind in (Outcome.CHANGED, Outcome.CLOSED, Outcome.NOT_ALLOWED, Outcome.MISSING):
+    for kind in (Outcome.CRISIS, Outcome.CHANGED, Outcome.CLOSED, Outcome.NOT_ALLOWED, Outcome.MISSING):
         ids = sorted(pid for pid, o in outcome.items() if o == kind)
         if ids:
             posts = ", ".join(f"#{pid}" for pid in ids)

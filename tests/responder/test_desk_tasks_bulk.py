@@ -141,3 +141,16 @@ def test_bulk_dismiss_a_submitted_answer_since_shown_is_a_change_and_bad_reasons
     assert dismiss_many(session, seen=seen, staff=boss, reason="spam") == {post.id: Outcome.CHANGED}
     row = session.get(Post, post.id, populate_existing=True)
     assert row is not None and row.status != PostStatus.DISMISSED
+
+
+def test_bulk_dismiss_never_closes_a_crisis_post(session: Session) -> None:
+    boss = staff(session, "Mara Manager", role="manager", senior=True)
+    crisis = scored_post(session, crisis=True, urgency=92, text="no quiero vivir sin él, vuestra app me lo quitó")
+    noise = scored_post(session, text="follow me for free coins")
+    assign_pending(session)
+    session.commit()
+    outcome = dismiss_many(session, seen=_seen(session, crisis, noise), staff=boss, reason="spam")
+    assert outcome == {crisis.id: Outcome.CRISIS, noise.id: Outcome.DISMISSED}
+    row = session.get(Post, crisis.id, populate_existing=True)
+    assert row is not None and row.status not in (PostStatus.DISMISSED, PostStatus.REPLIED)
+    assert [e.post_id for e in _audits(session, "post_dismissed")] == [noise.id]
