@@ -81,6 +81,11 @@ def answer_surveys(session: Session, sandbox: Sandbox, rng: random.Random, answe
             sandbox.add_dm(text, author=author.username)
         elif post.network == "x":
             sandbox.add_mention(text, author=author.username, in_reply_to=survey.external_id)
+        elif post.network == "instagram" and post.kind == PostKind.DM:
+            sandbox.add_ig_message(text, author=author.username)
+        elif post.network == "instagram":
+            # A reply under the customer's own comment (a Facebook comment here raised KeyError on the media id).
+            sandbox.add_ig_comment(post.external_id, text, author=author.username)
         elif post.kind == PostKind.DM:
             sandbox.add_fb_message(text, author=author.display_name)
         else:
