@@ -32,7 +32,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "assignee_unassigned": "Sin asignar",
         "assignee_me": "Yo",
         "page_number": "Página",
-        "queue_count": "{total} publicaciones abiertas · página {page} de {pages}",
+        "queue_count_one": "{n} publicación abierta · página {page} de {pages}",
+        "queue_count_other": "{n} publicaciones abiertas · página {page} de {pages}",
         "queue_empty": "No hay publicaciones abiertas con estos filtros.",
         "no_senders": (
             "No hay emisores configurados en esta app: al aprobar se guarda la aprobación y el worker "
@@ -135,7 +136,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "assignee_unassigned": "Unassigned",
         "assignee_me": "Me",
         "page_number": "Page",
-        "queue_count": "{total} open posts · page {page} of {pages}",
+        "queue_count_one": "{n} open post · page {page} of {pages}",
+        "queue_count_other": "{n} open posts · page {page} of {pages}",
         "queue_empty": "No open posts match these filters.",
         "no_senders": (
             "No senders are configured in this app: approving records the approval and the worker "

@@ -26,7 +26,7 @@ from responder.permissions import Action, NotAllowed, can, can_on
 from review_app import context, fmt
 from review_app.capacity import capacity_banner
 from review_app.customer_cards import CardCustomer, card_customers, card_line, card_target
-from review_app.i18n import t
+from review_app.i18n import t, tn
 from review_app.kb_source import show_source
 from review_app.labels import code, formatter, note, number, reason
 from review_app.queries import (
@@ -687,7 +687,7 @@ def _render(lang: str) -> None:
         # The page number may have shrunk (posts answered elsewhere); clamp it before the widget is drawn.
         st.session_state[PAGE_KEY] = result.page
         count_col, page_col = st.columns([4, 1])
-        count_col.markdown(t(lang, "queue_count", total=result.total, page=result.page, pages=result.pages))
+        count_col.markdown(tn(lang, "queue_count", result.total, page=result.page, pages=result.pages))
         page_col.number_input(t(lang, "page_number"), min_value=1, max_value=result.pages, step=1, key=PAGE_KEY)
         if not result.items:
             # A bulk dismissal that took the last cards still reports here, where the bar was.

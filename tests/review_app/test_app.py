@@ -23,7 +23,7 @@ from responder.actions import submit_reply
 from responder.assign import assign_pending
 from responder.sla_targets import PUBLIC_COMPLAINT_S
 from review_app import context
-from review_app.i18n import STRINGS, t
+from review_app.i18n import STRINGS, t, tn
 from review_app.queries import UNASSIGNED, QueueFilters, count_queue, fetch_queue, filter_options, posts_per_hour
 from review_app.safe import md, plain, shorten
 from review_app.views.queue import note_key, reason_key, reply_key
@@ -203,7 +203,7 @@ def test_queue_lists_posts_by_urgency_and_shows_hostile_text_literally(app_engin
     texts = [el.value for el in at.text]
     assert texts == [HOSTILE, desk.posts["medium"].text, desk.posts["low"].text]
     assert at.title[0].value == t("en", "queue_title")
-    assert t("en", "queue_count", total=3, page=1, pages=1) in [m.value for m in at.markdown]
+    assert tn("en", "queue_count", 3, page=1, pages=1) in [m.value for m in at.markdown]
     # Markdown elements only ever carry the escaped author name, never the raw one or the raw post.
     markdown = " ".join(m.value for m in [*at.markdown, *at.caption])
     assert "**evil**<b>" not in markdown and md("**evil**<b>") in markdown
@@ -401,3 +401,10 @@ def test_every_send_outcome_has_a_message_in_both_languages() -> None:
     for lang in ("es", "en"):
         for result in results:
             assert "{" not in t(lang, f"msg_{result}", reply=1, detail="x")
+
+
+def test_the_queue_count_agrees_in_number_in_both_languages() -> None:
+    assert tn("es", "queue_count", 1, page=1, pages=1) == "1 publicación abierta · página 1 de 1"
+    assert tn("es", "queue_count", 2, page=1, pages=1) == "2 publicaciones abiertas · página 1 de 1"
+    assert tn("en", "queue_count", 1, page=1, pages=1) == "1 open post · page 1 of 1"
+    assert tn("en", "queue_count", 0, page=1, pages=1) == "0 open posts · page 1 of 1"
