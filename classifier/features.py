@@ -69,27 +69,9 @@ def pool_texts(path: Path) -> list[str]:
 
 def encode_batches(texts: Sequence[str], tokenizer: Any, spec: Any, pool: Pool, *, batch_size: int = 32) -> np.ndarray:
     """Pooled features [n, hidden] of ``texts`` in input order, as the scorer tokenises them."""
-    from classifier.scorer import normalise
+    from classifier.refit import encode_padded
 
-    ids = tokenizer([spec.prefix + (normalise(t) or "-") for t in texts], truncation=True, max_length=spec.max_length)
-    ids = ids["input_ids"]
-    pad = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
-    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-    out: np.ndarray | None = None
-    with torch.inference_mode():
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            width = max(len(ids[i]) for i in idx)
-            input_ids = torch.full((len(idx), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(idx), width), dtype=torch.long)
-            for row, i in enumerate(idx):
-                input_ids[row, : len(ids[i])] = torch.tensor(ids[i])
-                mask[row, : len(ids[i])] = 1
-            pooled = pool(input_ids, mask).float().numpy()
-            if out is None:
-                out = np.empty((len(ids), pooled.shape[1]), dtype=np.float32)
-            out[np.asarray(idx)] = pooled
-    return out if out is not None else np.zeros((0, 0), dtype=np.float32)
+    return encode_padded(texts, tokenizer, spec, pool, batch_size=batch_size).numpy().astype(np.float32, copy=False)
 
 
 def extract(

@@ -42,14 +42,22 @@ def pooled_features(
     pool: Pool | None = None,
 ) -> torch.Tensor:
     """Mean-pooled encoder output [n, hidden] for ``texts`` (from ``pool``, default the PyTorch model)."""
+    model.eval()
+    if not texts:
+        return torch.empty((0, model.complaint.in_features))
+    return encode_padded(texts, tokenizer, spec, pool or model.pool, batch_size=batch_size)
+
+
+@torch.inference_mode()
+def encode_padded(texts: Sequence[str], tokenizer: Any, spec: Any, pool: Pool, *, batch_size: int = 32) -> torch.Tensor:
+    """``pool`` over ``texts`` as the scorer tokenises them, in length-sorted padded batches; rows in input order."""
     from classifier.scorer import normalise
 
-    model.eval()
     ids = tokenizer([spec.prefix + (normalise(t) or "-") for t in texts], truncation=True, max_length=spec.max_length)
     ids = ids["input_ids"]
+    pad = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-    pad = int(tokenizer.pad_token_id or 0)
-    out = torch.empty((len(ids), model.complaint.in_features))
+    out: torch.Tensor | None = None
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
         width = max(len(ids[i]) for i in idx)
@@ -58,8 +66,11 @@ def pooled_features(
         for row, i in enumerate(idx):
             input_ids[row, : len(ids[i])] = torch.tensor(ids[i])
             mask[row, : len(ids[i])] = 1
-        out[torch.tensor(idx)] = (pool or model.pool)(input_ids, mask).float()
-    return out
+        pooled = pool(input_ids, mask).float()
+        if out is None:
+            out = torch.empty((len(ids), pooled.shape[1]))
+        out[torch.tensor(idx)] = pooled
+    return out if out is not None else torch.empty((0, 0))
 
 
 def fit_logistic(x: torch.Tensor, y: torch.Tensor, l2: float) -> tuple[torch.Tensor, float]:
