@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import select
 from sqlmodel import Session, col
@@ -20,6 +20,10 @@ NEVER_WORK = frozenset({PostKind.PAGE_POST, PostKind.OWN, PostKind.SHARE})
 ADDRESSED = frozenset({PostKind.MENTION, PostKind.COMMENT, PostKind.VISITOR_POST, PostKind.DM})
 # Scorers look at a bounded prefix: a 100k-character post must not stall the batch.
 MAX_TEXT_CHARS = 5000
+
+# Called with the batch's scored posts (post, score, needs an answer) before the caller commits: the worker
+# embeds them there for the knowledge lookup (knowledge/query_vectors.py), in the same transaction as the score.
+AfterScoring = Callable[[Session, list[tuple[Post, PostScore, bool]]], object]
 
 
 def _score_batch(scorer: Scorer, rows: list[tuple[Post, Author | None]]) -> list[PostScore]:
@@ -61,7 +65,14 @@ def _chatter(s: PostScore, relevance: Relevance) -> tuple[int, list[str]]:
     return min(s.urgency, CHATTER_URGENCY), [relevance.reason_text, *s.reasons]
 
 
-def score_pending(session: Session, scorer: Scorer, *, limit: int = 256, terms: Sequence[str] = ()) -> int:
+def score_pending(
+    session: Session,
+    scorer: Scorer,
+    *,
+    limit: int = 256,
+    terms: Sequence[str] = (),
+    after: AfterScoring | None = None,
+) -> int:
     """Score up to ``limit`` new posts, oldest first; the caller commits. Returns how many left ``new``.
 
     The brand's own posts (``own``) leave ``new`` as ``no_action`` without a score: the model never reads them.
@@ -92,6 +103,7 @@ def score_pending(session: Session, scorer: Scorer, *, limit: int = 256, terms: 
     scores = _score_batch(scorer, work) if work else []
     # Read before this batch changes any status: a customer's *other* open work and recent ratings.
     customers = customer_signals(session, [(p.id, p.author_id, p.conversation_id) for p, _ in work if p.id is not None])
+    done: list[tuple[Post, PostScore, bool]] = []
     for (post, _author), s in zip(work, scores, strict=True):
         boost, why = customer_boost(customers.get(post.id or -1))
         relevance = relevance_of(post, s, terms)
@@ -118,8 +130,11 @@ def score_pending(session: Session, scorer: Scorer, *, limit: int = 256, terms: 
         post.urgency = min(100, points + boost) if relevance.for_brand else points
         post.status = PostStatus.SCORED if needs else PostStatus.NO_ACTION
         session.add(post)
+        done.append((post, s, needs))
         if needs:
             wake(session, "assign")  # the assignment sweep runs as soon as these scores are committed
+    if after is not None and done:
+        after(session, done)
     return len(rows)
 
 

@@ -87,8 +87,56 @@ def load_index(session: Session, model_id: str) -> Index:
     key = _fingerprint(session, model_id)
     with _cache_lock:
         cached = _cache.get(key)
+        previous = next(iter(_cache.items()), None)
     if cached is not None:
         return cached
+    index = None
+    if previous is not None and _only_new_answers(previous[0], key) and isinstance(previous[0][-1], int):
+        # Why: every answer sent with approval joins the index, so on a busy desk it changes every few seconds;
+        # re-reading every past answer each time grew with the desk's history (thousands of rows per sweep).
+        index = _with_new_answers(session, previous[1], model_id, after=previous[0][-1])
+        if len(index.answers) != key[-2]:
+            index = None  # an answer was removed or re-embedded meanwhile: read everything again
+    if index is None:
+        index = _read_index(session, model_id)
+    with _cache_lock:
+        _cache.clear()  # one database and model per process in practice: keep only the newest
+        _cache[key] = index
+    return index
+
+
+def _only_new_answers(old: tuple[object, ...], new: tuple[object, ...]) -> bool:
+    """Whether the index behind ``old`` differs from ``new`` only by answers with higher reply ids."""
+    old_count, old_max, new_count, new_max = old[-2], old[-1], new[-2], new[-1]
+    if old[:-2] != new[:-2] or not isinstance(old_count, int) or not isinstance(new_count, int):
+        return False
+    return isinstance(old_max, int) and isinstance(new_max, int) and new_max > old_max and new_count > old_count
+
+
+def _with_new_answers(session: Session, base: Index, model_id: str, *, after: int) -> Index:
+    """A copy of ``base`` with the answers embedded by ``model_id`` whose reply id is above ``after``."""
+    index = Index(base.articles, base.article_matrix, list(base.answers), base.answer_matrix)
+    rows = _answer_rows(session, model_id, after=after)
+    if rows:
+        index.answers.extend(row for row, _ in rows)
+        index.answer_matrix = np.vstack([base.answer_matrix, *(vector for _, vector in rows)])
+    return index
+
+
+def _answer_rows(session: Session, model_id: str, *, after: int = -1) -> list[tuple[AnswerRow, np.ndarray]]:
+    query = (
+        select(KbAnswer)
+        .where(col(KbAnswer.embedding_model) == model_id, col(KbAnswer.reply_id) > after)
+        .order_by(col(KbAnswer.reply_id))
+    )
+    return [
+        (AnswerRow(a.reply_id, a.language, a.text, a.sent_by, a.sent_at), from_bytes(a.embedding))
+        for a in session.execute(query).scalars()
+    ]
+
+
+def _read_index(session: Session, model_id: str) -> Index:
+    """Read every active article and past answer embedded by ``model_id``."""
     index = Index()
     vectors: list[np.ndarray] = []
     query = select(KbArticle).where(col(KbArticle.active).is_(True), col(KbArticle.embedding_model) == model_id)
@@ -99,14 +147,8 @@ def load_index(session: Session, model_id: str) -> Index:
         vectors.append(from_bytes(row.embedding))
     if vectors:
         index.article_matrix = np.vstack(vectors)
-    vectors = []
-    query_answers = select(KbAnswer).where(col(KbAnswer.embedding_model) == model_id).order_by(col(KbAnswer.reply_id))
-    for answer in session.execute(query_answers).scalars():
-        index.answers.append(AnswerRow(answer.reply_id, answer.language, answer.text, answer.sent_by, answer.sent_at))
-        vectors.append(from_bytes(answer.embedding))
-    if vectors:
-        index.answer_matrix = np.vstack(vectors)
-    with _cache_lock:
-        _cache.clear()  # one database and model per process in practice: keep only the newest
-        _cache[key] = index
+    answers = _answer_rows(session, model_id)
+    if answers:
+        index.answers = [row for row, _ in answers]
+        index.answer_matrix = np.vstack([vector for _, vector in answers])
     return index

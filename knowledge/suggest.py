@@ -7,13 +7,16 @@ suggestion is recorded (``kb_suggestion``) so staff see its source and what they
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 from sqlalchemy import select
 from sqlmodel import Session, col
 
 from knowledge.encoder import Encoder, default_encoder, model_id
 from knowledge.index import Index, load_index
+from knowledge.query_vectors import ANSWERABLE, stored
 from knowledge.ranking import (
     CONFIDENT_ANSWER,
     CONFIDENT_ARTICLE,
@@ -26,7 +29,6 @@ from knowledge.ranking import (
 from models.knowledge import KbSuggestion
 from models.tables import utcnow
 
-ANSWERABLE = frozenset({"es", "en"})
 # Types of post a fact from the manuals can answer; praise and crises get people, not articles.
 ANSWERED_TYPES = frozenset({"question", "complaint", "other"})
 
@@ -67,11 +69,16 @@ def choose(retrieval: Retrieval, *, language: str, index: Index) -> KbAnswer | N
 class Knowledge:
     """The knowledge base as one sweep sees it; ``answer`` records what it suggests in the sweep's session."""
 
-    def __init__(self, session: Session, index: Index, priors: dict[str, float], encoder: Encoder | None) -> None:
+    def __init__(
+        self, session: Session, index: Index, priors: dict[str, float], encoder: Encoder | None, *, model: str = ""
+    ) -> None:
         self._session = session
         self.index = index
         self.priors = priors
         self._encoder = encoder
+        self.model_id = model or (encoder.model_id if encoder is not None else model_id())
+        # Query vectors by post id, made when the posts were scored (knowledge/query_vectors.py).
+        self.known: dict[int, np.ndarray] = {}
 
     @property
     def encoder(self) -> Encoder:
@@ -86,11 +93,19 @@ class Knowledge:
         if texts and not self.index.empty:
             self.encoder.queries(texts)
 
-    def find(self, text: str, *, language: str, k: int = 3) -> Retrieval:
-        """The best articles (any language) and past answers (in ``language``) for ``text``."""
+    def load_vectors(self, post_ids: Sequence[int]) -> None:
+        """Read the stored query vectors of ``post_ids`` in one query, so ``answer`` embeds none of them."""
+        missing = [i for i in post_ids if i not in self.known]
+        if missing and not self.index.empty:
+            self.known.update(stored(self._session, missing, self.model_id))
+
+    def find(self, text: str, *, language: str, k: int = 3, post_id: int | None = None) -> Retrieval:
+        """The best articles (any language) and past answers (in ``language``) for ``text`` (post ``post_id``)."""
         if self.index.empty or not text.strip():
             return Retrieval()
-        query = self.encoder.queries([text])[0]
+        if post_id is not None:
+            self.load_vectors([post_id])
+        query = self.known[post_id] if post_id in self.known else self.encoder.queries([text])[0]
         return Retrieval(
             articles=rank_articles(self.index, query, self.priors, k=k),
             answers=rank_answers(self.index, query, language=language, k=k),
@@ -100,7 +115,7 @@ class Knowledge:
         """The answer text for a suggested reply to this post, or None; a confident one is recorded."""
         if post_id is None or reply_type not in ANSWERED_TYPES or language not in ANSWERABLE:
             return None
-        found = choose(self.find(text, language=language), language=language, index=self.index)
+        found = choose(self.find(text, language=language, post_id=post_id), language=language, index=self.index)
         if found is None:
             return None
         self._session.add(
@@ -119,10 +134,11 @@ class Knowledge:
 
 def load_knowledge(session: Session, *, encoder: Encoder | None = None) -> Knowledge | None:
     """The knowledge base for a sweep, or None when it holds nothing (then no model is ever loaded)."""
-    index = load_index(session, encoder.model_id if encoder is not None else model_id())
+    model = encoder.model_id if encoder is not None else model_id()
+    index = load_index(session, model)
     if index.empty:
         return None
-    return Knowledge(session, index, load_priors(session), encoder)
+    return Knowledge(session, index, load_priors(session), encoder, model=model)
 
 
 def suggestion_for(session: Session, *, post_id: int, suggested_text: str) -> KbSuggestion | None:

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from knowledge.encoder import Encoder, default_encoder, model_id, to_bytes
+from knowledge.query_vectors import stored
 from knowledge.ranking import ACCEPTED, DISCARDED, EDITED
 from models.knowledge import KbAnswer, KbArticle, KbSuggestion
 from models.tables import Post, PostStatus, Reply, ReplyKind, ReplyState, Staff, utcnow
@@ -90,8 +91,12 @@ def embed_answers(session: Session, *, encoder: Encoder | None = None, limit: in
     rows = [(r, p) for r, p in session.execute(query).all() if p.text.strip() and r.text.strip()]
     if not rows:
         return 0
-    encoder = encoder or default_encoder()
-    vectors = encoder.queries([p.text for _, p in rows])
+    current = encoder.model_id if encoder is not None else model_id()
+    # The vector made when the post was scored is the one to keep; only posts without one are embedded here.
+    known = stored(session, [p.id for _, p in rows if p.id is not None], current)
+    missing = [p.text for _, p in rows if (p.id or -1) not in known]
+    fresh = iter((encoder or default_encoder()).queries(missing) if missing else [])
+    vectors = [known[p.id] if p.id is not None and p.id in known else next(fresh) for _, p in rows]
     names = {s.id: s.name for s in session.execute(select(Staff)).scalars()}
     for (reply, post), vector in zip(rows, vectors, strict=True):
         assert reply.id is not None and post.id is not None
@@ -104,7 +109,7 @@ def embed_answers(session: Session, *, encoder: Encoder | None = None, limit: in
                 sent_by=names.get(reply.author_staff_id) or names.get(reply.approved_by_id) or "",
                 sent_at=reply.sent_at,
                 embedding=to_bytes(vector),
-                embedding_model=encoder.model_id,
+                embedding_model=current,
             )
         )
     return len(rows)

@@ -73,3 +73,18 @@ class KbAnswer(SQLModel, table=True):
     sent_at: datetime | None = None
     embedding: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     embedding_model: str = Field(max_length=128)
+
+
+class KbQueryVector(SQLModel, table=True):
+    """A post's knowledge-lookup embedding (e5 ``query:``), made once in the scoring batch and read by every sweep.
+
+    Why a table: the assignment sweep, the SLA sweep's new drafts and the upkeep of past answers all need the same
+    vector, in whichever worker runs them; made once here, none of them runs the twelve-layer encoder again.
+    """
+
+    __tablename__ = "kb_query_vector"
+
+    post_id: int = Field(foreign_key="post.id", primary_key=True)
+    model_id: str = Field(max_length=128)
+    vector: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    made_at: datetime = Field(default_factory=utcnow)

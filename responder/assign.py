@@ -17,6 +17,7 @@ from sqlmodel import Session, col
 from ground.clock import aware
 from models.alerts import CRISIS, TEAM_FULL, add_alert, alert_managers
 from models.audit import audit
+from models.knowledge import KbQueryVector
 from models.tables import (
     Assignment,
     AuditEvent,
@@ -175,11 +176,12 @@ def _any_waiting(session: Session) -> bool:
 
 
 def _peek_texts(session: Session, *, limit: int) -> list[tuple[str, str]]:
-    """(text, language) of the posts the next claim will most likely take, read without a lock."""
+    """(text, language) of the posts the next claim will most likely take that have no stored vector, unlocked."""
     stmt = (
         select(col(Post.text), col(Score.language))
         .join(Score, col(Score.post_id) == col(Post.id))
-        .where(*_waiting())
+        .outerjoin(KbQueryVector, col(KbQueryVector.post_id) == col(Post.id))
+        .where(*_waiting(), col(KbQueryVector.post_id).is_(None))
         .order_by(col(Post.urgency).desc(), col(Post.created_at).asc(), col(Post.id).asc())
         .limit(limit)
     )
@@ -250,8 +252,8 @@ def assign_pending(
     # the posts this sweep had claimed ("deadlock detected" at worker start with a backlog).
     book = SavedReplyBook.load(session)
     if book.knowledge is not None:
-        # Embedding posts for the knowledge lookup is the sweep's slowest step: it runs here, before the team lock,
-        # so another worker's sweep does not wait on it; the drafts below find the vectors in the encoder's memo.
+        # Posts are embedded for the knowledge lookup when they are scored; one scored before the knowledge base
+        # had anything is embedded here, before the team lock, so another worker's sweep does not wait on it.
         book.knowledge.prefetch(_peek_texts(session, limit=limit))
     team = load_team(session, now=now, lock=True)
     if given is None:
@@ -269,6 +271,9 @@ def assign_pending(
         rows = _claim_page(session, limit=limit, offset=len(result.held) + len(result.busy))
         if not rows:
             break
+        if book.knowledge is not None:
+            # The vectors made when these posts were scored: one read, and no encoder under the team lock.
+            book.knowledge.load_vectors([post.id for post, _, _, _ in rows if post.id is not None])
         for post, score, author, thread in rows:
             post_due(post, score, sla, since=thread.first_unanswered_at)
             owner = owners.get(thread.id) if thread.id is not None else None

@@ -42,7 +42,7 @@ from responder.care import CareOptions
 from responder.forecast import PromiseRules
 from responder.notify import NotifyOptions, PushResult, push_pending
 from responder.outbox import SENDING_LEASE, SendOutcome, send_approved
-from worker.stages import CareStageResult, sla_and_care
+from worker.stages import CareStageResult, embed_scored_posts, sla_and_care
 from worker.wake import StageRunner, WakeListener
 
 if TYPE_CHECKING:
@@ -340,7 +340,9 @@ class Worker:
         total = 0
         for _ in range(20):
             with Session(self.engine) as session:
-                n = score_pending(session, self.scorer, limit=self.batch_size, terms=self.brand_terms)
+                n = score_pending(
+                    session, self.scorer, limit=self.batch_size, terms=self.brand_terms, after=embed_scored_posts
+                )
                 session.commit()
             total += n
             if n < self.batch_size:

@@ -1,4 +1,4 @@
-"""The responder's worker stages, each in its own transaction: assign, SLA, customer care, knowledge upkeep."""
+"""The worker's stage bodies: the SLA, customer-care and knowledge-upkeep stage, and the scoring batch's vectors."""
 
 from __future__ import annotations
 
@@ -9,8 +9,12 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from classifier.base import PostScore
 from classifier.e5_weights import WeightsUnavailable
+from classifier.pipeline import MAX_TEXT_CHARS
+from knowledge.query_vectors import Scored, embed_scored
 from knowledge.upkeep import UpkeepResult, upkeep
+from models.tables import Post
 from responder.care import CareOptions, CareResult, care_sweep, survey_sweep
 from responder.sla_sweep import SlaSweepResult, sla_sweep
 
@@ -62,3 +66,18 @@ def knowledge_upkeep(engine: Engine) -> UpkeepResult | None:
             log.warning("knowledge upkeep skipped: %s", exc)
             return None
     return result
+
+
+def embed_scored_posts(session: Session, done: list[tuple[Post, PostScore, bool]]) -> int:
+    """Embed a scoring batch's posts for the knowledge lookup, in its transaction; never fails the batch.
+
+    Without the encoder's weights the posts are scored all the same, and the sweeps look them up as before.
+    """
+    posts = [
+        Scored(post.id, post.text[:MAX_TEXT_CHARS], s.language, needs) for post, s, needs in done if post.id is not None
+    ]
+    try:
+        return embed_scored(session, posts)
+    except WeightsUnavailable as exc:
+        log.warning("knowledge vectors not made while scoring: %s", exc)
+        return 0
