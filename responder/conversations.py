@@ -147,6 +147,23 @@ def add_note(session: Session, *, conversation_id: int, staff: Staff, text: str)
     return note
 
 
+def earlier_open_messages(session: Session, answered: Post) -> list[int]:
+    """The ids of the messages of ``answered``'s conversation, up to it, that still wait for us (not itself)."""
+    if answered.conversation_ref is None:
+        return []
+    return list(
+        session.execute(
+            select(col(Post.id)).where(
+                col(Post.conversation_ref) == answered.conversation_ref,
+                col(Post.id) != answered.id,
+                col(Post.status).in_(list(OPEN_STATUSES)),
+                col(Post.kind).not_in(list(OWN_KINDS)),
+                col(Post.created_at) <= answered.created_at,
+            )
+        ).scalars()
+    )
+
+
 def close_answered(engine: Engine, *, post_id: int, reply_id: int) -> list[int]:
     """After the answer to ``post_id`` went out, close the conversation's earlier messages it answered.
 
@@ -159,17 +176,8 @@ def close_answered(engine: Engine, *, post_id: int, reply_id: int) -> list[int]:
         if answered is None or answered.conversation_ref is None:
             return closed
         conversation_id = answered.conversation_ref
-        siblings = session.execute(
-            select(col(Post.id)).where(
-                col(Post.conversation_ref) == conversation_id,
-                col(Post.id) != post_id,
-                col(Post.status).in_(list(OPEN_STATUSES)),
-                col(Post.kind).not_in(list(OWN_KINDS)),
-                col(Post.created_at) <= answered.created_at,
-            )
-        ).scalars()
         now = _utcnow()
-        for sibling_id in list(siblings):
+        for sibling_id in earlier_open_messages(session, answered):
             post = locked_post(session, sibling_id)
             if post is None or post.status not in OPEN_STATUSES:
                 session.rollback()

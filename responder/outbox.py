@@ -22,7 +22,7 @@ from sqlmodel import Session, col
 
 from ground.clock import aware
 from models.audit import audit
-from models.tables import Author, Post, PostKind, PostStatus, Reply, ReplyKind, ReplyState, utcnow
+from models.tables import Author, Post, PostKind, PostStatus, Reply, ReplyKind, ReplyState, Score, utcnow
 from networks.base import (
     AuthFailed,
     ListenerError,
@@ -34,7 +34,7 @@ from networks.base import (
     SentReply,
     TemporaryFailure,
 )
-from responder.conversations import close_answered
+from responder.conversations import close_answered, earlier_open_messages
 from responder.lifecycle import lock_post, resolve_post
 from responder.provenance import build_provenance
 
@@ -140,49 +140,74 @@ def _fail_duplicate(session: Session, reply_id: int) -> None:
 
 
 def _job(engine: Engine, reply_id: int) -> _Job:
+    # One read of the columns a send needs (three ORM loads before: reply, post and author, each with its JSON).
     with Session(engine) as session:
-        reply = session.get(Reply, reply_id)
-        assert reply is not None
-        post = session.get(Post, reply.post_id)
-        assert post is not None
-        author = session.get(Author, post.author_id) if post.author_id else None
-        # Acks, updates and surveys go to the customer privately when the post is a DM, else as replies.
-        return _Job(
-            reply_id=reply_id,
-            kind=reply.kind,
-            text=reply.text,
-            key=reply.idempotency_key,
-            network=post.network,
-            external_id=post.external_id,
-            post_kind=post.kind,
-            author_external_id=author.external_id if author else None,
-            attempts=reply.attempts,
-            approved_at=reply.approved_at or reply.created_at,
-            private=reply.private,
-        )
+        row = session.execute(
+            select(
+                col(Reply.kind),
+                col(Reply.text),
+                col(Reply.idempotency_key),
+                col(Reply.attempts),
+                col(Reply.approved_at),
+                col(Reply.created_at),
+                col(Reply.private),
+                col(Post.network),
+                col(Post.external_id),
+                col(Post.kind),
+                col(Author.external_id),
+            )
+            .join(Post, col(Post.id) == col(Reply.post_id))
+            .outerjoin(Author, col(Author.id) == col(Post.author_id))
+            .where(col(Reply.id) == reply_id)
+        ).one()
+    kind, text, key, attempts, approved_at, created_at, private, network, external_id, post_kind, author = row
+    # Acks, updates and surveys go to the customer privately when the post is a DM, else as replies.
+    return _Job(
+        reply_id=reply_id,
+        kind=kind,
+        text=text,
+        key=key,
+        network=network,
+        external_id=external_id,
+        post_kind=post_kind,
+        author_external_id=author,
+        attempts=attempts,
+        approved_at=approved_at or created_at,
+        private=private,
+    )
 
 
 def _finish(engine: Engine, reply_id: int, sent: SentReply, *, found: bool = False) -> bool:
     """Record the network's reply id; False when the reply was no longer ``sending`` (someone finished it)."""
     with Session(engine) as session:
-        reply = session.get(Reply, reply_id)
-        assert reply is not None
+        reply, post, score = session.execute(
+            select(Reply, Post, Score)
+            .join(Post, col(Post.id) == col(Reply.post_id))
+            .outerjoin(Score, col(Score.post_id) == col(Reply.post_id))
+            .where(col(Reply.id) == reply_id)
+        ).one()
         if reply.state != ReplyState.SENDING:
             return False
         now = utcnow()
+        # Read before the reply changes, so the reply is written once (the provenance's reads flushed it before).
+        provenance = {
+            **build_provenance(session, reply, score=score, score_read=True),
+            "sent_at": now.isoformat(),
+            "reconciled": found,
+        }
         reply.state = ReplyState.SENT
         reply.external_id = sent.external_id
         reply.url = sent.url
         reply.sent_at = now
         reply.updated_at = now
         reply.error = None
-        reply.provenance = {**build_provenance(session, reply), "sent_at": now.isoformat(), "reconciled": found}
+        reply.provenance = provenance
         session.add(reply)
-        post = session.get(Post, reply.post_id)
-        assert post is not None
+        siblings = False
         if reply.kind == ReplyKind.ANSWER:
             by = f"staff:{reply.approved_by_id}" if reply.approved_by_id else OUTBOX_ACTOR
             resolve_post(session, post, status=PostStatus.REPLIED, at=now, by=by)
+            siblings = bool(earlier_open_messages(session, post))
         audit(
             session,
             actor=OUTBOX_ACTOR,
@@ -193,7 +218,8 @@ def _finish(engine: Engine, reply_id: int, sent: SentReply, *, found: bool = Fal
             kind=reply.kind,
         )
         session.commit()
-        answered_post = post.id if reply.kind == ReplyKind.ANSWER else None
+        # Most answers answer a conversation's only waiting message: then there is nothing more to close.
+        answered_post = post.id if siblings else None
     if answered_post is not None:
         try:
             # One answer answers the conversation: its earlier messages waiting for us close with it.

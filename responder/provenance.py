@@ -22,9 +22,15 @@ def text_diff(suggested: str, sent: str) -> str:
     return " ".join(out)
 
 
-def build_provenance(session: Session, reply: Reply) -> dict[str, Any]:
-    """Describe how ``reply`` came to be, for the record kept with it once sent."""
-    score = session.execute(select(Score).where(col(Score.post_id) == reply.post_id)).scalar_one_or_none()
+def build_provenance(
+    session: Session, reply: Reply, *, score: Score | None = None, score_read: bool = False
+) -> dict[str, Any]:
+    """Describe how ``reply`` came to be, for the record kept with it once sent.
+
+    ``score_read``: the caller read the post's score already (``score``, None when it has none).
+    """
+    if not score_read:
+        score = session.execute(select(Score).where(col(Score.post_id) == reply.post_id)).scalar_one_or_none()
     approver = session.get(Staff, reply.approved_by_id) if reply.approved_by_id is not None else None
     scores: dict[str, Any] | None = None
     if score is not None:
