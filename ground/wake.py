@@ -14,6 +14,7 @@ from sqlmodel import Session
 CHANNEL = "escucha_wake"
 # The stages a commit can wake: new posts to score, scored posts to assign, approved replies to send.
 STAGES = ("score", "assign", "send")
+_ASKED = "escucha.wake.asked"  # session.info key: (the transaction, the stages it asked to wake)
 
 
 def wake(session: Session, stage: str) -> None:
@@ -22,10 +23,21 @@ def wake(session: Session, stage: str) -> None:
         raise ValueError(f"unknown stage {stage!r}; expected one of {', '.join(STAGES)}")
     if session.get_bind().dialect.name != "postgresql":
         return
-    # Identical notifications of one transaction are folded into one by PostgreSQL.
+    # Identical notifications of one transaction are folded into one by PostgreSQL, but each is still a statement
+    # (a scoring batch asked once per post that needs an answer: 256 round trips): ask once per transaction.
+    held = session.info.get(_ASKED)
+    if held is not None and held[0] is session.get_transaction() and stage in held[1]:
+        return
     session.execute(
         text("SELECT pg_notify(:channel, :stage || ' ' || current_schema())"), {"channel": CHANNEL, "stage": stage}
     )
+    # Read after the statement, which began the transaction if none was open. The transaction object is kept,
+    # not its id, so a later transaction is never mistaken for this one.
+    transaction = session.get_transaction()
+    if held is None or held[0] is not transaction:
+        asked: set[str] = set()
+        held = session.info[_ASKED] = (transaction, asked)
+    held[1].add(stage)
 
 
 def parse(payload: str) -> tuple[str, str] | None:

@@ -32,11 +32,13 @@ class Scored:
     text: str
     language: str
     needs_response: bool
+    # Whether its reply type is one the knowledge base answers (praise and crises get people, not articles).
+    answerable: bool = True
 
 
 def wanted(posts: Iterable[Scored]) -> list[Scored]:
-    """The posts a reply will be drafted for in a language the knowledge base answers."""
-    return [p for p in posts if p.needs_response and p.language in ANSWERABLE and p.text.strip()]
+    """The posts a reply will be drafted for, of a type and in a language the knowledge base answers."""
+    return [p for p in posts if p.needs_response and p.answerable and p.language in ANSWERABLE and p.text.strip()]
 
 
 def embed_scored(session: Session, posts: Sequence[Scored], *, encoder: Encoder | None = None) -> int:

@@ -204,13 +204,18 @@ def render(template: str, variables: Mapping[str, str]) -> str:
 
 def reply_type(ctx: DraftContext) -> str:
     """Classify the post for the saved reply to use: crisis, complaint, question, praise or other."""
-    if ctx.crisis:
+    return post_type(crisis=ctx.crisis, complaint=ctx.complaint, sentiment=ctx.sentiment, is_question=ctx.is_question)
+
+
+def post_type(*, crisis: bool, complaint: float, sentiment: str, is_question: bool) -> str:
+    """The reply type of a post from its scores: crisis, complaint, question, praise or other."""
+    if crisis:
         return "crisis"
-    if ctx.complaint >= 0.5 or ctx.sentiment == "negative":
+    if complaint >= 0.5 or sentiment == "negative":
         return "complaint"
-    if ctx.is_question:
+    if is_question:
         return "question"
-    if ctx.sentiment == "positive":
+    if sentiment == "positive":
         return "praise"
     return "other"
 

@@ -13,9 +13,11 @@ from classifier.base import PostScore
 from classifier.e5_weights import WeightsUnavailable
 from classifier.pipeline import MAX_TEXT_CHARS
 from knowledge.query_vectors import Scored, embed_scored
+from knowledge.suggest import ANSWERED_TYPES
 from knowledge.upkeep import UpkeepResult, upkeep
 from models.tables import Post
 from responder.care import CareOptions, CareResult, care_sweep, survey_sweep
+from responder.drafts import post_type
 from responder.sla_sweep import SlaSweepResult, sla_sweep
 
 log = logging.getLogger(__name__)
@@ -74,10 +76,18 @@ def embed_scored_posts(session: Session, done: list[tuple[Post, PostScore, bool]
     Without the encoder's weights the posts are scored all the same, and the sweeps look them up as before.
     """
     posts = [
-        Scored(post.id, post.text[:MAX_TEXT_CHARS], s.language, needs) for post, s, needs in done if post.id is not None
+        Scored(post.id, post.text[:MAX_TEXT_CHARS], s.language, needs, answerable=answered_type(post, s))
+        for post, s, needs in done
+        if post.id is not None
     ]
     try:
         return embed_scored(session, posts)
     except WeightsUnavailable as exc:
         log.warning("knowledge vectors not made while scoring: %s", exc)
         return 0
+
+
+def answered_type(post: Post, s: PostScore) -> bool:
+    """Whether the reply drafted for ``post`` may carry a knowledge-base answer (its type, as the draft will see it)."""
+    kind = post_type(crisis=s.crisis, complaint=s.complaint, sentiment=s.sentiment, is_question="?" in post.text)
+    return kind in ANSWERED_TYPES

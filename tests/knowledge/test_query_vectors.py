@@ -73,6 +73,20 @@ def test_scoring_stores_a_vector_for_each_post_a_reply_will_be_drafted_for(sessi
     assert float(vector @ default_encoder().queries([QUESTION])[0]) > 0.999
 
 
+def test_praise_and_crises_get_no_vector_they_are_answered_by_people(session: Session) -> None:
+    seed_demo_manuals(session)
+    session.commit()
+    save_posts(session, [
+        incoming("1", "@Escucha thank you so much, you are the best, love it!", kind="mention"),
+        incoming("2", "@Escucha me intoxiqué con vuestra comida, mi hijo está en urgencias", kind="mention"),
+        incoming("3", QUESTION, kind="mention"),
+    ])  # fmt: skip
+    session.commit()
+    assert _score(session) == 3
+    by_ext = {p.external_id: p.id for p in session.execute(select(Post)).scalars()}
+    assert {r.post_id for r in session.execute(select(KbQueryVector)).scalars()} == {by_ext["3"]}
+
+
 def test_nothing_is_embedded_while_the_knowledge_base_is_empty(session: Session) -> None:
     save_posts(session, [incoming("1", QUESTION, kind="mention")])
     session.commit()

@@ -233,3 +233,32 @@ def test_an_approval_wakes_the_outbox_and_the_reply_goes_out_within_a_fraction_o
         assert worker.wake_listener is not None and worker.wake_listener.received["send"] >= 1
     finally:
         worker.stop()
+
+
+def test_a_transaction_asks_each_stage_once_and_the_next_transaction_asks_again(pg_engine: Engine) -> None:
+    from sqlalchemy import event
+
+    from ground.wake import wake
+
+    notifies: list[str] = []
+
+    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if "pg_notify" in statement:
+            notifies.append(statement)
+
+    event.listen(pg_engine, "before_cursor_execute", count)
+    try:
+        with Session(pg_engine) as session:
+            for _ in range(256):  # a scoring batch: every post that needs an answer asks for the assignment sweep
+                wake(session, "assign")
+            wake(session, "send")
+            assert len(notifies) == 2
+            session.commit()
+            wake(session, "assign")  # a new transaction: its commit must wake the sweep again
+            assert len(notifies) == 3
+            session.rollback()
+            wake(session, "assign")  # the rolled-back notification is gone: this one is sent
+            assert len(notifies) == 4
+            session.commit()
+    finally:
+        event.remove(pg_engine, "before_cursor_execute", count)
