@@ -135,7 +135,17 @@ def _promise_on(post: Post, promise: Promise) -> None:
 def _queue(
     session: Session, *, post: Post, kind: str, text: str, now: datetime, promised_at: datetime | None = None
 ) -> Reply:
-    reply = Reply(
+    reply = _automatic(post=post, kind=kind, text=text, now=now, promised_at=promised_at)
+    session.add(reply)
+    session.flush()
+    wake(session, "send")
+    audit(session, actor=CARE_ACTOR, action=f"{kind}_queued", post_id=post.id, reply_id=reply.id)
+    return reply
+
+
+def _automatic(*, post: Post, kind: str, text: str, now: datetime, promised_at: datetime | None = None) -> Reply:
+    """An automatic message to the customer, approved as it is (the caller adds and flushes it)."""
+    return Reply(
         promised_at=promised_at,
         post_id=post.id,  # type: ignore[arg-type]
         kind=kind,
@@ -148,11 +158,6 @@ def _queue(
         updated_at=now,
         note=f"automatic {kind}",
     )
-    session.add(reply)
-    session.flush()
-    wake(session, "send")
-    audit(session, actor=CARE_ACTOR, action=f"{kind}_queued", post_id=post.id, reply_id=reply.id)
-    return reply
 
 
 def _has_kind(kind: str) -> object:
@@ -297,9 +302,9 @@ def ask_satisfaction(session: Session, *, now: datetime, book: SavedReplyBook, p
             ),
         )
     ).all()
-    done: list[int] = []
     asked: set[int] = set()  # conversations asked in this sweep: one question per conversation
     kind, scale = ("promoter", PROMOTER) if promoter else ("survey", SATISFACTION)
+    queued: list[tuple[Post, Reply]] = []
     for post, score, author, staff in rows:
         if post.conversation_ref is not None:
             if post.conversation_ref in asked:
@@ -308,10 +313,19 @@ def ask_satisfaction(session: Session, *, now: datetime, book: SavedReplyBook, p
         ctx = _context(post, score, author, staff, None)
         # The sweep's clock was read before it saw the answer's commit: the question comes after the answer.
         at = max(now, aware(post.resolved_at)) if post.resolved_at is not None else now
-        reply = _queue(session, post=post, kind=ReplyKind.SURVEY, text=suggest_reply(ctx, book, kind=kind), now=at)
-        session.add(Satisfaction(post_id=post.id, reply_id=reply.id, asked_at=at, scale=scale))
-        done.append(post.id)
-    return done
+        reply = _automatic(post=post, kind=ReplyKind.SURVEY, text=suggest_reply(ctx, book, kind=kind), now=at)
+        session.add(reply)
+        queued.append((post, reply))
+    if not queued:
+        return []
+    # One flush for the sweep's questions (one INSERT for all of them; a flush per question was most of its time).
+    session.flush()
+    wake(session, "send")
+    for post, reply in queued:
+        assert post.id is not None
+        audit(session, actor=CARE_ACTOR, action=f"{ReplyKind.SURVEY}_queued", post_id=post.id, reply_id=reply.id)
+        session.add(Satisfaction(post_id=post.id, reply_id=reply.id, asked_at=reply.created_at, scale=scale))
+    return [post.id for post, _ in queued if post.id is not None]
 
 
 def collect_ratings(session: Session, *, now: datetime) -> list[int]:
