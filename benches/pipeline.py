@@ -51,7 +51,19 @@ from ground.db import normalise_url
 from ground.settings import Settings
 from ground.wake import wake
 from models.schema import alembic_config, scratch_database
-from models.tables import Assignment, Post, PostKind, PostStatus, Reply, ReplyKind, ReplyState, Score, Staff, utcnow
+from models.tables import (
+    Assignment,
+    AuditEvent,
+    Post,
+    PostKind,
+    PostStatus,
+    Reply,
+    ReplyKind,
+    ReplyState,
+    Score,
+    Staff,
+    utcnow,
+)
 from sandbox.seed import load_seed_texts
 from sandbox.server import Sandbox
 from worker.scheduler import JOB_TABLE, role_parts
@@ -591,6 +603,16 @@ def account(engine: Engine, feed: Feed, *, load_start: datetime, warmup_s: float
                 select(col(Assignment.post_id), func.min(col(Assignment.assigned_at))).group_by(col(Assignment.post_id))
             ).all()
         }
+        # A new message in a conversation someone owns joins its owner without an assignment row of its own (the
+        # conversation counts once): it is given to a person when it joins. Counted as waiting before, it left
+        # ~200 posts "waiting for assignment" after every drain.
+        for pid, at in session.execute(
+            select(col(AuditEvent.post_id), func.min(col(AuditEvent.at)))
+            .where(col(AuditEvent.action) == "joined_conversation", col(AuditEvent.post_id).is_not(None))
+            .group_by(col(AuditEvent.post_id))
+        ).all():
+            if pid is not None and (int(pid) not in first_assigned or at < first_assigned[int(pid)]):
+                first_assigned[int(pid)] = at
         # None twice: one row per network id, whichever way (poll, webhook, both) it came; one score per post.
         stored_twice = session.execute(
             select(func.count()).select_from(
