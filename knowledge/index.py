@@ -49,11 +49,22 @@ class Index:
     article_matrix: np.ndarray = field(default_factory=lambda: np.zeros((0, DIM), dtype=np.float32))
     answers: list[AnswerRow] = field(default_factory=list)
     answer_matrix: np.ndarray = field(default_factory=lambda: np.zeros((0, DIM), dtype=np.float32))
+    # The answers' languages and reply ids as arrays, made on first use for ``rank_answers`` (see there).
+    _keys: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def empty(self) -> bool:
         """True when there is nothing to retrieve."""
         return not self.articles and not self.answers
+
+    def answer_keys(self) -> tuple[np.ndarray, np.ndarray]:
+        """The answers' languages and reply ids, in row order, as arrays (made once per index)."""
+        if self._keys is None or len(self._keys[0]) != len(self.answers):
+            self._keys = (
+                np.array([a.language for a in self.answers], dtype=object),
+                np.array([a.reply_id for a in self.answers], dtype=np.int64),
+            )
+        return self._keys
 
     def version(self, slug: str, language: str) -> ArticleRow | None:
         """The active version of ``slug`` in ``language``, if there is one."""

@@ -230,3 +230,30 @@ def test_the_sweep_embeds_the_waiting_posts_before_it_takes_the_team_lock(
     encoder._memo.clear()
     assign_pending(session)
     assert seen == [True]
+
+
+def test_past_answers_rank_by_similarity_then_newest_in_the_language_asked() -> None:
+    from knowledge.index import AnswerRow, Index
+    from knowledge.ranking import rank_answers
+
+    rng = np.random.default_rng(11)
+    base = rng.standard_normal(384).astype(np.float32)
+    base /= np.linalg.norm(base)
+    rows, vectors = [], []
+    for reply_id, (language, scale) in enumerate([("es", 0.9), ("en", 1.0), ("es", 0.9), ("es", 0.5), ("en", 0.2)]):
+        noise = rng.standard_normal(384).astype(np.float32) * (1 - scale)
+        v = base * scale + noise if scale < 1 else base.copy()
+        if reply_id == 2:
+            v = vectors[0].copy()  # the same vector as answer 0: the newer one (2) comes first
+        rows.append(AnswerRow(reply_id, language, f"answer {reply_id}", "", None))
+        vectors.append(v / np.linalg.norm(v))
+    index = Index(answers=rows, answer_matrix=np.vstack(vectors))
+    hits = rank_answers(index, base, language="es", k=3)
+    assert [h.answer.reply_id for h in hits] == [2, 0, 3]
+    assert hits[0].similarity == pytest.approx(float(vectors[2] @ base), abs=1e-6)
+    assert [h.answer.reply_id for h in rank_answers(index, base, language="en", k=5)] == [1, 4]
+    assert rank_answers(index, base, language="pt") == []
+    # A new answer in the index (the incremental load makes a new Index): the arrays follow it.
+    grown = Index(answers=[*rows, AnswerRow(9, "pt", "resposta", "", None)],
+                  answer_matrix=np.vstack([*vectors, base]))  # fmt: skip
+    assert [h.answer.reply_id for h in rank_answers(grown, base, language="pt")] == [9]
