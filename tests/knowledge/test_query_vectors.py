@@ -94,14 +94,19 @@ def test_nothing_is_embedded_while_the_knowledge_base_is_empty(session: Session)
     assert session.execute(select(KbQueryVector)).first() is None
 
 
-def test_the_sweep_answers_from_the_stored_vector_without_running_the_encoder(
-    session: Session, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _desk_with_a_question(session: Session) -> None:
+    """The demo manuals, one manager, and one stored (unscored) question the manuals answer."""
     seed_demo_manuals(session)
     session.commit()
     staff(session, "Lucía Gómez", role="manager")
     save_posts(session, [incoming("1", QUESTION, kind="mention")])
     session.commit()
+
+
+def test_the_sweep_answers_from_the_stored_vector_without_running_the_encoder(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _desk_with_a_question(session)
     _score(session)
     counting = Counting(monkeypatch)
     result = assign_pending(session)
@@ -115,11 +120,7 @@ def test_the_sweep_answers_from_the_stored_vector_without_running_the_encoder(
 def test_a_post_scored_without_a_vector_is_still_embedded_and_answered(
     session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seed_demo_manuals(session)
-    session.commit()
-    staff(session, "Lucía Gómez", role="manager")
-    save_posts(session, [incoming("1", QUESTION, kind="mention")])
-    session.commit()
+    _desk_with_a_question(session)
     assert score_pending(session, LexiconScorer()) == 1  # as before this version: no hook, no vector
     session.commit()
     counting = Counting(monkeypatch)
