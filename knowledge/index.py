@@ -78,6 +78,15 @@ _cache: dict[tuple[object, ...], Index] = {}
 _cache_lock = threading.Lock()
 
 
+def has_entries(session: Session, model_id: str) -> bool:
+    """Whether any active article or past answer is embedded by ``model_id`` (reads one row at most, loads nothing)."""
+    article = select(col(KbArticle.id)).where(
+        col(KbArticle.active).is_(True), col(KbArticle.embedding_model) == model_id
+    )
+    answer = select(col(KbAnswer.reply_id)).where(col(KbAnswer.embedding_model) == model_id)
+    return any(session.execute(q.limit(1)).first() is not None for q in (article, answer))
+
+
 def _fingerprint(session: Session, model_id: str) -> tuple[object, ...]:
     """Cheap aggregates that change whenever a row the index uses changes."""
     articles = session.execute(
@@ -102,10 +111,11 @@ def load_index(session: Session, model_id: str) -> Index:
     if cached is not None:
         return cached
     index = None
-    if previous is not None and _only_new_answers(previous[0], key) and isinstance(previous[0][-1], int):
+    after = _answers_after(previous[0], key) if previous is not None else None
+    if previous is not None and after is not None:
         # Why: every answer sent with approval joins the index, so on a busy desk it changes every few seconds;
         # re-reading every past answer each time grew with the desk's history (thousands of rows per sweep).
-        index = _with_new_answers(session, previous[1], model_id, after=previous[0][-1])
+        index = _with_new_answers(session, previous[1], model_id, after=after)
         if len(index.answers) != key[-2]:
             index = None  # an answer was removed or re-embedded meanwhile: read everything again
     if index is None:
@@ -116,12 +126,16 @@ def load_index(session: Session, model_id: str) -> Index:
     return index
 
 
-def _only_new_answers(old: tuple[object, ...], new: tuple[object, ...]) -> bool:
-    """Whether the index behind ``old`` differs from ``new`` only by answers with higher reply ids."""
+def _answers_after(old: tuple[object, ...], new: tuple[object, ...]) -> int | None:
+    """The highest reply id behind ``old`` when ``new`` differs from it only by answers above it, else None."""
     old_count, old_max, new_count, new_max = old[-2], old[-1], new[-2], new[-1]
-    if old[:-2] != new[:-2] or not isinstance(old_count, int) or not isinstance(new_count, int):
-        return False
-    return isinstance(old_max, int) and isinstance(new_max, int) and new_max > old_max and new_count > old_count
+    if old[:-2] != new[:-2]:
+        return None
+    if not (isinstance(old_count, int) and isinstance(old_max, int)):
+        return None
+    if not (isinstance(new_count, int) and isinstance(new_max, int)):
+        return None
+    return old_max if new_max > old_max and new_count > old_count else None
 
 
 def _with_new_answers(session: Session, base: Index, model_id: str, *, after: int) -> Index:

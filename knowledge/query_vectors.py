@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from knowledge.encoder import Encoder, default_encoder, from_bytes, model_id, to_bytes
-from knowledge.index import load_index
+from knowledge.index import has_entries
 from models.knowledge import KbQueryVector
 from models.tables import utcnow
 
@@ -51,7 +51,7 @@ def embed_scored(session: Session, posts: Sequence[Scored], *, encoder: Encoder 
     if not todo:
         return 0
     current = encoder.model_id if encoder is not None else model_id()
-    if load_index(session, current).empty:
+    if not has_entries(session, current):
         return 0
     have = stored(session, [p.post_id for p in todo], current)
     todo = [p for p in todo if p.post_id not in have]

@@ -79,6 +79,7 @@ class Knowledge:
         self.model_id = model or (encoder.model_id if encoder is not None else model_id())
         # Query vectors by post id, made when the posts were scored (knowledge/query_vectors.py).
         self.known: dict[int, np.ndarray] = {}
+        self._absent: set[int] = set()  # posts looked up with no stored vector: not asked again
 
     @property
     def encoder(self) -> Encoder:
@@ -95,9 +96,10 @@ class Knowledge:
 
     def load_vectors(self, post_ids: Sequence[int]) -> None:
         """Read the stored query vectors of ``post_ids`` in one query, so ``answer`` embeds none of them."""
-        missing = [i for i in post_ids if i not in self.known]
+        missing = [i for i in post_ids if i not in self.known and i not in self._absent]
         if missing and not self.index.empty:
             self.known.update(stored(self._session, missing, self.model_id))
+            self._absent.update(i for i in missing if i not in self.known)
 
     def find(self, text: str, *, language: str, k: int = 3, post_id: int | None = None) -> Retrieval:
         """The best articles (any language) and past answers (in ``language``) for ``text`` (post ``post_id``)."""

@@ -34,7 +34,7 @@ from models.tables import (
     utcnow,
 )
 from responder.conversations import THREAD_COLUMNS, Thread, claim_owner, conversation_free
-from responder.drafts import DraftContext, SavedReplyBook, suggest_reply
+from responder.drafts import DraftContext, SavedReplyBook, is_question, suggest_reply
 from responder.forecast import HandlingRates, Promise, PromiseRules, forecast, queue_ahead
 from responder.overflow import HOLD, choose_overflow, has_room, manager_ids, overflow_policy
 from responder.policy import StaffSlot, WorkItem, choose_assignee
@@ -368,7 +368,7 @@ def draft_context(
         sentiment=score.sentiment,
         complaint=score.complaint,
         crisis=score.crisis,
-        is_question="?" in post.text,
+        is_question=is_question(post.text),
         username=author.username if author else "",
         agent=staff.name.split()[0],
         network=post.network,

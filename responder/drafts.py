@@ -202,6 +202,11 @@ def render(template: str, variables: Mapping[str, str]) -> str:
         return template
 
 
+def is_question(text: str) -> bool:
+    """Whether a post asks something, as its suggested reply reads it (the scoring batch's vectors follow this too)."""
+    return "?" in text
+
+
 def reply_type(ctx: DraftContext) -> str:
     """Classify the post for the saved reply to use: crisis, complaint, question, praise or other."""
     return post_type(crisis=ctx.crisis, complaint=ctx.complaint, sentiment=ctx.sentiment, is_question=ctx.is_question)

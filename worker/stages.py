@@ -17,7 +17,7 @@ from knowledge.suggest import ANSWERED_TYPES
 from knowledge.upkeep import UpkeepResult, upkeep
 from models.tables import Post
 from responder.care import CareOptions, CareResult, care_sweep, survey_sweep
-from responder.drafts import post_type
+from responder.drafts import is_question, post_type
 from responder.sla_sweep import SlaSweepResult, sla_sweep
 
 log = logging.getLogger(__name__)
@@ -89,5 +89,5 @@ def embed_scored_posts(session: Session, done: list[tuple[Post, PostScore, bool]
 
 def answered_type(post: Post, s: PostScore) -> bool:
     """Whether the reply drafted for ``post`` may carry a knowledge-base answer (its type, as the draft will see it)."""
-    kind = post_type(crisis=s.crisis, complaint=s.complaint, sentiment=s.sentiment, is_question="?" in post.text)
+    kind = post_type(crisis=s.crisis, complaint=s.complaint, sentiment=s.sentiment, is_question=is_question(post.text))
     return kind in ANSWERED_TYPES
