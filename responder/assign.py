@@ -33,7 +33,7 @@ from models.tables import (
     Staff,
     utcnow,
 )
-from responder.conversations import THREAD_COLUMNS, Thread, claim_owner, conversation_free
+from responder.conversations import THREAD_COLUMNS, Thread, lock_free_threads, write_owners
 from responder.drafts import DraftContext, SavedReplyBook, is_question, suggest_reply
 from responder.forecast import HandlingRates, Promise, PromiseRules, forecast, queue_ahead
 from responder.overflow import HOLD, choose_overflow, has_room, manager_ids, overflow_policy
@@ -274,10 +274,15 @@ def assign_pending(
         if book.knowledge is not None:
             # The vectors made when these posts were scored: one read, and no encoder under the team lock.
             book.knowledge.load_vectors([post.id for post, _, _, _ in rows if post.id is not None])
+        # The conversations this page may give a first owner, locked and read again in one statement.
+        ownerless = {t.id for _, _, _, t in rows if t.id is not None and _needs_owner(t, team, owners)}
+        fresh = lock_free_threads(session, ownerless)
+        new_owners: dict[int, int] = {}
         for post, score, author, thread in rows:
             post_due(post, score, sla, since=thread.first_unanswered_at)
             owner = owners.get(thread.id) if thread.id is not None else None
             if owner is None:
+                thread = fresh.get(thread.id, thread) if thread.id is not None else thread
                 owner = thread.owner_for_new_message(team)
             if owner is not None:
                 # A new message in an owned open conversation goes to its owner: no second owner, no new assignment.
@@ -285,7 +290,7 @@ def assign_pending(
                 ahead = _load(team, member)
                 join_owner(session, post=post, staff=member, at=now, rows=batch)
             else:
-                if thread.id is not None and not conversation_free(session, thread.id):
+                if thread.id is not None and thread.id not in fresh:
                     result.busy.append(post.id)  # type: ignore[arg-type]
                     continue
                 item = work_item(post, score)
@@ -302,20 +307,12 @@ def assign_pending(
                     continue
                 if reason != "sweep":
                     result.overflowed.append(post.id)  # type: ignore[arg-type]
-                won = (
-                    claim_owner(session, thread.id, chosen.id, expected=thread.assignee_id) if thread.id else chosen.id
-                )
-                if won != chosen.id and won in team.staff:
-                    # Someone else took the conversation first (another worker, a reassignment): it stays theirs.
-                    member = team.staff[won]
-                    ahead = _load(team, member)
-                    join_owner(session, post=post, staff=member, at=now, rows=batch)
-                else:
-                    # Everything the owner already has comes before this post (the sweep gives the most urgent first).
-                    ahead = team.slots[chosen.id].load
-                    member = team.take(chosen.id, now)
-                    give(session, post=post, staff=member, performed_by=AUTO_ASSIGNER, reason=reason, at=now,
-                         rows=batch)  # fmt: skip
+                if thread.id is not None:
+                    new_owners[thread.id] = chosen.id  # the row is locked by this transaction: nobody else can move it
+                # Everything the owner already has comes before this post (the sweep gives the most urgent first).
+                ahead = team.slots[chosen.id].load
+                member = team.take(chosen.id, now)
+                give(session, post=post, staff=member, performed_by=AUTO_ASSIGNER, reason=reason, at=now, rows=batch)
             if score.crisis and member.id is not None:
                 alert_crisis(session, post=post, staff_id=member.id)
             if thread.id is not None:
@@ -324,6 +321,7 @@ def assign_pending(
             batch.replies.append(draft_row(post=post, score=score, author=author, staff=member, sla=sla, book=book,
                                            now=now, promise=promise))  # fmt: skip
             result.assigned += 1
+        write_owners(session, new_owners)
         batch.write(session)
         full = not any(has_room(s) for s in team.all_slots())
         if result.assigned >= limit or len(rows) < limit or (full and policy == HOLD):
@@ -332,6 +330,11 @@ def assign_pending(
     if result.team_full:
         alert_team_full(session, at=now, waiting=len(result.held), policy=policy)
     return result
+
+
+def _needs_owner(thread: Thread, team: Team, owners: dict[int, int]) -> bool:
+    """Whether a claimed post's conversation may be given an owner in this sweep (so its row must be locked)."""
+    return thread.id not in owners and thread.owner_for_new_message(team) is None
 
 
 def _load(team: Team, member: Staff) -> int:

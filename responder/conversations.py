@@ -5,12 +5,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
@@ -76,20 +76,32 @@ def claim_owner(session: Session, conversation_id: int, staff_id: int, *, expect
     ).scalar_one_or_none()
 
 
-def conversation_free(session: Session, conversation_id: int) -> bool:
-    """Lock the conversation's row unless another transaction holds it; False when it is busy (PostgreSQL only).
+def lock_free_threads(session: Session, ids: Collection[int]) -> dict[int, Thread]:
+    """Lock the conversations no other transaction holds and read them again; busy ones are left out.
 
-    The assignment sweep asks before ``claim_owner`` so it never waits for a conversation row while it holds
-    the team lock: the outbox and the listeners hold such rows briefly, and every sweep of every worker queued
-    behind that wait (a fifth of the lock's time in a 50 posts/s bench). A busy conversation's post is
-    taken by the next sweep.
+    The assignment sweep takes every conversation of a claimed page in one statement before it gives any of them an
+    owner, so it never waits for a conversation row while it holds the team lock (the outbox and the listeners hold
+    such rows briefly; a busy conversation's post is taken by the next sweep). One statement, not one per post: a
+    round trip each cost most of a sweep's time on a loaded 2-core machine, under the team lock (issue 17).
+    The rows read here are fresher than the claim's: another worker may have given the conversation an owner since.
     """
-    if session.get_bind().dialect.name != "postgresql":
-        return True
-    row = session.execute(
-        select(col(Conversation.id)).where(col(Conversation.id) == conversation_id).with_for_update(skip_locked=True)
-    ).first()
-    return row is not None
+    if not ids:
+        return {}
+    stmt = select(*THREAD_COLUMNS).where(col(Conversation.id).in_(sorted(ids))).order_by(col(Conversation.id))
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    return {row[0]: Thread(*row) for row in session.execute(stmt).all()}
+
+
+def write_owners(session: Session, owners: Mapping[int, int]) -> None:
+    """Make each staff id the owner of its conversation, rows the caller holds locked (``lock_free_threads``)."""
+    if not owners:
+        return
+    table = Conversation.__table__  # type: ignore[attr-defined]
+    session.execute(
+        update(table).where(table.c.id == bindparam("cid")).values(assignee_id=bindparam("sid")),
+        [{"cid": cid, "sid": sid} for cid, sid in sorted(owners.items())],
+    )
 
 
 def move_conversation(session: Session, *, conversation_id: int, staff_id: int) -> None:

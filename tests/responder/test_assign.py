@@ -78,9 +78,11 @@ def test_skills_and_shifts_decide_who_may_take_a_post(session: Session) -> None:
     now = utcnow()
     day = now.weekday()
     off = staff(session, "Off Shift")
-    # A shift that ended an hour ago today: not on shift now.
-    start = max(0, now.hour * 60 + now.minute - 180)
-    session.add(Shift(staff_id=off.id, weekday=day, start_minute=start, end_minute=start + 60))  # type: ignore[arg-type]
+    # A shift that ended two hours ago: not on shift now. Before 03:00 that shift was yesterday's (a shift clipped
+    # to 00:00 today still covered the first hour of the day, and this test failed after midnight).
+    minute = now.hour * 60 + now.minute
+    ended = (day, minute - 120) if minute >= 180 else ((day - 1) % 7, 1440 - 60)
+    session.add(Shift(staff_id=off.id, weekday=ended[0], start_minute=ended[1] - 60, end_minute=ended[1]))  # type: ignore[arg-type]
     on = staff(session, "On Shift")
     session.add(Shift(staff_id=on.id, weekday=day, start_minute=0, end_minute=1440))  # type: ignore[arg-type]
     session.commit()

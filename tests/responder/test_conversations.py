@@ -254,3 +254,43 @@ def test_the_sweep_leaves_a_busy_conversation_for_the_next_sweep_instead_of_wait
             conv = s.get(Conversation, cid)
             assert conv is not None and conv.assignee_id == ana.id
             assert s.get(Post, pid).assignee_id == ana.id  # type: ignore[union-attr]
+
+
+def test_a_sweep_takes_and_gives_its_page_of_conversations_in_two_statements_not_two_per_post() -> None:
+    """Issue 17: a statement per post under the team lock was most of a sweep's time on a loaded 2-core machine."""
+    from sqlalchemy import event
+
+    from models.tables import Score
+    from responder.assign import assign_pending
+
+    with pg_schema_url() as url:
+        engine = make_engine(url)
+        migrate(engine)
+        with Session(engine, expire_on_commit=False) as s:
+            team = [staff(s, "Ana Agent", capacity=50), staff(s, "Beto Agent", capacity=50)]
+            dms = [incoming_dm(f"x{i}", "mi pedido no llega", author=f"c{i}", minutes_ago=1) for i in range(30)]
+            save_posts(s, dms)
+            for post in s.execute(select(Post)).scalars():
+                post.status, post.needs_response, post.urgency = PostStatus.SCORED, True, 60
+                s.add(Score(post_id=post.id, sentiment="negative", p_negative=0.8, p_neutral=0.1, p_positive=0.1,
+                            complaint=0.9, urgency=60, language="es", reasons=[], model_id="test"))  # fmt: skip
+            s.commit()
+        seen: list[str] = []
+
+        def count(conn: object, cursor: object, statement: str, *args: object) -> None:
+            if "conversation" in statement.split("WHERE")[0].lower():
+                seen.append(statement)
+
+        event.listen(engine, "before_cursor_execute", count)
+        with Session(engine) as s:
+            result = assign_pending(s)
+            s.commit()
+        event.remove(engine, "before_cursor_execute", count)
+        assert result.assigned == 30 and result.busy == []
+        touching = [q for q in seen if q.lstrip().upper().startswith(("UPDATE CONVERSATION", "SELECT CONVERSATION"))]
+        assert len(touching) == 2, touching  # the page's rows locked in one read, their owners written in one
+        with Session(engine) as s:
+            conversations = list(s.execute(select(Conversation)).scalars())
+            posts = {p.conversation_ref: p.assignee_id for p in s.execute(select(Post)).scalars()}
+        assert len(conversations) == 30
+        assert all(c.assignee_id in {m.id for m in team} and c.assignee_id == posts[c.id] for c in conversations)
