@@ -49,22 +49,26 @@ class Index:
     article_matrix: np.ndarray = field(default_factory=lambda: np.zeros((0, DIM), dtype=np.float32))
     answers: list[AnswerRow] = field(default_factory=list)
     answer_matrix: np.ndarray = field(default_factory=lambda: np.zeros((0, DIM), dtype=np.float32))
-    # The answers' languages and reply ids as arrays, made on first use for ``rank_answers`` (see there).
-    _keys: tuple[np.ndarray, np.ndarray] | None = None
+    # Per language: the answers' row numbers, their matrix rows and reply ids, made on first use for ``rank_answers``.
+    # Keyed by language, with the answer count it was made at (a grown list makes it again).
+    _by_language: dict[str, tuple[int, np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
         """True when there is nothing to retrieve."""
         return not self.articles and not self.answers
 
-    def answer_keys(self) -> tuple[np.ndarray, np.ndarray]:
-        """The answers' languages and reply ids, in row order, as arrays (made once per index)."""
-        if self._keys is None or len(self._keys[0]) != len(self.answers):
-            self._keys = (
-                np.array([a.language for a in self.answers], dtype=object),
-                np.array([a.reply_id for a in self.answers], dtype=np.int64),
-            )
-        return self._keys
+    def answers_in(self, language: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The past answers in ``language``: row numbers, their unit vectors and reply ids (made once per index)."""
+        cached = self._by_language.get(language)
+        if cached is None or cached[0] != len(self.answers):
+            # Why cached: comparing every answer's language string for every post was most of a lookup's time once
+            # the desk had thousands of answers, inside the assignment sweep and its team lock (issue 17).
+            rows = np.array([i for i, a in enumerate(self.answers) if a.language == language], dtype=np.int64)
+            reply_ids = np.array([self.answers[i].reply_id for i in rows.tolist()], dtype=np.int64)
+            cached = (len(self.answers), rows, self.answer_matrix[rows], reply_ids)
+            self._by_language[language] = cached
+        return cached[1], cached[2], cached[3]
 
     def version(self, slug: str, language: str) -> ArticleRow | None:
         """The active version of ``slug`` in ``language``, if there is one."""
