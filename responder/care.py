@@ -2,7 +2,8 @@
 
 Each message is an outbox row (``Reply.kind`` ack, update or survey) approved by the system, so it goes out
 exactly once like any answer. Acknowledgements and delay updates go to DMs only (a public thread is not the
-place for them); the satisfaction question follows the answer in the channel where the case happened.
+place for them); the satisfaction question follows the answer in private conversations (DMs, Messenger), and
+under public answers only where the deployment turns it on (``CareOptions.public_survey``).
 
 Every promise comes from ``responder.forecast`` (never the SLA target) and is recorded with its basis. A delay
 update is sent only after its promise passed unanswered, once per promise, with a new forecast; staff can stop
@@ -16,7 +17,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, exists, func, or_, select, text
+from sqlalchemy import exists, or_, select, text
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
@@ -40,7 +41,7 @@ from models.tables import (
 )
 from responder.csat import PROMOTER, SATISFACTION, closes_case, parse_answer, parse_rating, record_rating
 from responder.drafts import DraftContext, SavedReplyBook, suggest_reply
-from responder.forecast import HandlingRates, Promise, PromiseRules, forecast, queue_ahead
+from responder.forecast import HandlingRates, Promise, PromiseRules, forecast, queues_ahead
 from responder.lifecycle import resolve_post
 from responder.permissions import Action, require
 from responder.promoter import promoter_mode
@@ -66,6 +67,8 @@ class CareOptions:
     # The promoter question (0–10, "would you recommend us?") instead of the 1–5 one: the deployment's default;
     # an admin's switch on the desk (``responder.promoter``) overrides it.
     promoter: bool = False
+    # The satisfaction question after public answers too, not only in private conversations (see ask_satisfaction).
+    public_survey: bool = False
     promises: PromiseRules = field(default_factory=PromiseRules)
 
 
@@ -114,11 +117,11 @@ class _Forecaster:
         """Read the rates and shifts once per sweep."""
         return cls(HandlingRates.load(session, now=now), shift_windows(session), rules)
 
-    def promise(self, session: Session, post: Post, score: Score, *, now: datetime) -> Promise:
-        """Forecast when the post's owner answers it."""
+    def promise(self, post: Post, score: Score, *, now: datetime, ahead: int) -> Promise:
+        """Forecast when the post's owner answers it, with ``ahead`` of their posts before it (``queues_ahead``)."""
         return forecast(
             now=now,
-            ahead=queue_ahead(session, post),
+            ahead=ahead,
             lane_name=lane(crisis=score.crisis, complaint=score.complaint),
             shifts=self.shifts.get(post.assignee_id or -1, []),
             rates=self.rates,
@@ -132,15 +135,17 @@ def _promise_on(post: Post, promise: Promise) -> None:
                           "count": promise.count}  # fmt: skip
 
 
-def _queue(
-    session: Session, *, post: Post, kind: str, text: str, now: datetime, promised_at: datetime | None = None
-) -> Reply:
-    reply = _automatic(post=post, kind=kind, text=text, now=now, promised_at=promised_at)
-    session.add(reply)
+def _queue_all(session: Session, queued: list[tuple[Post, Reply]]) -> None:
+    """Store a sweep's automatic messages with one flush, wake the outbox once and audit each."""
+    if not queued:
+        return
+    # One flush for all (a flush, a wake-up and an audit each were most of the care sweep's time, under the team
+    # lock that every assignment sweep waits for: issue 17).
+    session.add_all([reply for _, reply in queued])
     session.flush()
     wake(session, "send")
-    audit(session, actor=CARE_ACTOR, action=f"{kind}_queued", post_id=post.id, reply_id=reply.id)
-    return reply
+    for post, reply in queued:
+        audit(session, actor=CARE_ACTOR, action=f"{reply.kind}_queued", post_id=post.id, reply_id=reply.id)
 
 
 def _automatic(*, post: Post, kind: str, text: str, now: datetime, promised_at: datetime | None = None) -> Reply:
@@ -197,22 +202,25 @@ def acknowledge_dms(session: Session, *, now: datetime, book: SavedReplyBook, fc
         )
         .order_by(col(Post.created_at).asc(), col(Post.id).asc())
     ).all()
-    done: list[int] = []
     acked: set[int] = set()
+    chosen: list[tuple[Post, Score, Author | None, Staff]] = []
     for post, score, author, staff in rows:
         if post.conversation_ref is not None:
             # One acknowledgement per open conversation: three quick messages get one "we are on it".
             if post.conversation_ref in acked:
                 continue
             acked.add(post.conversation_ref)
-        promise = fc.promise(session, post, score, now=now)
-        ctx = _context(post, score, author, staff, promise)
-        text = suggest_reply(ctx, book, kind="ack")
-        _queue(session, post=post, kind=ReplyKind.ACK, text=text, now=now, promised_at=promise.at)
+        chosen.append((post, score, author, staff))
+    ahead = queues_ahead(session, [post for post, *_ in chosen])
+    queued: list[tuple[Post, Reply]] = []
+    for post, score, author, staff in chosen:
+        promise = fc.promise(post, score, now=now, ahead=ahead.get(post.id or -1, 0))
+        text = suggest_reply(_context(post, score, author, staff, promise), book, kind="ack")
+        queued.append((post, _automatic(post=post, kind=ReplyKind.ACK, text=text, now=now, promised_at=promise.at)))
         _promise_on(post, promise)
         session.add(post)
-        done.append(post.id)
-    return done
+    _queue_all(session, queued)
+    return [post.id for post, _ in queued if post.id is not None]
 
 
 def _answer_in_flight(post_ids: list[int], session: Session) -> set[int]:
@@ -248,21 +256,24 @@ def update_slipped(session: Session, *, now: datetime, book: SavedReplyBook, fc:
         )
     ).all()
     flying = _answer_in_flight([p.id for p, *_ in rows], session)
+    slipped = [(post, score, author, staff) for post, score, author, staff in rows
+               if post.id not in flying and aware(post.promised_at) <= now]  # fmt: skip
+    ahead = queues_ahead(session, [post for post, *_ in slipped])
     done: list[int] = []
-    for post, score, author, staff in rows:
+    queued: list[tuple[Post, Reply]] = []
+    for post, score, author, staff in slipped:
         old = aware(post.promised_at)
-        if post.id in flying or old > now:
-            continue
-        promise = fc.promise(session, post, score, now=now)
+        promise = fc.promise(post, score, now=now, ahead=ahead.get(post.id or -1, 0))
         session.add(SlaEvent(post_id=post.id, kind="promise_slipped", due_at=old, at=now, staff_id=post.assignee_id,
                              detail={"new_promise": promise.at.isoformat(), "basis": promise.basis}))  # fmt: skip
         _promise_on(post, promise)
         session.add(post)
         if post.kind == PostKind.DM and aware(post.created_at) >= now - MESSAGE_WINDOW:
-            ctx = _context(post, score, author, staff, promise)
-            text = suggest_reply(ctx, book, kind="update")
-            _queue(session, post=post, kind=ReplyKind.UPDATE, text=text, now=now, promised_at=promise.at)
+            text = suggest_reply(_context(post, score, author, staff, promise), book, kind="update")
+            reply = _automatic(post=post, kind=ReplyKind.UPDATE, text=text, now=now, promised_at=promise.at)
+            queued.append((post, reply))
         done.append(post.id)
+    _queue_all(session, queued)
     return done
 
 
@@ -279,8 +290,17 @@ def stop_updates(session: Session, *, post_id: int, staff: Staff, stopped: bool 
     return post
 
 
-def ask_satisfaction(session: Session, *, now: datetime, book: SavedReplyBook, promoter: bool = False) -> list[int]:
-    """After a post was answered, ask once how we did, in the channel where the case happened."""
+def ask_satisfaction(
+    session: Session, *, now: datetime, book: SavedReplyBook, promoter: bool = False, public: bool = False
+) -> list[int]:
+    """After a post was answered, ask once how we did: in private conversations, and in public threads if ``public``.
+
+    Why private only by default: a second automatic reply under every public answer is clutter on the brand's
+    timeline and a second notification to the customer, and X's automation rules discourage unsolicited automated
+    replies; Sprout Social and Hootsuite ask in direct messages. It was also half of everything the outbox sent
+    (issue 17). A deployment that wants the public question sets ``ESCUCHA_SATISFACTION_PUBLIC=true``.
+    """
+    channels = () if public else (col(Post.kind) == PostKind.DM,)
     rows = session.execute(
         select(Post, Score, Author, Staff)
         .outerjoin(Score, col(Score.post_id) == col(Post.id))
@@ -289,6 +309,7 @@ def ask_satisfaction(session: Session, *, now: datetime, book: SavedReplyBook, p
         .where(
             col(Post.status) == PostStatus.REPLIED,
             col(Post.kind) != PostKind.OWN,
+            *channels,
             # A keyword hit may only be answered by hand on X: no automatic question after it either.
             col(Post.manual_only).is_(False),
             col(Post.resolved_at) >= now - MESSAGE_WINDOW,
@@ -359,44 +380,44 @@ def collect_ratings(session: Session, *, now: datetime) -> list[int]:
 
 def _rating_candidates(session: Session) -> list[tuple[Post, Satisfaction]]:
     # Only each person's newest open question per network and channel: an answer goes to the question just asked.
-    # Why: joining every open question to every new post of its author grew with both (a brand asking 50 questions
-    # a second had the care sweep, which holds the team lock, spend more on this join each minute).
-    channel = case((col(Post.kind) == PostKind.DM, "dm"), else_="public")
-    newest = func.row_number().over(
-        partition_by=(col(Post.author_id), col(Post.network), channel), order_by=col(Satisfaction.asked_at).desc()
-    )
-    open_questions = (
-        select(
-            col(Post.id).label("id"),
-            col(Post.author_id).label("author_id"),
-            col(Post.network).label("network"),
-            col(Post.kind).label("kind"),
-            newest.label("rank"),
+    # Why driven by the open posts: ranking every open question the desk ever asked (most are never answered) grew
+    # with the desk's history, and the care sweep holds the team lock that every assignment sweep waits for (at 50
+    # posts/s it was seconds of each sweep after five minutes: issue 17). The open posts are the desk's queue, and
+    # each finds its author's newest open question through the author index.
+    asker = aliased(Post)
+    newest_open = (
+        select(col(Satisfaction.id))
+        .join(asker, col(asker.id) == col(Satisfaction.post_id))
+        .where(
+            col(Satisfaction.score).is_(None),
+            col(asker.author_id) == col(Post.author_id),
+            col(asker.network) == col(Post.network),
+            or_(
+                (col(Post.kind) == PostKind.DM) & (col(asker.kind) == PostKind.DM),
+                (col(Post.kind) != PostKind.DM) & (col(asker.kind) != PostKind.DM),
+            ),
         )
-        .join(Satisfaction, col(Satisfaction.post_id) == col(Post.id))
-        .where(col(Satisfaction.score).is_(None))
-        .subquery()
+        .order_by(col(Satisfaction.asked_at).desc(), col(Satisfaction.id).desc())
+        .limit(1)
+        .correlate(Post)
+        .scalar_subquery()
     )
-    asked = select(open_questions).where(open_questions.c.rank == 1).subquery()
-    same_channel = or_(
-        (col(Post.kind) == PostKind.DM) & (asked.c.kind == PostKind.DM),
-        (col(Post.kind) != PostKind.DM) & (asked.c.kind != PostKind.DM),
+    waiting = (
+        select(col(Post.id).label("post_id"), newest_open.label("question_id"))
+        .where(
+            # Scored first, like every post (the status report counts a post closed unscored as a gap).
+            col(Post.status).in_([PostStatus.SCORED, PostStatus.ASSIGNED]),
+            col(Post.kind) != PostKind.OWN,
+            col(Post.author_id).is_not(None),
+        )
+        .subquery()
     )
     rows = session.execute(
         select(Post, Satisfaction)
-        .join(asked, col(Satisfaction.post_id) == asked.c.id)
-        .where(
-            col(Satisfaction.score).is_(None),
-            col(Post.author_id) == asked.c.author_id,
-            col(Post.network) == asked.c.network,
-            same_channel,
-            col(Post.id) != asked.c.id,
-            col(Post.kind) != PostKind.OWN,
-            col(Post.created_at) >= col(Satisfaction.asked_at),
-            # Scored first, like every post (the status report counts a post closed unscored as a gap).
-            col(Post.status).in_([PostStatus.SCORED, PostStatus.ASSIGNED]),
-        )
-        .order_by(col(Post.created_at))
+        .join(waiting, waiting.c.post_id == col(Post.id))
+        .join(Satisfaction, col(Satisfaction.id) == waiting.c.question_id)
+        .where(col(Post.id) != col(Satisfaction.post_id), col(Post.created_at) >= col(Satisfaction.asked_at))
+        .order_by(col(Post.created_at), col(Post.id))
     ).all()
     seen: set[int] = set()
     out: list[tuple[Post, Satisfaction]] = []
@@ -421,7 +442,7 @@ def survey_sweep(session: Session, *, options: CareOptions, now: datetime | None
     if options.satisfaction:
         book = SavedReplyBook.load(session)
         promoter = promoter_mode(session, default=options.promoter)  # the admin's switch, else the deployment's
-        result.surveys = ask_satisfaction(session, now=now, book=book, promoter=promoter)
+        result.surveys = ask_satisfaction(session, now=now, book=book, promoter=promoter, public=options.public_survey)
     return result
 
 
@@ -446,5 +467,5 @@ def care_sweep(session: Session, *, options: CareOptions, now: datetime | None =
         result.updates = update_slipped(session, now=now, book=book, fc=fc)
     if options.satisfaction:
         promoter = promoter_mode(session, default=options.promoter)
-        result.surveys = ask_satisfaction(session, now=now, book=book, promoter=promoter)
+        result.surveys = ask_satisfaction(session, now=now, book=book, promoter=promoter, public=options.public_survey)
     return result

@@ -19,6 +19,7 @@ from responder.forecast import (
     duration_words,
     forecast,
     queue_ahead,
+    queues_ahead,
 )
 from responder.sla_targets import Window
 from tests.support.factories import scored_post, staff
@@ -117,3 +118,25 @@ def test_the_queue_ahead_is_the_owners_more_urgent_or_older_open_posts(engine: E
         for post in posts:
             session.refresh(post)
         assert [queue_ahead(session, p) for p in posts] == [1, 2, 0, 3]
+
+
+def test_the_queues_ahead_of_many_posts_are_counted_in_one_statement_like_one_at_a_time(engine: Engine) -> None:
+    """The care sweep's acknowledgements count all their queues at once (issue 17): same figures, one query."""
+    from sqlalchemy import event
+
+    with Session(engine, expire_on_commit=False) as session:
+        staff(session, "Ana Ruiz", capacity=50)
+        staff(session, "Beto Gil", capacity=50)
+        posts = [scored_post(session, urgency=u, age_s=900 - i) for i, u in enumerate((50, 50, 90, 10, 50, 70, 0, 90))]
+        assign_pending(session)
+        session.commit()
+        for post in posts:
+            session.refresh(post)
+        one_by_one = {p.id: queue_ahead(session, p) for p in posts}
+        statements: list[str] = []
+        listener = lambda *args: statements.append(args[2])  # noqa: E731
+        event.listen(engine, "before_cursor_execute", listener)
+        together = queues_ahead(session, posts)
+        event.remove(engine, "before_cursor_execute", listener)
+        assert together == one_by_one and len(statements) == 1
+        assert len({p.assignee_id for p in posts}) == 2 and max(together.values()) > 0
