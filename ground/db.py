@@ -40,6 +40,10 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+POOL_SIZE = 15  # connections a PostgreSQL engine keeps open once used
+POOL_OVERFLOW = 5  # more, opened for a burst and closed after it
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine for ``url`` with the settings each backend needs."""
     url = normalise_url(url)
@@ -49,6 +53,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     if "connect_timeout" not in make_url(url).query:
         kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S, **kwargs.get("connect_args", {})}
+    # Keep as many connections as a worker's threads use at once (stages, polls, the outbox's senders: 9-13 seen
+    # under load). With the default 5, the rest were overflow, closed on return and opened again a moment later:
+    # a new server process each time, and its cold caches, on the machine's two cores (issue 17). A connection is
+    # kept only once it was needed, so a quiet process still holds few.
+    kwargs.setdefault("pool_size", POOL_SIZE)
+    kwargs.setdefault("max_overflow", POOL_OVERFLOW)
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
