@@ -54,8 +54,11 @@ class Settings(BaseSettings):
     # Customer care: automatic messages, sent through the outbox like any reply.
     ack_dms: bool = True
     delay_updates: bool = True
-    # The satisfaction question (1–5 and a comment) after every answer, in the channel of the case; on by default.
+    # The satisfaction question (1–5 and a comment) after every answer in a private conversation (DMs, Messenger);
+    # on by default.
     satisfaction_survey: bool = True
+    # Ask it under public answers too (mentions, comments): off by default, see responder.care.ask_satisfaction.
+    satisfaction_public: bool = False
     # Ask the promoter question (0–10, "would you recommend us?") instead of the 1–5 one; the default until an
     # admin sets the switch on the desk's Admin page (stored in the database, responder.promoter).
     satisfaction_promoter: bool = False

@@ -84,6 +84,7 @@ def care_options(settings: Settings) -> CareOptions:
         updates=settings.delay_updates,
         satisfaction=settings.satisfaction_survey,
         promoter=settings.satisfaction_promoter,
+        public_survey=settings.satisfaction_public,
         promises=PromiseRules(floor_s=settings.promise_floor_minutes * 60, margin=settings.promise_margin),
     )
 

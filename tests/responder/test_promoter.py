@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
 from models.desk_settings import set_setting
-from models.tables import AuditEvent, Post, Reply, ReplyKind, Satisfaction, Staff
+from models.tables import AuditEvent, Post, PostKind, Reply, ReplyKind, Satisfaction, Staff
 from networks.base import SentReply
 from responder.actions import approve_reply
 from responder.assign import assign_pending
@@ -67,9 +67,9 @@ def test_a_value_this_version_does_not_know_leaves_the_default(session: Session)
 
 
 def _answered(engine: Engine, boss: Staff) -> Post:
-    """A mention from a new customer, answered by a manager and sent."""
+    """A DM from a new customer, answered by a manager and sent (the question goes to private conversations)."""
     with Session(engine, expire_on_commit=False) as session:
-        post = scored_post(session)
+        post = scored_post(session, kind=PostKind.DM)
         assign_pending(session)
         session.commit()
         reply = session.execute(

@@ -13,7 +13,7 @@ from sqlmodel import Session, col
 from streamlit.testing.v1 import AppTest
 
 from ground.settings import get_settings
-from models.tables import Reply, ReplyKind, Satisfaction, Staff
+from models.tables import PostKind, Reply, ReplyKind, Satisfaction, Staff
 from networks.base import SentReply
 from responder.actions import approve_reply
 from responder.assign import assign_pending
@@ -48,11 +48,11 @@ def _captions(at: AppTest) -> list[str]:
 
 
 def _ask_after_an_answer(engine: Engine) -> tuple[int, str]:
-    """Answer a new customer's mention, send it, run the care sweep as the worker does; the question asked."""
+    """Answer a new customer's DM, send it, run the care sweep as the worker does; the question asked."""
     with Session(engine, expire_on_commit=False) as s:
         staff(s, "Priya Shah", languages="en")
         boss = staff(s, "Boss Lady", role="manager", channels="")
-        post = scored_post(s)
+        post = scored_post(s, kind=PostKind.DM)  # the question goes to private conversations
         assign_pending(s)
         s.commit()
         reply = s.execute(
