@@ -294,3 +294,51 @@ def test_a_sweep_takes_and_gives_its_page_of_conversations_in_two_statements_not
             posts = {p.conversation_ref: p.assignee_id for p in s.execute(select(Post)).scalars()}
         assert len(conversations) == 30
         assert all(c.assignee_id in {m.id for m in team} and c.assignee_id == posts[c.id] for c in conversations)
+
+
+def test_an_owner_given_between_the_claim_and_the_lock_is_the_one_the_post_joins(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another worker gives the conversation an owner after this sweep read it ownerless: no second owner."""
+    import responder.assign as assign_module
+    from models.tables import Score
+    from responder.assign import assign_pending
+
+    with pg_schema_url() as url:
+        engine = make_engine(url)
+        migrate(engine)
+        with Session(engine, expire_on_commit=False) as s:
+            ana = staff(s, "Ana Agent", capacity=50)
+            beto = staff(s, "Beto Agent", capacity=50)
+            save_posts(s, [incoming_dm("x1", "mi pedido no llega", author="c1", minutes_ago=1)])
+            post = s.execute(select(Post)).scalar_one()
+            post.status, post.needs_response, post.urgency = PostStatus.SCORED, True, 60
+            s.add(Score(post_id=post.id, sentiment="negative", p_negative=0.8, p_neutral=0.1, p_positive=0.1,
+                        complaint=0.9, urgency=60, language="es", reasons=[], model_id="test"))  # fmt: skip
+            s.commit()
+            cid, pid = post.conversation_ref, post.id
+        real = assign_module.lock_free_threads
+
+        def owner_given_first(session: Session, ids: object) -> object:
+            # Between this sweep's claim (which read no owner) and its lock, Beto's sweep commits the conversation.
+            with Session(engine) as other:
+                other.execute(
+                    Conversation.__table__.update()  # type: ignore[attr-defined]
+                    .where(Conversation.__table__.c.id == cid)  # type: ignore[attr-defined]
+                    .values(assignee_id=beto.id)
+                )
+                other.commit()
+            return real(session, ids)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(assign_module, "lock_free_threads", owner_given_first)
+        with Session(engine) as s:
+            result = assign_pending(s)
+            s.commit()
+        assert result.assigned == 1 and result.busy == []
+        with Session(engine) as s:
+            conv = s.get(Conversation, cid)
+            assert conv is not None and conv.assignee_id == beto.id  # the owner committed first stays
+            assert s.get(Post, pid).assignee_id == beto.id  # type: ignore[union-attr]
+            # The post joined Beto's conversation: no assignment of its own to Ana (or anyone).
+            given = s.execute(select(col(Assignment.staff_id)).where(col(Assignment.post_id) == pid)).scalars().all()
+            assert ana.id not in given and given == []
