@@ -335,16 +335,11 @@ def ask_satisfaction(
         # The sweep's clock was read before it saw the answer's commit: the question comes after the answer.
         at = max(now, aware(post.resolved_at)) if post.resolved_at is not None else now
         reply = _automatic(post=post, kind=ReplyKind.SURVEY, text=suggest_reply(ctx, book, kind=kind), now=at)
-        session.add(reply)
         queued.append((post, reply))
-    if not queued:
-        return []
     # One flush for the sweep's questions (one INSERT for all of them; a flush per question was most of its time).
-    session.flush()
-    wake(session, "send")
+    _queue_all(session, queued)
     for post, reply in queued:
         assert post.id is not None
-        audit(session, actor=CARE_ACTOR, action=f"{ReplyKind.SURVEY}_queued", post_id=post.id, reply_id=reply.id)
         session.add(Satisfaction(post_id=post.id, reply_id=reply.id, asked_at=reply.created_at, scale=scale))
     return [post.id for post, _ in queued if post.id is not None]
 
