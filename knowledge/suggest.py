@@ -26,6 +26,7 @@ from knowledge.ranking import (
     rank_answers,
     rank_articles,
 )
+from knowledge.reuse import reusable_text
 from models.knowledge import KbSuggestion
 from models.tables import utcnow
 
@@ -62,7 +63,10 @@ def choose(retrieval: Retrieval, *, language: str, index: Index) -> KbAnswer | N
             return KbAnswer(text=version.answer.strip(), score=best.score, article_id=version.id)
     if retrieval.answers and retrieval.answers[0].similarity >= CONFIDENT_ANSWER:
         hit = retrieval.answers[0]
-        return KbAnswer(text=hit.answer.text.strip(), score=hit.similarity, answer_reply_id=hit.answer.reply_id)
+        # reusable_text again: rows stored before it existed still carry their customer's greeting.
+        text = reusable_text(hit.answer.text)
+        if text:
+            return KbAnswer(text=text, score=hit.similarity, answer_reply_id=hit.answer.reply_id)
     return None
 
 

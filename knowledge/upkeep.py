@@ -8,18 +8,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Protocol
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import exists, or_, select, update
 from sqlmodel import Session, col
 
 from knowledge.encoder import Encoder, default_encoder, model_id, to_bytes
 from knowledge.query_vectors import stored
 from knowledge.ranking import ACCEPTED, DISCARDED, EDITED
+from knowledge.reuse import reusable_text
 from models.knowledge import KbAnswer, KbArticle, KbSuggestion
 from models.tables import Post, PostStatus, Reply, ReplyKind, ReplyState, Staff, utcnow
 
 _GONE = (ReplyState.SENT, ReplyState.SENDING, ReplyState.APPROVED)
 _CLOSED_POST = (PostStatus.DISMISSED, PostStatus.ESCALATED, PostStatus.NO_ACTION)
+_PAGES = 10  # pages of answers one upkeep pass looks through for ones worth embedding
 
 
 @dataclass(slots=True)
@@ -31,7 +34,15 @@ class UpkeepResult:
     reembedded: int = 0
 
 
-def outcome_of(suggestion_text: str, reply: Reply | None, post_status: str) -> str | None:
+class _SentAnswer(Protocol):
+    """What ``outcome_of`` reads of an answer reply (an ORM row or a selected row)."""
+
+    state: str
+    text: str
+    suggested_text: str
+
+
+def outcome_of(suggestion_text: str, reply: _SentAnswer | None, post_status: str) -> str | None:
     """What staff did with a suggestion, from the reply it went into; None while undecided."""
     snippet = suggestion_text[:60]
     if reply is None:
@@ -45,46 +56,69 @@ def outcome_of(suggestion_text: str, reply: Reply | None, post_status: str) -> s
     return None
 
 
-def settle_outcomes(session: Session, *, now: datetime | None = None, limit: int = 500) -> int:
-    """Record the outcome of open suggestions whose reply was sent, rejected or dropped; return how many."""
+def settle_outcomes(session: Session, *, now: datetime | None = None, limit: int = 500, rounds: int = 20) -> int:
+    """Record the outcome of open suggestions whose reply was sent, rejected or dropped; return how many.
+
+    Up to ``rounds`` pages of ``limit``: the worker runs the upkeep every half minute or so, and a busy desk
+    settles more than one page in that time.
+    """
     now = now or utcnow()
+    settled, after = 0, 0
+    for _ in range(max(1, rounds)):
+        page, last = _settle_page(session, now=now, after=after, limit=limit)
+        settled += page
+        if last is None:
+            break
+        after = last
+    return settled
+
+
+def _settle_page(session: Session, *, now: datetime, after: int, limit: int) -> tuple[int, int | None]:
+    """Settle one page of suggestions after id ``after``; (how many settled, the page's last id or None at the end)."""
     # Only suggestions something happened to: their post closed, or one of its answers left the draft states.
     # (Every open suggestion was read with two queries on every pass, twice a second under load, while most
-    # still waited for a person.)
+    # still waited for a person.) Columns, not objects: a page is hundreds of rows and their replies.
     moved = exists().where(
         col(Reply.post_id) == col(KbSuggestion.post_id),
         col(Reply.kind) == ReplyKind.ANSWER,
         col(Reply.state).in_([*_GONE, ReplyState.REJECTED]),
     )
     open_rows = session.execute(
-        select(KbSuggestion, col(Post.status))
+        select(col(KbSuggestion.id), col(KbSuggestion.post_id), col(KbSuggestion.text), col(Post.status))
         .join(Post, col(Post.id) == col(KbSuggestion.post_id))
-        .where(col(KbSuggestion.outcome).is_(None), or_(col(Post.status).in_(_CLOSED_POST), moved))
+        .where(
+            col(KbSuggestion.outcome).is_(None),
+            col(KbSuggestion.id) > after,
+            or_(col(Post.status).in_(_CLOSED_POST), moved),
+        )
         .order_by(col(KbSuggestion.id))
         .limit(limit)
     ).all()
     if not open_rows:
-        return 0
-    answers: dict[int, list[Reply]] = {}
+        return 0, None
+    answers: dict[int, list[Any]] = {}
     for reply in session.execute(
-        select(Reply)
-        .where(
-            col(Reply.post_id).in_({row.post_id for row, _ in open_rows}),
-            col(Reply.kind) == ReplyKind.ANSWER,
-        )
+        select(col(Reply.post_id), col(Reply.state), col(Reply.text), col(Reply.suggested_text))
+        .where(col(Reply.post_id).in_({row.post_id for row in open_rows}), col(Reply.kind) == ReplyKind.ANSWER)
         .order_by(col(Reply.id).desc())
-    ).scalars():
+    ):
         answers.setdefault(reply.post_id, []).append(reply)
-    settled = 0
-    for row, status in open_rows:
-        reply = next((r for r in answers.get(row.post_id, []) if row.text[:60] in r.suggested_text), None)
-        outcome = outcome_of(row.text, reply, status)
+    by_outcome: dict[str, list[int]] = {}
+    for row in open_rows:
+        snippet = row.text[:60]
+        used: Any = next((r for r in answers.get(row.post_id, []) if snippet in r.suggested_text), None)
+        outcome = outcome_of(row.text, used, row.status)
         if outcome is not None:
-            row.outcome = outcome
-            row.outcome_at = now
-            session.add(row)
-            settled += 1
-    return settled
+            by_outcome.setdefault(outcome, []).append(row.id)
+    for outcome, ids in by_outcome.items():
+        session.execute(
+            update(KbSuggestion)
+            .where(col(KbSuggestion.id).in_(ids), col(KbSuggestion.outcome).is_(None))
+            .values(outcome=outcome, outcome_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    last = int(open_rows[-1].id) if len(open_rows) == limit else None
+    return sum(len(ids) for ids in by_outcome.values()), last
 
 
 def embed_answers(session: Session, *, encoder: Encoder | None = None, limit: int = 64) -> int:
@@ -97,12 +131,24 @@ def embed_answers(session: Session, *, encoder: Encoder | None = None, limit: in
             col(Reply.kind) == ReplyKind.ANSWER,
             col(Reply.state) == ReplyState.SENT,
             col(Reply.approved_by_id).is_not(None),
+            # Words a person wrote or changed: one sent as suggested is a saved reply or an article already
+            # (knowledge/reuse.py says why it is never offered again).
+            col(Reply.text) != col(Reply.suggested_text),
             col(KbAnswer.reply_id).is_(None),
         )
         .order_by(col(Reply.id))
         .limit(limit)
     )
-    rows = [(r, p) for r, p in session.execute(query).all() if p.text.strip() and r.text.strip()]
+    rows: list[tuple[Reply, Post]] = []
+    after = 0
+    # Answers with nothing to reuse (an empty post, only a greeting) are passed over; never embedded, they would
+    # otherwise fill the first page on every pass and keep every later answer out.
+    for _ in range(_PAGES):
+        page = session.execute(query.where(col(Reply.id) > after)).all()
+        rows += [(r, p) for r, p in page if p.text.strip() and reusable_text(r.text)]
+        if len(page) < limit or len(rows) >= limit:
+            break
+        after = int(page[-1][0].id)
     if not rows:
         return 0
     current = encoder.model_id if encoder is not None else model_id()
@@ -119,7 +165,7 @@ def embed_answers(session: Session, *, encoder: Encoder | None = None, limit: in
                 reply_id=reply.id,
                 post_id=post.id,
                 language=_language_of(session, post.id) or (post.lang or "")[:8],
-                text=reply.text,
+                text=reusable_text(reply.text),
                 sent_by=names.get(reply.author_staff_id) or names.get(reply.approved_by_id) or "",
                 sent_at=reply.sent_at,
                 embedding=to_bytes(vector),
