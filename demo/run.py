@@ -103,6 +103,8 @@ def run_demo(base: Settings, *, headless: bool, seconds: float | None, port: int
         batch_size=settings.batch_size,
         care_options=care_options(settings),
         notify=notify_options(settings),
+        sla_seconds=settings.sla_seconds,
+        upkeep_seconds=settings.upkeep_seconds,
     )
     worker.start(intervals=poll_intervals(settings, worker.listeners), stage_seconds=1.0)
     stop = threading.Event()

@@ -214,6 +214,7 @@ def worker(
         verify_retries=settings.fetch_retries, care_options=care_options(settings),
         sending_lease=timedelta(seconds=settings.sending_lease_seconds), notify=notify_options(settings),
         refit=RefitOptions(min_corrections=settings.refit_min_corrections) if "classifier" in parts else None,
+        sla_seconds=settings.sla_seconds, upkeep_seconds=settings.upkeep_seconds,
     )  # fmt: skip
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

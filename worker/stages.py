@@ -32,11 +32,18 @@ class CareStageResult:
     knowledge: UpkeepResult | None = None
 
 
-def sla_and_care(engine: Engine, *, options: CareOptions | None = None) -> CareStageResult:
-    """Run the SLA sweep, then the customer-care sweep; each commits on its own."""
-    with Session(engine) as session:
-        sla = sla_sweep(session)
-        session.commit()
+def sla_and_care(
+    engine: Engine, *, options: CareOptions | None = None, sla: bool = True, upkeep: bool = True
+) -> CareStageResult:
+    """Run the SLA sweep, the customer-care sweep, then the knowledge upkeep; each commits on its own.
+
+    ``sla`` / ``upkeep`` False skip that part this time (the worker runs them less often than the care sweep).
+    """
+    swept = SlaSweepResult()
+    if sla:
+        with Session(engine) as session:
+            swept = sla_sweep(session)
+            session.commit()
     options = options or CareOptions()
     with Session(engine) as session:
         # Acknowledgements and promise updates under the team lock; the questions after it (see survey_sweep).
@@ -45,12 +52,12 @@ def sla_and_care(engine: Engine, *, options: CareOptions | None = None) -> CareS
     with Session(engine) as session:
         care.surveys = survey_sweep(session, options=options).surveys
         session.commit()
-    kb = knowledge_upkeep(engine)
-    if sla.breached:
-        log.warning("%d posts breached their SLA: escalated to seniors and managers", len(sla.breached))
-    if sla.held:
-        log.warning("%d posts of unavailable staff wait in the holding queue", len(sla.held))
-    return CareStageResult(sla=sla, care=care, knowledge=kb)
+    kb = knowledge_upkeep(engine) if upkeep else None
+    if swept.breached:
+        log.warning("%d posts breached their SLA: escalated to seniors and managers", len(swept.breached))
+    if swept.held:
+        log.warning("%d posts of unavailable staff wait in the holding queue", len(swept.held))
+    return CareStageResult(sla=swept, care=care, knowledge=kb)
 
 
 def knowledge_upkeep(engine: Engine) -> UpkeepResult | None:
