@@ -134,6 +134,12 @@ def register(bench_app: typer.Typer) -> None:
             bool, typer.Option(help="Play the team: approve each suggested reply, so the outbox sends it.")
         ] = True,
         answer_after: Annotated[float, typer.Option(help="Seconds from a suggested reply to its approval.")] = 10.0,
+        knowledge: Annotated[
+            bool, typer.Option(help="Put the demo's support manuals in the knowledge base, as a configured desk.")
+        ] = True,
+        unique_texts: Annotated[
+            bool, typer.Option(help="No two posts alike (repeats of the seed texts are marked '#2', '#3'…).")
+        ] = True,
         sample_every: Annotated[
             float | None, typer.Option(help="Seconds between backlog/memory samples (default 5, less in short runs).")
         ] = None,
@@ -162,6 +168,7 @@ def register(bench_app: typer.Typer) -> None:
             db_url=db_url, scorer=scorer, poll_seconds=poll_seconds, stage_seconds=stage_seconds, staff=staff,
             ingest=ingest, wake=wake, safety_seconds=safety_seconds,
             answer=answer, answer_after=answer_after, sample_every=sample_every, drain_seconds=drain_seconds,
+            knowledge=knowledge, unique_texts=unique_texts,
         )  # fmt: skip
         try:
             options.process_roles()

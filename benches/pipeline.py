@@ -205,6 +205,16 @@ def engine_url(engine: Engine, application_name: str | None = None) -> str:
     return url.render_as_string(hide_password=False)
 
 
+def seed_knowledge(engine: Engine) -> int:
+    """Put the demo's support manuals in the knowledge base (embedded here, once); return how many articles."""
+    from knowledge.importer import seed_demo_manuals
+
+    with Session(engine) as session:
+        added = seed_demo_manuals(session)
+        session.commit()
+    return int(added)
+
+
 def seed_team(engine: Engine, *, staff: int, capacity: int) -> None:
     """A bilingual team on both channels, half of it senior, each able to hold ``capacity`` open posts."""
     with Session(engine) as session:
@@ -394,6 +404,18 @@ def make_page_posts(url: str, http: requests.Session) -> list[str]:
         response.raise_for_status()
         ids.append(str(response.json()["id"]))
     return ids
+
+
+def unique_texts(texts: Sequence[tuple[str, str]], count: int) -> list[tuple[str, str]]:
+    """``count`` (lang, text) pairs cycling through ``texts``, each repeat marked ("… #2"): no two posts alike.
+
+    Why: real posts are nearly all different, and the knowledge encoder keeps the vectors of texts it saw lately;
+    a bench that cycled 2,000 texts through 15,000 posts embedded each one once and read the rest from that memo.
+    """
+    if not texts:
+        return []
+    n = len(texts)
+    return [(texts[i % n][0], texts[i % n][1] if i < n else f"{texts[i % n][1]} #{i // n + 1}") for i in range(count)]
 
 
 def customer_item(
@@ -739,6 +761,8 @@ class PipelineOptions:
     staff: int = 100
     answer: bool = True
     answer_after: float = 10.0
+    knowledge: bool = True  # the demo's support manuals in the knowledge base, as a configured desk has them
+    unique_texts: bool = True  # no two posts with the same text (see unique_texts)
     sample_every: float | None = None  # default: every 5 s, more often in runs shorter than 50 s
     drain_seconds: float | None = None  # default: two poll intervals plus the slack
     ready_timeout: float = 300.0
@@ -830,6 +854,8 @@ def run_pipeline(options: PipelineOptions, *, progress: Progress | None = None) 
     expected = math.ceil(options.rate * options.seconds)
     capacity = math.ceil(expected * 1.2 / options.staff) + 10
     texts = load_seed_texts(2000, Settings(_env_file=None).data_dir)
+    if options.unique_texts:
+        texts = unique_texts(texts, expected)
     listen = any("listeners" in role_parts(r) for r in roles)
     sources = 3 if listen else 0  # x/mentions, x/dms, facebook/feed
     drain_s = options.drain_seconds if options.drain_seconds is not None else 2 * options.poll_seconds + SLACK_S
@@ -854,6 +880,7 @@ def run_pipeline(options: PipelineOptions, *, progress: Progress | None = None) 
         # its existence check on PostgreSQL) and the loser exits; a deployment must create it once, as here.
         SQLAlchemyJobStore(engine=engine, tablename=JOB_TABLE).jobs_t.create(engine, checkfirst=True)
         seed_team(engine, staff=options.staff, capacity=capacity)
+        articles = seed_knowledge(engine) if options.knowledge else 0
         http = requests.Session()
         page_posts = make_page_posts(url, http)
 
@@ -975,6 +1002,8 @@ def run_pipeline(options: PipelineOptions, *, progress: Progress | None = None) 
         "roles": roles,
         "ingest": options.ingest,
         "wake": options.wake,
+        "knowledge_articles": articles,
+        "unique_texts": options.unique_texts,
         "safety_seconds": options.safety_seconds if options.wake else None,
         "scorer": {"requested": options.scorer, "model_ids": model_ids},
         "poll_seconds": options.poll_seconds,

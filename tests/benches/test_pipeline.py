@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 from typer.testing import CliRunner
 
-from benches.pipeline import Feed, PipelineOptions, account, percentile, run_pipeline, slope
+from benches.pipeline import Feed, PipelineOptions, account, percentile, run_pipeline, slope, unique_texts
 from escucha.cli import app
 from ground.db import make_engine
 from models.tables import Assignment, Post, PostStatus, Score, Staff, utcnow
@@ -31,7 +31,7 @@ def report() -> dict:
     require_pg()
     options = PipelineOptions(rate=RATE, seconds=SECONDS, workers=2, db_url=PG_URL, scorer="lexicon",
                               poll_seconds=3.0, stage_seconds=1.0, staff=20, answer_after=2.0,
-                              drain_seconds=90.0)  # fmt: skip
+                              drain_seconds=90.0, knowledge=False)  # fmt: skip
     return run_pipeline(options)
 
 
@@ -41,7 +41,7 @@ def webhook_run() -> dict:
     require_pg()
     options = PipelineOptions(rate=RATE, seconds=10.0, workers=1, db_url=PG_URL, scorer="lexicon", ingest="webhooks",
                               poll_seconds=20.0, stage_seconds=1.0, staff=20, answer_after=2.0, drain_seconds=90.0,
-                              webhook_duplicate_rate=0.2, webhook_reorder_rate=0.3)  # fmt: skip
+                              webhook_duplicate_rate=0.2, webhook_reorder_rate=0.3, knowledge=False)  # fmt: skip
     return run_pipeline(options)
 
 
@@ -75,6 +75,7 @@ def test_the_report_keeps_its_contract(report: dict) -> None:
     assert report["database"] == "postgresql"
     assert report["roles"] == ["all", "all"]
     assert report["ingest"] == "poll" and report["webhooks"] is None
+    assert report["knowledge_articles"] == 0 and report["unique_texts"] is True
     assert report["poll_seconds"] == 3.0 and report["target_p95_s"] == 8.0
     assert report["meets_target"] == (report["p95_to_assign_s"] <= report["target_p95_s"])
     assert 0 < report["p50_to_assign_s"] <= report["p95_to_assign_s"] <= report["max_to_assign_s"]
@@ -133,6 +134,16 @@ def test_the_team_answered_and_the_outbox_sent_each_reply_exactly_once(report: d
     assert answers["acks_sent"] > 0
     assert answers["sandbox_recorded"] == answers["sent"] and answers["exactly_once"] is True
     assert answers["failed"] == 0
+
+
+def test_no_two_posts_of_the_bench_have_the_same_text() -> None:
+    """The knowledge encoder remembers recent texts: a bench cycling a few thousand texts measured that memo."""
+    texts = [("es", "¿Abrís el domingo?"), ("en", "Where is my order?")]
+    made = unique_texts(texts, 5)
+    assert made == [("es", "¿Abrís el domingo?"), ("en", "Where is my order?"), ("es", "¿Abrís el domingo? #2"),
+                    ("en", "Where is my order? #2"), ("es", "¿Abrís el domingo? #3")]  # fmt: skip
+    assert len({t for _, t in unique_texts(texts, 1000)}) == 1000
+    assert unique_texts([], 3) == []
 
 
 def test_percentile_and_slope() -> None:
