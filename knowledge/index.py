@@ -17,6 +17,7 @@ from sqlmodel import Session, col
 
 from knowledge.encoder import DIM, from_bytes
 from models.knowledge import KbAnswer, KbArticle
+from models.tables import Reply
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +156,14 @@ def _with_new_answers(session: Session, base: Index, model_id: str, *, after: in
 def _answer_rows(session: Session, model_id: str, *, after: int = -1) -> list[tuple[AnswerRow, np.ndarray]]:
     query = (
         select(KbAnswer)
-        .where(col(KbAnswer.embedding_model) == model_id, col(KbAnswer.reply_id) > after)
+        .join(Reply, col(Reply.id) == col(KbAnswer.reply_id))
+        # Not a saved reply sent unchanged (rows stored before the upkeep stopped keeping them): it named another
+        # case's agent and promise (knowledge/reuse.py).
+        .where(
+            col(KbAnswer.embedding_model) == model_id,
+            col(KbAnswer.reply_id) > after,
+            col(Reply.text) != col(Reply.suggested_text),
+        )
         .order_by(col(KbAnswer.reply_id))
     )
     return [

@@ -64,7 +64,7 @@ def choose(retrieval: Retrieval, *, language: str, index: Index) -> KbAnswer | N
     if retrieval.answers and retrieval.answers[0].similarity >= CONFIDENT_ANSWER:
         hit = retrieval.answers[0]
         # reusable_text again: rows stored before it existed still carry their customer's greeting.
-        text = reusable_text(hit.answer.text)
+        text = reusable_text(hit.answer.text, signer=hit.answer.sent_by)
         if text:
             return KbAnswer(text=text, score=hit.similarity, answer_reply_id=hit.answer.reply_id)
     return None

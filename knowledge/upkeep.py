@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import exists, or_, select, update
+from sqlalchemy import exists, func, or_, select, update
 from sqlmodel import Session, col
 
 from knowledge.encoder import Encoder, default_encoder, model_id, to_bytes
@@ -106,8 +106,13 @@ def _settle_page(session: Session, *, now: datetime, after: int, limit: int) -> 
     by_outcome: dict[str, list[int]] = {}
     for row in open_rows:
         snippet = row.text[:60]
-        used: Any = next((r for r in answers.get(row.post_id, []) if snippet in r.suggested_text), None)
+        replies = answers.get(row.post_id, [])
+        used: Any = next((r for r in replies if snippet in r.suggested_text), None)
         outcome = outcome_of(row.text, used, row.status)
+        if outcome is None and used is None and any(r.state in _GONE for r in replies):
+            # The post's answer went out without this suggestion (its draft was made again, or replaced): left
+            # undecided, the row matched every later pass and was read again each time, for ever.
+            outcome = DISCARDED
         if outcome is not None:
             by_outcome.setdefault(outcome, []).append(row.id)
     for outcome, ids in by_outcome.items():
@@ -135,17 +140,19 @@ def embed_answers(session: Session, *, encoder: Encoder | None = None, limit: in
             # (knowledge/reuse.py says why it is never offered again).
             col(Reply.text) != col(Reply.suggested_text),
             col(KbAnswer.reply_id).is_(None),
+            func.length(func.trim(col(Post.text))) > 0,
         )
         .order_by(col(Reply.id))
         .limit(limit)
     )
+    names = {s.id: s.name for s in session.execute(select(Staff)).scalars()}
     rows: list[tuple[Reply, Post]] = []
     after = 0
     # Answers with nothing to reuse (an empty post, only a greeting) are passed over; never embedded, they would
     # otherwise fill the first page on every pass and keep every later answer out.
     for _ in range(_PAGES):
         page = session.execute(query.where(col(Reply.id) > after)).all()
-        rows += [(r, p) for r, p in page if p.text.strip() and reusable_text(r.text)]
+        rows += [(r, p) for r, p in page if reusable_text(r.text, signer=_signer(names, r))]
         if len(page) < limit or len(rows) >= limit:
             break
         after = int(page[-1][0].id)
@@ -157,7 +164,6 @@ def embed_answers(session: Session, *, encoder: Encoder | None = None, limit: in
     missing = [p.text for _, p in rows if (p.id or -1) not in known]
     fresh = iter((encoder or default_encoder()).queries(missing) if missing else [])
     vectors = [known[p.id] if p.id is not None and p.id in known else next(fresh) for _, p in rows]
-    names = {s.id: s.name for s in session.execute(select(Staff)).scalars()}
     for (reply, post), vector in zip(rows, vectors, strict=True):
         assert reply.id is not None and post.id is not None
         session.add(
@@ -165,14 +171,19 @@ def embed_answers(session: Session, *, encoder: Encoder | None = None, limit: in
                 reply_id=reply.id,
                 post_id=post.id,
                 language=_language_of(session, post.id) or (post.lang or "")[:8],
-                text=reusable_text(reply.text),
-                sent_by=names.get(reply.author_staff_id) or names.get(reply.approved_by_id) or "",
+                text=reusable_text(reply.text, signer=_signer(names, reply)),
+                sent_by=_signer(names, reply),
                 sent_at=reply.sent_at,
                 embedding=to_bytes(vector),
                 embedding_model=current,
             )
         )
     return len(rows)
+
+
+def _signer(names: dict[int | None, str], reply: Reply) -> str:
+    """Who sent ``reply`` under their name: its author, else its approver ('' when neither is known)."""
+    return names.get(reply.author_staff_id) or names.get(reply.approved_by_id) or ""
 
 
 def _language_of(session: Session, post_id: int) -> str:
