@@ -6,23 +6,23 @@ No tensors here (the review app reads this without torch); ``classifier/heads.py
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import threading
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
+from ground.turns import lock_key, turn
 from models.tables import Correction, HeadsVersion, RefitAttempt, utcnow
 
 log = logging.getLogger(__name__)
 
 HEADS_SEPARATOR = "+heads-"
 # One refit at a time: across processes on PostgreSQL (an advisory lock), across threads in any process.
-_LOCK_KEY = int.from_bytes(hashlib.sha256(b"classifier:refit").digest()[:8], "big", signed=True)
+_LOCK_KEY = lock_key("classifier:refit")
 _THREAD_LOCK = threading.Lock()
 
 
@@ -149,32 +149,6 @@ def rollback(
 
 @contextlib.contextmanager
 def refit_lock(engine: Engine) -> Iterator[bool]:
-    """Yield True while this caller alone may refit; False when another worker (or thread) is refitting.
-
-    On PostgreSQL a session advisory lock on a connection of its own (so two threads of one process contend too);
-    elsewhere (SQLite, one process) a lock of this process.
-    """
-    if engine.dialect.name != "postgresql":
-        if not _THREAD_LOCK.acquire(blocking=False):
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            _THREAD_LOCK.release()
-        return
-    conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        held = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _LOCK_KEY}).scalar())
-        try:
-            yield held
-        finally:
-            if held:
-                try:
-                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _LOCK_KEY})
-                except Exception:
-                    # A session lock must not go back to the pool with its connection: drop the connection.
-                    log.warning("could not release the refit lock; dropping its connection")
-                    conn.invalidate()
-    finally:
-        conn.close()
+    """Yield True while this caller alone may refit; False when another worker (or thread) is refitting."""
+    with turn(engine, _LOCK_KEY, _THREAD_LOCK) as held:
+        yield held

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, replace
 
 from sqlalchemy.engine import Engine
@@ -12,15 +13,18 @@ from sqlmodel import Session
 from classifier.base import PostScore
 from classifier.e5_weights import WeightsUnavailable
 from classifier.pipeline import MAX_TEXT_CHARS
+from ground.turns import lock_key, turn
 from knowledge.query_vectors import Scored, embed_scored
 from knowledge.suggest import ANSWERED_TYPES
-from knowledge.upkeep import UpkeepResult, upkeep
+from knowledge.upkeep import UpkeepResult, embed_answers, reembed_stale, settle_outcomes
 from models.tables import Post
 from responder.care import CareOptions, CareResult, care_sweep, survey_sweep
 from responder.drafts import is_question, post_type
 from responder.sla_sweep import SlaSweepResult, sla_sweep
 
 log = logging.getLogger(__name__)
+_UPKEEP_KEY = lock_key("knowledge:upkeep")
+_UPKEEP_LOCAL = threading.Lock()
 
 
 @dataclass(slots=True)
@@ -61,20 +65,31 @@ def sla_and_care(
 
 
 def knowledge_upkeep(engine: Engine) -> UpkeepResult | None:
-    """Record what staff did with knowledge-base suggestions and embed newly sent answers; never fails the stage."""
-    with Session(engine) as session:
-        try:
-            result = upkeep(session)
+    """Record what staff did with knowledge-base suggestions and embed newly sent answers; never fails the stage.
+
+    One worker at a time (the others skip their turn: None): two settling the same page locked its rows in
+    different orders, and two embedding the same answer collided. Outcomes are committed before the encoder runs.
+    """
+    with turn(engine, _UPKEEP_KEY, _UPKEEP_LOCAL) as mine:
+        if not mine:
+            return None
+        with Session(engine) as session:
+            settled = settle_outcomes(session)
             session.commit()
-        except IntegrityError:
-            # Another worker embedded the same answer first: its row stands, and this pass is done next time.
-            session.rollback()
-            return None
-        except WeightsUnavailable as exc:
-            session.rollback()
-            log.warning("knowledge upkeep skipped: %s", exc)
-            return None
-    return result
+        with Session(engine) as session:
+            try:
+                embedded = embed_answers(session)
+                reembedded = reembed_stale(session)
+                session.commit()
+            except IntegrityError:
+                # An answer embedded meanwhile by a worker of an older version (no turn): its row stands.
+                session.rollback()
+                return UpkeepResult(settled=settled)
+            except WeightsUnavailable as exc:
+                session.rollback()
+                log.warning("knowledge upkeep: answers not embedded: %s", exc)
+                return UpkeepResult(settled=settled)
+    return UpkeepResult(settled=settled, embedded=embedded, reembedded=reembedded)
 
 
 def embed_scored_posts(session: Session, done: list[tuple[Post, PostScore, bool]]) -> int:
