@@ -135,8 +135,12 @@ def register(bench_app: typer.Typer) -> None:
         ] = True,
         answer_after: Annotated[float, typer.Option(help="Seconds from a suggested reply to its approval.")] = 10.0,
         knowledge: Annotated[
-            bool, typer.Option(help="Put the demo's support manuals in the knowledge base, as a configured desk.")
-        ] = True,
+            bool | None,
+            typer.Option(
+                help="Put the demo's support manuals in the knowledge base, as a configured desk (default: with the "
+                "transformer scorer)."
+            ),
+        ] = None,
         unique_texts: Annotated[
             bool, typer.Option(help="No two posts alike (repeats of the seed texts are marked '#2', '#3'…).")
         ] = True,
@@ -168,7 +172,7 @@ def register(bench_app: typer.Typer) -> None:
             db_url=db_url, scorer=scorer, poll_seconds=poll_seconds, stage_seconds=stage_seconds, staff=staff,
             ingest=ingest, wake=wake, safety_seconds=safety_seconds,
             answer=answer, answer_after=answer_after, sample_every=sample_every, drain_seconds=drain_seconds,
-            knowledge=knowledge, unique_texts=unique_texts,
+            knowledge=scorer == "transformer" if knowledge is None else knowledge, unique_texts=unique_texts,
         )  # fmt: skip
         try:
             options.process_roles()

@@ -73,13 +73,14 @@ class Settings(BaseSettings):
     send_seconds: float = Field(default=2.0, gt=0)
     # On PostgreSQL the commits that create work wake scoring, assignment and sending (LISTEN/NOTIFY); their ticks
     # then only catch what a lost notification missed, and come this often (never more often than the above).
-    # The SLA sweep (redistribution, predicted and actual breaches) and the knowledge upkeep (what staff did with
-    # suggestions, new answers embedded) run with the care stage, but at most this often per worker: they read
-    # every open post or suggestion, and due times are minutes apart, while acknowledgements cannot wait.
-    sla_seconds: float = Field(default=10.0, gt=0)
-    upkeep_seconds: float = Field(default=30.0, gt=0)
     wake_stages: bool = True
     wake_safety_seconds: float = Field(default=10.0, gt=0)
+    # The SLA sweep (redistribution, predicted and actual breaches) and the knowledge upkeep (what staff did with
+    # suggestions, new answers embedded) run with the care stage, but at most this often per worker: they read
+    # every open post or suggestion, and due times are minutes apart, while acknowledgements cannot wait. A breach
+    # is escalated within about this plus one care tick.
+    sla_seconds: float = Field(default=10.0, gt=0)
+    upkeep_seconds: float = Field(default=30.0, gt=0)
     batch_size: int = Field(default=256, gt=0, le=10_000)
     # Learning from corrections (classifier/refit_job.py): how often the classifier worker looks, and how many
     # new staff corrections it waits for before it refits the heads.
