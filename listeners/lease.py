@@ -9,41 +9,24 @@ lease is always granted.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import logging
+import threading
 from collections.abc import Iterator
 
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-log = logging.getLogger(__name__)
+from ground.turns import lock_key, turn
 
 
 def lease_key(network: str, source: str) -> int:
     """A stable signed 64-bit key for ``network:source`` (the first 8 bytes of its SHA-256)."""
-    digest = hashlib.sha256(f"{network}:{source}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
+    return lock_key(f"{network}:{source}")
 
 
 @contextlib.contextmanager
 def source_lease(engine: Engine, network: str, source: str) -> Iterator[bool]:
-    """Yield True while this process alone may poll ``network``/``source``; False when another holds it."""
-    if engine.dialect.name != "postgresql":
-        yield True
-        return
-    key = lease_key(network, source)
-    conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        held = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
-        try:
-            yield held
-        finally:
-            if held:
-                try:
-                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                except Exception:
-                    # The lock must not go back to the pool with the connection: drop the connection.
-                    log.warning("could not release the lease of %s/%s; dropping its connection", network, source)
-                    conn.invalidate()
-    finally:
-        conn.close()
+    """Yield True while this process alone may poll ``network``/``source``; False when another holds it.
+
+    Off PostgreSQL (one process, SQLite) there is no one to share with: always True.
+    """
+    with turn(engine, lease_key(network, source), threading.Lock()) as held:
+        yield held
