@@ -1,6 +1,7 @@
 """Keeping the knowledge base current: what staff did with each suggestion, and embeddings of newly sent answers.
 
-Run by the worker after the care sweep, in its own transaction. Outcomes are read from the replies themselves
+Run by the worker after the care sweep (``worker.stages.knowledge_upkeep``: one worker at a time, the outcomes
+committed before the embeddings). Outcomes are read from the replies themselves
 (sent as suggested, sent edited, rejected or replaced, post dismissed), so no desk action needs a hook of its own.
 """
 
@@ -146,13 +147,17 @@ def embed_answers(session: Session, *, encoder: Encoder | None = None, limit: in
         .limit(limit)
     )
     names = {s.id: s.name for s in session.execute(select(Staff)).scalars()}
-    rows: list[tuple[Reply, Post]] = []
+    rows: list[tuple[Reply, Post, str, str]] = []  # with who signed it and the words kept (knowledge/reuse.py)
     after = 0
     # Answers with nothing to reuse (an empty post, only a greeting) are passed over; never embedded, they would
     # otherwise fill the first page on every pass and keep every later answer out.
     for _ in range(_PAGES):
         page = session.execute(query.where(col(Reply.id) > after)).all()
-        rows += [(r, p) for r, p in page if reusable_text(r.text, signer=_signer(names, r))]
+        for reply, post in page:
+            signer = _signer(names, reply)
+            body = reusable_text(reply.text, signer=signer)
+            if body:
+                rows.append((reply, post, signer, body))
         if len(page) < limit or len(rows) >= limit:
             break
         after = int(page[-1][0].id)
@@ -160,19 +165,19 @@ def embed_answers(session: Session, *, encoder: Encoder | None = None, limit: in
         return 0
     current = encoder.model_id if encoder is not None else model_id()
     # The vector made when the post was scored is the one to keep; only posts without one are embedded here.
-    known = stored(session, [p.id for _, p in rows if p.id is not None], current)
-    missing = [p.text for _, p in rows if (p.id or -1) not in known]
+    known = stored(session, [p.id for _, p, _, _ in rows if p.id is not None], current)
+    missing = [p.text for _, p, _, _ in rows if (p.id or -1) not in known]
     fresh = iter((encoder or default_encoder()).queries(missing) if missing else [])
-    vectors = [known[p.id] if p.id is not None and p.id in known else next(fresh) for _, p in rows]
-    for (reply, post), vector in zip(rows, vectors, strict=True):
+    vectors = [known[p.id] if p.id is not None and p.id in known else next(fresh) for _, p, _, _ in rows]
+    for (reply, post, signer, body), vector in zip(rows, vectors, strict=True):
         assert reply.id is not None and post.id is not None
         session.add(
             KbAnswer(
                 reply_id=reply.id,
                 post_id=post.id,
                 language=_language_of(session, post.id) or (post.lang or "")[:8],
-                text=reusable_text(reply.text, signer=_signer(names, reply)),
-                sent_by=_signer(names, reply),
+                text=body,
+                sent_by=signer,
                 sent_at=reply.sent_at,
                 embedding=to_bytes(vector),
                 embedding_model=current,
@@ -233,12 +238,3 @@ def reembed_stale(session: Session, *, encoder: Encoder | None = None, limit: in
             answer.embedding_model = encoder.model_id
             session.add(answer)
     return len(stale_articles) + len(stale_answers)
-
-
-def upkeep(session: Session, *, encoder: Encoder | None = None) -> UpkeepResult:
-    """Settle outcomes, embed new answers and re-embed rows from an older encoder; the caller commits."""
-    return UpkeepResult(
-        settled=settle_outcomes(session),
-        embedded=embed_answers(session, encoder=encoder),
-        reembedded=reembed_stale(session, encoder=encoder),
-    )

@@ -18,7 +18,7 @@ from classifier.pipeline import score_pending
 from knowledge.encoder import default_encoder, to_bytes
 from knowledge.importer import seed_demo_manuals
 from knowledge.index import _read_index, load_index
-from knowledge.upkeep import upkeep
+from knowledge.upkeep import embed_answers
 from models.knowledge import KbAnswer, KbQueryVector
 from models.store import save_posts
 from models.tables import Post, Reply, ReplyState
@@ -145,7 +145,7 @@ def test_the_upkeep_keeps_the_scored_vector_of_a_sent_answer(session: Session, m
     session.add(reply)
     session.commit()
     counting = Counting(monkeypatch)
-    assert upkeep(session).embedded == 1
+    assert embed_answers(session) == 1
     session.commit()
     assert counting.texts == []
     answer = session.get(KbAnswer, reply.id)

@@ -16,7 +16,7 @@ from knowledge.importer import DEMO_MANUALS, read_file, seed_demo_manuals
 from knowledge.index import ArticleRow, Index
 from knowledge.ranking import CONFIDENT_ARTICLE, load_priors, prior, rank_articles
 from knowledge.suggest import Retrieval, choose, load_knowledge, suggestion_for
-from knowledge.upkeep import settle_outcomes, upkeep
+from knowledge.upkeep import embed_answers, reembed_stale, settle_outcomes
 from models.knowledge import KbAnswer, KbArticle, KbSuggestion
 from models.tables import Reply, ReplyState, utcnow
 from responder.assign import assign_pending
@@ -167,7 +167,7 @@ def test_a_sent_answer_is_reused_for_the_same_question_with_who_sent_it(session:
     reply.sent_at = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
     session.add(reply)
     session.commit()
-    assert upkeep(session).embedded == 1
+    assert embed_answers(session) == 1
     session.commit()
     stored = session.get(KbAnswer, reply.id)
     assert stored is not None and stored.language == "es" and stored.sent_by == "Lucía Gómez"
@@ -196,7 +196,7 @@ def test_rows_embedded_by_another_encoder_are_embedded_again_and_found(session: 
     assert load_knowledge(session) is None
     total = len(session.execute(select(KbArticle)).scalars().all())
     done = 0
-    while (step := upkeep(session).reembedded) > 0:
+    while (step := reembed_stale(session)) > 0:
         done += step
         session.commit()
     assert done == total
