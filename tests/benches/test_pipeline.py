@@ -15,10 +15,19 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 from typer.testing import CliRunner
 
-from benches.pipeline import Feed, PipelineOptions, account, percentile, run_pipeline, slope, unique_texts
+from benches.pipeline import (
+    Feed,
+    PipelineOptions,
+    account,
+    count_stages,
+    percentile,
+    run_pipeline,
+    slope,
+    unique_texts,
+)
 from escucha.cli import app
 from ground.db import make_engine
-from models.tables import Assignment, Post, PostStatus, Score, Staff, utcnow
+from models.tables import Assignment, AuditEvent, Post, PostStatus, Score, Staff, utcnow
 from tests.support.db import PG_URL, require_pg
 from worker.scheduler import role_parts
 
@@ -232,6 +241,28 @@ def test_the_accounting_finds_each_post_where_it_is(pg_engine: Engine) -> None:
     assert got["to_assign_s"] == {"p50": 5.0, "p95": 6.0, "max": 6.0}
     assert got["stage_latency_s"]["ingest"]["p50"] == 1.0 and got["stage_latency_s"]["assign"]["max"] == 4.0
     assert json.dumps(got)  # the report is plain JSON
+
+
+@pytest.mark.postgres
+def test_the_live_count_takes_a_message_that_joined_its_owners_conversation_as_given(pg_engine: Engine) -> None:
+    """The sampled backlog counts what the final accounting counts: a joined message is not waiting."""
+    with Session(pg_engine) as s:
+        agent = Staff(name="Ana", email="ana@bench", languages="es,en")
+        s.add(agent)
+        s.flush()
+        posts = [Post(network="x", external_id=str(i), kind="dm", source="dms", text="hola",
+                      created_at=utcnow(), status=PostStatus.ASSIGNED, needs_response=True) for i in range(4)]  # fmt: skip
+        s.add_all(posts)
+        s.flush()
+        first, joined, both, waiting = posts
+        for p in (first, both):
+            s.add(Assignment(post_id=p.id, staff_id=agent.id, performed_by="auto:policy"))
+        for p in (joined, both):
+            s.add(AuditEvent(actor="auto:assigner", action="joined_conversation", post_id=p.id))
+        s.add(AuditEvent(actor="auto:assigner", action="ack_queued", post_id=waiting.id))
+        s.commit()
+    # first (assigned), joined (joined), both (counted once); waiting has neither.
+    assert count_stages(pg_engine).assigned == 3
 
 
 @pytest.mark.timing
