@@ -203,6 +203,39 @@ def register(app: typer.Typer) -> None:
         for row in skipped:
             typer.echo(f"skipped line {row['line']}: {row['why']}")
 
+    @app.command("train-teacher")
+    def train_teacher(
+        out: Annotated[Path, typer.Option(help="Run folder: checkpoints, the folds' soft labels, the report.")],
+        data_dir: Annotated[
+            Path | None, typer.Option(help="The labelled corpora (default: $ESCUCHA_DATA_DIR).")
+        ] = None,
+        folds: Annotated[int, typer.Option(min=2, help="Fold teachers; each labels the texts it never saw.")] = 2,
+        epochs: Annotated[float, typer.Option(min=0.01, help="Passes over each fold's training part.")] = 2.0,
+        seed: Annotated[int, typer.Option(help="Random seed (folds and batches).")] = 13,
+        bf16: Annotated[
+            bool | None, typer.Option(help="bf16 autocast (default: when the CPU has AMX or AVX-512 BF16).")
+        ] = None,
+    ) -> None:
+        """Train the twelve-layer teacher k-fold on every labelled tweet (resumable) and write its soft labels."""
+        from tqdm import tqdm
+
+        from classifier.teacher import TeacherConfig, cpu_has_bf16_matmul, run_teacher
+        from ground.settings import get_settings
+
+        corpora = data_dir or get_settings().data_dir
+        if corpora is None or not corpora.is_dir():
+            typer.echo("escucha train-teacher needs the labelled corpora: pass --data-dir DIR", err=True)
+            raise typer.Exit(2)
+        cfg = TeacherConfig(folds=folds, epochs=epochs, seed=seed, bf16=cpu_has_bf16_matmul() if bf16 is None else bf16)
+        try:
+            report = run_teacher(
+                corpora, out, cfg, progress=lambda it, total: iter(tqdm(it, total=total, desc="teacher"))
+            )
+        except ValueError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from exc
+        typer.echo(json.dumps(report["folds"], sort_keys=True))
+
     @app.command()
     def train(
         out: Annotated[Path | None, typer.Option(help="Output model directory (default: the shipped one).")] = None,
@@ -233,6 +266,25 @@ def register(app: typer.Typer) -> None:
         parent: Annotated[
             Path | None, typer.Option(help="--heads-only: the model whose encoder is kept (default v1).")
         ] = None,
+        distil: Annotated[
+            Path | None,
+            typer.Option(
+                help="A teacher's soft_labels.npz (escucha train-teacher): learn from its outputs as well as the "
+                "labels.",
+                exists=True,
+                dir_okay=False,
+            ),
+        ] = None,
+        more_languages: Annotated[
+            str, typer.Option(help="Comma-separated XLM-T training pools to add, e.g. pt,it,fr,de.")
+        ] = "",
+        hold_out_calib: Annotated[
+            bool, typer.Option(help="Leave the pools' calibration slice out, to compare versions on it.")
+        ] = False,
+        model_id: Annotated[str | None, typer.Option(help="The new version's id (default: v1's).")] = None,
+        bf16: Annotated[
+            bool | None, typer.Option(help="bf16 autocast (default: when the CPU has AMX or AVX-512 BF16).")
+        ] = None,
     ) -> None:
         """Fine-tune the multi-task model (seeded), calibrate it, and write the weights and the model card."""
         import torch
@@ -241,6 +293,7 @@ def register(app: typer.Typer) -> None:
         from classifier.feedback import load_examples
         from classifier.model import ModelSpec
         from classifier.registry import FINE_TUNED_MODEL, HEADS_MODEL, WEIGHTS_DIR
+        from classifier.teacher import cpu_has_bf16_matmul
         from classifier.train import Example, TrainConfig, write_model_card
         from classifier.train import train as run_train
         from ground.db import get_engine
@@ -288,7 +341,13 @@ def register(app: typer.Typer) -> None:
             epochs=epochs,
             seed=seed,
             time_budget_s=time_budget,
+            soft_labels=distil,
+            more_languages=tuple(x.strip() for x in more_languages.split(",") if x.strip()),
+            hold_out_calib=hold_out_calib,
+            bf16=cpu_has_bf16_matmul() if bf16 is None else bf16,
         )
+        if model_id:
+            cfg.model_id = model_id
         if refit_only:
             from classifier.train import refit_model_dir
 
@@ -298,6 +357,10 @@ def register(app: typer.Typer) -> None:
                 cfg, extra=extra, progress=lambda it, total: iter(tqdm(it, total=total, desc="training"))
             )
         command = "escucha train" + (" --with-feedback" if with_feedback else "") + f" --seed {seed}"
+        if distil is not None:
+            command += f" --distil {distil.name} --english-sample {english_sample} --epochs {epochs}"
+            command += f" --more-languages {more_languages}" if more_languages else ""
+            command += " --hold-out-calib" if hold_out_calib else ""
         command += " --refit-only" if refit_only else ""
         card_path = card or Path(__file__).resolve().parent / "MODEL_CARD.md"
         write_model_card(card_path, ModelSpec.read(cfg.out_dir), report, command)
