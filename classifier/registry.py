@@ -12,10 +12,12 @@ from classifier.base import Scorer
 log = logging.getLogger(__name__)
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-DEFAULT_MODEL = "escucha-e5s6-multitask-v2"  # heads refitted over v1's encoder (classifier/heads_only.py)
+# Heads chosen by cross-validation (classifier/heads_only.py) over v3, the encoder distilled from the twelve-layer
+# teacher (classifier/teacher.py); v1 and v2 stay loadable (the model card says how each was made).
+DEFAULT_MODEL = "escucha-e5s6-multitask-v4"
 # The version whose encoder was fine-tuned: a full `escucha train` rewrites it, and heads-only versions build on it.
-FINE_TUNED_MODEL = "escucha-e5s6-multitask-v1"
-HEADS_MODEL = "escucha-e5s6-multitask-v2"  # what `escucha train --heads-only` writes by default
+FINE_TUNED_MODEL = "escucha-e5s6-multitask-v3"
+HEADS_MODEL = "escucha-e5s6-multitask-v4"  # what `escucha train --heads-only` writes by default
 # One copy of the weights per process: the worker, the demo and tests call load_scorer() repeatedly.
 _LOADED: dict[str, Scorer] = {}
 
