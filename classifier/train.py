@@ -428,7 +428,8 @@ def train(
         "distilled_from": None
         if soft is None
         else {
-            "soft_labels": str(cfg.soft_labels),
+            # The run folder and file, not the machine's absolute path (the manifest is committed).
+            "soft_labels": f"{cfg.soft_labels.parent.name}/{cfg.soft_labels.name}",
             "examples_with_soft_labels": int(soft.has.sum()),
             "weight": cfg.distil_weight,
             "temperature": cfg.distil_temperature,
