@@ -41,7 +41,7 @@ from typing import Any
 import requests
 from alembic import command
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-from sqlalchemy import Select, func, select, text, union, update
+from sqlalchemy import CompoundSelect, func, select, text, union, update
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col
@@ -534,7 +534,7 @@ class Counts:
     assigned: int
 
 
-def given_to_someone() -> Select[tuple[int | None]]:
+def given_to_someone() -> CompoundSelect:
     """The ids of posts a person was given: by an assignment row, or by joining its owner's conversation."""
     # A new message in an owned conversation joins its owner without an assignment row of its own (see account()).
     return union(

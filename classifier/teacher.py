@@ -78,13 +78,14 @@ def fold_of(text: str, folds: int, seed: int) -> int:
 
 
 def held_back(data_dir: Path) -> frozenset[str]:
-    """Texts no teacher trains on or labels: the pools' calibration slice and the complaints slice v1 reports on.
+    """Text groups no teacher trains on or labels: the complaints slice v1 reports on (the calibration slice is too).
 
     Why: the student's version is chosen on the calibration slice, and the complaints slice is a reported figure;
     a teacher that had read them would leak them into the student through its outputs on other texts.
     """
     _, reported = v1_split_texts(data_dir)
-    return reported
+    # By group, as the folds are drawn: a near-copy of a reported complaint (another handle or link) is held back too.
+    return frozenset(group_key(t) for t in reported)
 
 
 def teacher_examples(data_dir: Path) -> tuple[list[Example], dict[str, int]]:
@@ -114,7 +115,7 @@ def teacher_examples(data_dir: Path) -> tuple[list[Example], dict[str, int]]:
         kept = 0
         for ex in pool:
             key = (ex.task, text_key(ex.text))
-            if key in seen or not ex.text.strip() or ex.text in away or pool_fold(ex.text) == CALIB:
+            if key in seen or not ex.text.strip() or group_key(ex.text) in away or pool_fold(ex.text) == CALIB:
                 continue
             seen.add(key)
             out.append(ex)
@@ -176,7 +177,14 @@ def _fit(
     done = 0
     if ckpt.is_file():
         state = torch.load(ckpt, weights_only=False)
-        model.load_state_dict(state["model"], strict=False)
+        if state.get("total") != total:
+            # Other data (a pool added or changed) gives other folds and batches: resuming would mix two runs.
+            raise ValueError(
+                f"{ckpt} was made for {state.get('total')} steps, this data gives {total}; use a new --out"
+            )
+        missing, unexpected = model.load_state_dict(state["model"], strict=False)
+        if unexpected or any(n in state["model"] for n in missing):
+            raise ValueError(f"{ckpt} does not fit this model: {unexpected[:3]}")
         opt.load_state_dict(state["opt"])
         sched.load_state_dict(state["sched"])
         torch.set_rng_state(state["rng"])
@@ -187,7 +195,7 @@ def _fit(
         trainable = {n: p.detach() for n, p in model.named_parameters() if p.requires_grad}
         tmp = ckpt.with_suffix(".tmp")
         state = {"model": trainable, "opt": opt.state_dict(), "sched": sched.state_dict()}
-        torch.save({**state, "rng": torch.get_rng_state(), "step": step}, tmp)
+        torch.save({**state, "rng": torch.get_rng_state(), "step": step, "total": total}, tmp)
         tmp.replace(ckpt)  # a crash mid-write leaves the previous checkpoint whole
 
     model.train()
@@ -240,7 +248,6 @@ def run_teacher(data_dir: Path, out: Path, cfg: TeacherConfig, *, progress: Prog
     if config_file.is_file() and json.loads(config_file.read_text()) != asdict(cfg):
         raise ValueError(f"{out} holds a run with another configuration; use a new --out")
     config_file.write_text(json.dumps(asdict(cfg), indent=2, sort_keys=True) + "\n")
-    torch.manual_seed(cfg.seed)
     examples, sources = teacher_examples(data_dir)
     fold = [fold_of(ex.text, cfg.folds, cfg.seed) for ex in examples]
     report: dict[str, Any] = {"config": asdict(cfg), "sources": sources, "examples": len(examples), "folds": []}
@@ -249,6 +256,8 @@ def run_teacher(data_dir: Path, out: Path, cfg: TeacherConfig, *, progress: Prog
         held = [i for i, f in enumerate(fold) if f == k]
         if not done_file.is_file():
             started = time.monotonic()
+            # Seeded per fold, so a run resumed after fold 0 starts fold 1 as an uninterrupted run would.
+            torch.manual_seed(cfg.seed + k)
             model, tokenizer, _ = _new_model(cfg)
             train = [examples[i] for i, f in enumerate(fold) if f != k]
             steps = _fit(model, tokenizer, train, cfg, out / f"fold{k}.ckpt", progress)

@@ -124,8 +124,11 @@ def build_splits(
     calib = semeval[:400] + tass[:400] + complaints[:200] + emotion[:200]
     complaint_test = complaints[200:600]
     train = semeval[400 : 400 + english_sample] + tass[400:] + xen + xes + complaints[600:] + emotion[200:]
+    added: dict[str, int] = {}
     for lang in more_languages:
-        train += _sentiment(read_tsv(s / f"xlmt_{lang}_train.tsv"), lang)
+        pool = _sentiment(read_tsv(s / f"xlmt_{lang}_train.tsv"), lang)
+        added[f"xlmt_{lang}_train"] = len(pool)
+        train += pool
     train += list(extra)
     val = {
         "sentiment_en": _sentiment(read_tsv(s / "xlmt_en_val.tsv"), "en"),
@@ -143,7 +146,7 @@ def build_splits(
         "xlmt_es_train": len(xes),
         "complaints_train": len(complaints) - 600,
         "tweeteval_emotion_en_train": len(emotion) - 200,
-        **{f"xlmt_{lang}_train": sum(1 for e in train if e.lang == lang) for lang in more_languages},
+        **added,
         "staff feedback": len(extra),
     }
     return Splits(train=train, calib=calib, val=val, sources=sources)
@@ -224,11 +227,13 @@ class SoftLabels:
 
         with np.load(path) as saved:
             keys = saved["key"]
+            if not len(keys):
+                raise ValueError(f"{path}: no soft labels in it")
             order = np.argsort(keys)
             sorted_keys = keys[order]
             wanted = np.array([text_key(e.text) for e in examples], dtype=np.int64)
-            pos = np.clip(np.searchsorted(sorted_keys, wanted), 0, max(0, len(keys) - 1))
-            found = sorted_keys[pos] == wanted if len(keys) else np.zeros(len(wanted), dtype=bool)
+            pos = np.clip(np.searchsorted(sorted_keys, wanted), 0, len(keys) - 1)
+            found = sorted_keys[pos] == wanted
             rows = order[pos]
             heads = {}
             for name in TASKS:
@@ -335,6 +340,11 @@ def train(
 
         splits.train = [e for e in splits.train if pool_fold(e.text) != CALIB]
     soft = SoftLabels.for_examples(cfg.soft_labels, splits.train) if cfg.soft_labels is not None else None
+    if cfg.soft_labels is not None and bool(
+        SoftLabels.for_examples(cfg.soft_labels, splits.val["complaint"]).has.any()
+    ):
+        # The teacher never labels the reported complaints: a hit means this seed's slice is not the one it held back.
+        raise ValueError(f"{cfg.soft_labels}: the teacher labelled reported complaints; train with the teacher's seed")
     spec = ModelSpec(model_id=cfg.model_id, base=cfg.base, num_layers=cfg.num_layers, max_length=128, trained=True)
     encoder, tokenizer, hidden = load_encoder(resolve_base(spec, cfg.out_dir), cfg.num_layers)
     model = MultiHead(encoder, hidden)
@@ -426,7 +436,7 @@ def train(
         "epochs": cfg.epochs,
         "seconds": round(time.monotonic() - started),
         "distilled_from": None
-        if soft is None
+        if soft is None or cfg.soft_labels is None
         else {
             # The run folder and file, not the machine's absolute path (the manifest is committed).
             "soft_labels": f"{cfg.soft_labels.parent.name}/{cfg.soft_labels.name}",

@@ -238,7 +238,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def train(
-        out: Annotated[Path | None, typer.Option(help="Output model directory (default: the shipped one).")] = None,
+        out: Annotated[
+            Path | None, typer.Option(help="Output model directory (default: the fine-tuned version, v3).")
+        ] = None,
         data_dir: Annotated[
             Path | None,
             typer.Option(
@@ -281,7 +283,7 @@ def register(app: typer.Typer) -> None:
         hold_out_calib: Annotated[
             bool, typer.Option(help="Leave the pools' calibration slice out, to compare versions on it.")
         ] = False,
-        model_id: Annotated[str | None, typer.Option(help="The new version's id (default: v1's).")] = None,
+        model_id: Annotated[str | None, typer.Option(help="The new version's id (default: OUT's folder name).")] = None,
         bf16: Annotated[
             bool | None, typer.Option(help="bf16 autocast (default: when the CPU has AMX or AVX-512 BF16).")
         ] = None,
@@ -306,6 +308,23 @@ def register(app: typer.Typer) -> None:
             )
             raise typer.Exit(2)
         torch.set_num_threads(max(1, torch.get_num_threads()))
+        languages = tuple(x.strip() for x in more_languages.split(",") if x.strip())
+        if (heads_only or refit_only) and (distil is not None or languages or hold_out_calib):
+            # Those redo only the heads from the parent's own splits: the options would be silently ignored.
+            typer.echo(
+                "--distil, --more-languages and --hold-out-calib train an encoder: drop --refit-only/--heads-only",
+                err=True,
+            )
+            raise typer.Exit(2)
+        wrong = [
+            x for x in languages if x in ("en", "es") or not (corpora / "sentiment" / f"xlmt_{x}_train.tsv").is_file()
+        ]
+        if wrong:
+            typer.echo(
+                f"--more-languages: no extra XLM-T training pool for {', '.join(wrong)} (en and es are in already)",
+                err=True,
+            )
+            raise typer.Exit(2)
         if heads_only and (with_feedback or refit_only):
             typer.echo(
                 "--heads-only works from the corpora's cached features alone: drop --with-feedback/--refit-only",
@@ -342,12 +361,12 @@ def register(app: typer.Typer) -> None:
             seed=seed,
             time_budget_s=time_budget,
             soft_labels=distil,
-            more_languages=tuple(x.strip() for x in more_languages.split(",") if x.strip()),
+            more_languages=languages,
             hold_out_calib=hold_out_calib,
             bf16=cpu_has_bf16_matmul() if bf16 is None else bf16,
         )
-        if model_id:
-            cfg.model_id = model_id
+        # The folder names the version: a plain `escucha train` rewrites the fine-tuned version under its own name.
+        cfg.model_id = model_id or cfg.out_dir.name
         if refit_only:
             from classifier.train import refit_model_dir
 

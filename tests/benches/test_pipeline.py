@@ -250,8 +250,11 @@ def test_the_live_count_takes_a_message_that_joined_its_owners_conversation_as_g
         agent = Staff(name="Ana", email="ana@bench", languages="es,en")
         s.add(agent)
         s.flush()
-        posts = [Post(network="x", external_id=str(i), kind="dm", source="dms", text="hola",
-                      created_at=utcnow(), status=PostStatus.ASSIGNED, needs_response=True) for i in range(4)]  # fmt: skip
+        posts = [
+            Post(network="x", external_id=str(i), kind="dm", source="dms", text="hola", created_at=utcnow(),
+                 status=PostStatus.ASSIGNED, needs_response=True)
+            for i in range(4)
+        ]  # fmt: skip
         s.add_all(posts)
         s.flush()
         first, joined, both, waiting = posts

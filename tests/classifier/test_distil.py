@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from classifier.teacher import text_key
@@ -89,3 +90,56 @@ def test_more_languages_add_their_training_pools_only(tmp_path: Path) -> None:
     assert not any(e.lang == "pt" for e in plain.train)
     assert sum(e.lang == "pt" for e in more.train) == 12 and more.sources["xlmt_pt_train"] == 12
     assert set(more.val) == set(plain.val)  # no Portuguese validation set is read, let alone trained on
+
+
+def test_the_loss_is_kl_of_teacher_to_student_times_t_squared_plus_soft_bce() -> None:
+    """One row by hand: the direction of the KL and the T² factor both change this number."""
+    import math
+
+    out = {
+        "sentiment": torch.tensor([[2.0, 0.0, -1.0]]),
+        "complaint": torch.tensor([0.5]),
+        "anger": torch.tensor([-1.0]),
+    }
+    teacher = {
+        "sentiment": torch.tensor([[0.0, 1.0, 0.0]]),
+        "complaint": torch.tensor([2.0]),
+        "anger": torch.tensor([0.0]),
+    }
+    t = 2.0
+
+    def softmax(xs: list[float]) -> list[float]:
+        e = [math.exp(x / t) for x in xs]
+        return [v / sum(e) for v in e]
+
+    def bce(logit: float, target_logit: float) -> float:
+        p, q = 1 / (1 + math.exp(-logit)), 1 / (1 + math.exp(-target_logit))
+        return -(q * math.log(p) + (1 - q) * math.log(1 - p))
+
+    ps, pt = softmax([2.0, 0.0, -1.0]), softmax([0.0, 1.0, 0.0])
+    kl = sum(b * math.log(b / a) for a, b in zip(ps, pt, strict=True))  # KL(teacher || student)
+    expected = kl * t * t + bce(0.5, 2.0) + 0.5 * bce(-1.0, 0.0)
+    assert distil_loss(out, teacher, torch.tensor([True]), t).item() == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--refit-only", "--hold-out-calib"], "drop --refit-only/--heads-only"),
+        (["--heads-only", "--more-languages", "pt"], "drop --refit-only/--heads-only"),
+        (["--more-languages", "es,pt"], "no extra XLM-T training pool for es"),
+        (["--more-languages", "xx"], "no extra XLM-T training pool for xx"),
+    ],
+)
+def test_the_cli_refuses_options_it_would_ignore_or_could_not_read(tmp_path: Path, args: list[str], says: str) -> None:
+    from typer.testing import CliRunner
+
+    from escucha.cli import app
+
+    (tmp_path / "sentiment").mkdir()
+    (tmp_path / "sentiment" / "xlmt_pt_train.tsv").write_text("label\ttext\npositive\tbom\n")
+    result = CliRunner().invoke(app, ["train", "--data-dir", str(tmp_path), "--out", str(tmp_path / "m"), *args],
+                                env={"COLUMNS": "200", "NO_COLOR": "1"})  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert says in result.output
+    assert not (tmp_path / "m").exists()  # refused before anything was written
