@@ -9,21 +9,19 @@ of every fold as the calibration slice, where temperatures are fitted and nothin
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from classifier.base import SENTIMENTS
+from classifier.groups import CALIB, CALIB_EVERY, FOLDS, fold_of, group_key
 
-FOLDS = 5
-CALIB_EVERY = 20  # 5 % of the groups: the calibration slice
-CALIB = -1  # the fold number of the calibration slice
+__all__ = ["CALIB", "CALIB_EVERY", "FOLDS", "PoolTable", "build_table", "fold_of", "group_key", "v1_split_texts"]
+
 REPORTED = -2  # the complaints slice v1 reports its urgency AUC on: never trained on, never in a fold
 COMPLAINTS = "complaints/complaints_train.tsv"
 _LABEL = {s: i for i, s in enumerate(SENTIMENTS)}
-_FOLD_AWAY = re.compile(r"@\w+|https?://\S+|www\.\S+|[^\w]+")
 
 
 @dataclass
@@ -44,19 +42,6 @@ class PoolTable:
 def draw_of(text: str) -> float:
     """A uniform [0, 1) number from ``text``'s hash, independent of its fold."""
     return int.from_bytes(hashlib.sha256(group_key(text).encode()).digest()[8:16], "big") / 2**64
-
-
-def group_key(text: str) -> str:
-    """The text with handles, links, case, punctuation and spacing folded away: near-copies share a key."""
-    return _FOLD_AWAY.sub(" ", text.lower()).strip()
-
-
-def fold_of(text: str, folds: int = FOLDS, calib_every: int = CALIB_EVERY) -> int:
-    """The fold of ``text``'s group: ``CALIB`` for one hash slice in ``calib_every``, else 0..folds-1."""
-    h = int.from_bytes(hashlib.sha256(group_key(text).encode()).digest()[:8], "big")
-    if h % calib_every == 0:
-        return CALIB
-    return (h // calib_every) % folds
 
 
 def language_of(name: str) -> str:

@@ -27,10 +27,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from classifier.groups import CALIB, group_key, text_key
+from classifier.groups import fold_of as pool_fold
 from classifier.metrics import roc_auc, sentiment_metrics
 from classifier.model import ModelSpec, MultiHead, load_encoder, resolve_base
-from classifier.pools import CALIB, group_key, v1_split_texts
-from classifier.pools import fold_of as pool_fold
+from classifier.pools import v1_split_texts
 from classifier.train import (
     TASKS,
     Example,
@@ -63,12 +64,6 @@ class TeacherConfig:
     bf16: bool = False
     checkpoint_every: int = 200
     base: str | None = None  # a local encoder directory (tests); default: the rebuilt multilingual-e5-small
-
-
-def text_key(text: str) -> int:
-    """A stable 63-bit key of a text (whitespace-normalised), so soft labels are found without storing tweets."""
-    digest = hashlib.blake2b(" ".join(text.split()).encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "little") >> 1
 
 
 def fold_of(text: str, folds: int, seed: int) -> int:

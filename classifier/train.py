@@ -223,7 +223,7 @@ class SoftLabels:
     @classmethod
     def for_examples(cls, path: Path, examples: Sequence[Example]) -> SoftLabels:
         """Look each example's text up in a teacher's ``soft_labels.npz`` (``classifier/teacher.py``)."""
-        from classifier.teacher import text_key
+        from classifier.groups import text_key
 
         with np.load(path) as saved:
             keys = saved["key"]
@@ -335,8 +335,8 @@ def train(
         cfg.data_dir, seed=cfg.seed, english_sample=cfg.english_sample, extra=extra, more_languages=cfg.more_languages
     )
     if cfg.hold_out_calib:
-        from classifier.pools import CALIB
-        from classifier.pools import fold_of as pool_fold
+        from classifier.groups import CALIB
+        from classifier.groups import fold_of as pool_fold
 
         splits.train = [e for e in splits.train if pool_fold(e.text) != CALIB]
     soft = SoftLabels.for_examples(cfg.soft_labels, splits.train) if cfg.soft_labels is not None else None

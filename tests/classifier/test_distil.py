@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from classifier.teacher import text_key
+from classifier.groups import text_key
 from classifier.train import Example, SoftLabels, build_splits, distil_loss
 
 

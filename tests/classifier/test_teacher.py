@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import torch
 
+from classifier.groups import text_key
 from classifier.pools import CALIB, group_key, v1_split_texts
 from classifier.pools import fold_of as pool_fold
-from classifier.teacher import TeacherConfig, fold_of, held_back, run_teacher, teacher_examples, text_key
+from classifier.teacher import TeacherConfig, fold_of, held_back, run_teacher, teacher_examples
 from tests.support.tiny_model import WORDS, make_tiny_model
 
 SENTIMENT_WORDS = {
