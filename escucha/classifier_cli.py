@@ -15,6 +15,20 @@ from typing import IO, Annotated, Any
 import typer
 
 SCORE_BATCH = 64
+Bf16 = Annotated[bool | None, typer.Option(help="bf16 autocast (default: when the CPU has AMX or AVX-512 BF16).")]
+
+
+def corpora_or_exit(data_dir: Path | None, command: str) -> Path:
+    """``--data-dir`` or ``$ESCUCHA_DATA_DIR``; exits 2 with how to give it when neither is a folder."""
+    from ground.settings import get_settings
+
+    corpora = data_dir or get_settings().data_dir
+    if corpora is None or not corpora.is_dir():
+        typer.echo(
+            f"escucha {command} needs the labelled corpora: pass --data-dir DIR or set ESCUCHA_DATA_DIR", err=True
+        )
+        raise typer.Exit(2)
+    return corpora
 
 
 def _facts(obj: dict[str, Any]) -> Any:
@@ -212,20 +226,14 @@ def register(app: typer.Typer) -> None:
         folds: Annotated[int, typer.Option(min=2, help="Fold teachers; each labels the texts it never saw.")] = 2,
         epochs: Annotated[float, typer.Option(min=0.01, help="Passes over each fold's training part.")] = 2.0,
         seed: Annotated[int, typer.Option(help="Random seed (folds and batches).")] = 13,
-        bf16: Annotated[
-            bool | None, typer.Option(help="bf16 autocast (default: when the CPU has AMX or AVX-512 BF16).")
-        ] = None,
+        bf16: Bf16 = None,
     ) -> None:
         """Train the twelve-layer teacher k-fold on every labelled tweet (resumable) and write its soft labels."""
         from tqdm import tqdm
 
         from classifier.teacher import TeacherConfig, cpu_has_bf16_matmul, run_teacher
-        from ground.settings import get_settings
 
-        corpora = data_dir or get_settings().data_dir
-        if corpora is None or not corpora.is_dir():
-            typer.echo("escucha train-teacher needs the labelled corpora: pass --data-dir DIR", err=True)
-            raise typer.Exit(2)
+        corpora = corpora_or_exit(data_dir, "train-teacher")
         cfg = TeacherConfig(folds=folds, epochs=epochs, seed=seed, bf16=cpu_has_bf16_matmul() if bf16 is None else bf16)
         try:
             report = run_teacher(
@@ -284,9 +292,7 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option(help="Leave the pools' calibration slice out, to compare versions on it.")
         ] = False,
         model_id: Annotated[str | None, typer.Option(help="The new version's id (default: OUT's folder name).")] = None,
-        bf16: Annotated[
-            bool | None, typer.Option(help="bf16 autocast (default: when the CPU has AMX or AVX-512 BF16).")
-        ] = None,
+        bf16: Bf16 = None,
     ) -> None:
         """Fine-tune the multi-task model (seeded), calibrate it, and write the weights and the model card."""
         import torch
@@ -299,14 +305,8 @@ def register(app: typer.Typer) -> None:
         from classifier.train import Example, TrainConfig, write_model_card
         from classifier.train import train as run_train
         from ground.db import get_engine
-        from ground.settings import get_settings
 
-        corpora = data_dir or get_settings().data_dir
-        if corpora is None or not corpora.is_dir():
-            typer.echo(
-                "escucha train needs the labelled corpora: pass --data-dir DIR or set ESCUCHA_DATA_DIR", err=True
-            )
-            raise typer.Exit(2)
+        corpora = corpora_or_exit(data_dir, "train")
         torch.set_num_threads(max(1, torch.get_num_threads()))
         languages = tuple(x.strip() for x in more_languages.split(",") if x.strip())
         if (heads_only or refit_only) and (distil is not None or languages or hold_out_calib):
