@@ -13,17 +13,40 @@ SAME, DELETED, INSERTED = "same", "del", "ins"
 
 
 def word_diff(old: str, new: str) -> list[tuple[str, str]]:
-    """Return ``new`` against ``old`` as (op, text) runs: same, del (only in old) and ins (only in new)."""
+    """Return ``new`` against ``old`` as (op, text) runs: same, del (only in old) and ins (only in new).
+
+    A space alone between two changes joins them, so a rewritten sentence reads as one struck phrase and one new
+    one, not as every other word struck ("~~Please~~ Your ~~send~~ order ~~us~~ #5521 …").
+    """
     a, b = _TOKENS.findall(old), _TOKENS.findall(new)
+    ops = difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes()
     runs: list[tuple[str, str]] = []
-    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
-        if op == "equal":
-            runs.append((SAME, "".join(a[i1:i2])))
+    gone: list[str] = []
+    came: list[str] = []
+
+    def flush() -> None:
+        if gone:
+            runs.append((DELETED, "".join(gone)))
+        if came:
+            runs.append((INSERTED, "".join(came)))
+        gone.clear()
+        came.clear()
+
+    for n, (op, i1, i2, j1, j2) in enumerate(ops):
+        if op != "equal":
+            gone.extend(a[i1:i2])
+            came.extend(b[j1:j2])
             continue
-        if i2 > i1:
-            runs.append((DELETED, "".join(a[i1:i2])))
-        if j2 > j1:
-            runs.append((INSERTED, "".join(b[j1:j2])))
+        same = "".join(a[i1:i2])
+        between = (gone or came) and n + 1 < len(ops) and not same.strip()
+        if between:
+            # Both sides had this space: it belongs to the struck phrase and to the new one alike.
+            gone.append(same)
+            came.append(same)
+            continue
+        flush()
+        runs.append((SAME, same))
+    flush()
     return runs
 
 

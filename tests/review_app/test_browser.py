@@ -25,6 +25,7 @@ from models.schema import migrate
 from models.staff import DEMO_PASSWORD, ensure_demo_team
 from models.tables import Post, Reply, ReplyState, Staff
 from networks.registry import build_listeners, build_senders
+from responder.drafts import NEXT_STEPS
 from review_app.launch import streamlit_command
 from sandbox.server import Sandbox
 from tests.support.browser import (
@@ -252,6 +253,12 @@ def test_an_agents_edit_is_approved_from_waiting_for_approval_and_sent_once(sand
         reply = s.execute(select(Reply).where(col(Reply.post_id) == post.id)).scalar_one()
         assert reply.state == ReplyState.SUGGESTED
         post_id, reply_id, suggested = post.id, reply.id, reply.text
+    # As an agent who has looked the order up: the request to move to a DM gives way to the answer. (Appended to
+    # the longer draft an angry customer gets, the answer made 329 characters, which X refuses.)
+    dm_request = NEXT_STEPS[("en", "public", True)]
+    assert dm_request in suggested
+    edited = suggested.replace(dm_request, "") + EDIT
+    assert len(edited) <= 280
 
     port = free_port()
     env = {**os.environ, **settings_env(settings), "ESCUCHA_DATABASE_URL": url_db}
@@ -271,7 +278,7 @@ def test_an_agents_edit_is_approved_from_waiting_for_approval_and_sent_once(sand
             card = page.locator(f".st-key-post_{post_id}")
             expect(card).to_be_visible(timeout=WAIT_MS)
             box = card.get_by_role("textbox", name="Suggested reply")
-            box.fill(suggested + EDIT)
+            box.fill(edited)
             box.press("Control+Enter")
             settle(page)
             card.get_by_role("button", name="Submit for approval").click()
@@ -280,6 +287,8 @@ def test_an_agents_edit_is_approved_from_waiting_for_approval_and_sent_once(sand
             page.get_by_role("link", name="My submissions").click()
             expect(page.locator(f".st-key-submission_{reply_id}")).to_be_visible(timeout=WAIT_MS)
             page.get_by_role("button", name="Sign out").click()
+            # The sign-out has run once the form is back; navigating before that left the agent signed in.
+            expect(page.get_by_role("textbox", name="E-mail")).to_be_visible(timeout=WAIT_MS)
 
             sign_in(page, base, MANAGER, DEMO_PASSWORD)
             page.get_by_role("link", name="Waiting for approval").click()
@@ -287,7 +296,9 @@ def test_an_agents_edit_is_approved_from_waiting_for_approval_and_sent_once(sand
             item = page.locator(f".st-key-approval_{reply_id}")
             expect(item).to_be_visible(timeout=WAIT_MS)
             expect(item.get_by_text("From Marta Gil")).to_be_visible()
-            expect(item.locator("ins")).to_contain_text("#5521 left our warehouse today")
+            # The agent's rewrite reads as one struck phrase and one new one.
+            expect(item.locator("ins", has_text="#5521 left our warehouse today")).to_be_visible()
+            expect(item.locator("del", has_text="Please send us a direct message")).to_be_visible()
             expect(item.get_by_text(COMPLAINT)).to_be_visible()
             # The whole card, buttons included, before the picture: a run still drawing shows half a page.
             expect(item.get_by_role("button", name="Approve and send")).to_be_visible(timeout=WAIT_MS)
@@ -303,7 +314,7 @@ def test_an_agents_edit_is_approved_from_waiting_for_approval_and_sent_once(sand
         app.wait(timeout=20)
 
     answers = [r for r in sandbox.sent if r.in_reply_to == mention_id]
-    assert [(r.network, r.text) for r in answers] == [("x", suggested + EDIT)]
+    assert [(r.network, r.text) for r in answers] == [("x", edited)]
     with Session(engine) as s:
         stored = s.get(Reply, reply_id)
         assert stored is not None and stored.state == ReplyState.SENT and stored.external_id == answers[0].external_id
