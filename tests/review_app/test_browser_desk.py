@@ -148,6 +148,8 @@ def test_bulk_dismiss_noise_and_turn_a_hit_into_a_task_in_the_browser(tmp_path: 
             settle(page)
             page.screenshot(path=str(shots / "desk-crisis-es.png"))
             page.get_by_role("button", name="Cerrar sesión").click()
+            # The sign-out has run once the form is back; navigating before that can leave the admin signed in.
+            expect(page.get_by_role("textbox", name="Correo electrónico")).to_be_visible(timeout=WAIT_MS)
 
             _sign_in(page, base, AGENT, "en")
             page.get_by_role("link", name="My tasks (1)").click()
