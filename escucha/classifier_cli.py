@@ -231,7 +231,8 @@ def register(app: typer.Typer) -> None:
         """Train the twelve-layer teacher k-fold on every labelled tweet (resumable) and write its soft labels."""
         from tqdm import tqdm
 
-        from classifier.teacher import TeacherConfig, cpu_has_bf16_matmul, run_teacher
+        from classifier.teacher import TeacherConfig, run_teacher
+        from classifier.train import cpu_has_bf16_matmul
 
         corpora = corpora_or_exit(data_dir, "train-teacher")
         cfg = TeacherConfig(folds=folds, epochs=epochs, seed=seed, bf16=cpu_has_bf16_matmul() if bf16 is None else bf16)
@@ -301,8 +302,7 @@ def register(app: typer.Typer) -> None:
         from classifier.feedback import load_examples
         from classifier.model import ModelSpec
         from classifier.registry import FINE_TUNED_MODEL, HEADS_MODEL, WEIGHTS_DIR
-        from classifier.teacher import cpu_has_bf16_matmul
-        from classifier.train import Example, TrainConfig, write_model_card
+        from classifier.train import Example, TrainConfig, cpu_has_bf16_matmul, write_model_card
         from classifier.train import train as run_train
         from ground.db import get_engine
 

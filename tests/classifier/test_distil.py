@@ -143,3 +143,16 @@ def test_the_cli_refuses_options_it_would_ignore_or_could_not_read(tmp_path: Pat
     assert result.exit_code == 2, result.output
     assert says in result.output
     assert not (tmp_path / "m").exists()  # refused before anything was written
+
+
+def test_epoch_batches_cover_every_example_once_per_pass_and_a_fraction_cuts_the_last_pass() -> None:
+    from collections import Counter
+
+    from classifier.train import epoch_batches
+
+    lengths = [i % 7 + 1 for i in range(100)]
+    two = epoch_batches(lengths, 10, 2.0, seed=3)
+    assert len(two) == 20 and Counter(i for b in two for i in b) == dict.fromkeys(range(100), 2)
+    assert len(epoch_batches(lengths, 10, 0.5, seed=3)) == 5
+    assert len(epoch_batches(lengths, 10, 1.5, seed=3)) == 15
+    assert epoch_batches(lengths, 10, 2.0, seed=3) == two  # the same seed, the same batches: resuming relies on it
