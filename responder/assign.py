@@ -216,7 +216,7 @@ class Promises:
     @classmethod
     def load(cls, session: Session, *, now: datetime, rules: PromiseRules | None = None) -> Promises:
         """Read the measured rates and everyone's shifts once per sweep."""
-        return cls(HandlingRates.load(session, now=now), shift_windows(session), rules or PromiseRules())
+        return cls(HandlingRates.recent(session, now=now), shift_windows(session), rules or PromiseRules())
 
     def promise(self, *, post: Post, score: Score, staff: Staff, ahead: int, now: datetime) -> Promise:
         """Forecast when ``staff`` answers ``post`` with ``ahead`` of their posts before it."""

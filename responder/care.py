@@ -115,7 +115,7 @@ class _Forecaster:
     @classmethod
     def load(cls, session: Session, *, now: datetime, rules: PromiseRules) -> _Forecaster:
         """Read the rates and shifts once per sweep."""
-        return cls(HandlingRates.load(session, now=now), shift_windows(session), rules)
+        return cls(HandlingRates.recent(session, now=now), shift_windows(session), rules)
 
     def promise(self, post: Post, score: Score, *, now: datetime, ahead: int) -> Promise:
         """Forecast when the post's owner answers it, with ``ahead`` of their posts before it (``queues_ahead``)."""

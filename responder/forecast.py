@@ -10,6 +10,9 @@ forecast.
 from __future__ import annotations
 
 import math
+import threading
+import time
+import weakref
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +40,13 @@ DEFAULT_MARGIN = 0.5
 MIN_HANDLE_S = 60.0
 MAX_HANDLE_S = 2 * 3600.0
 MORNING_ENDS_H = 12
+# A busy desk's measured rates are reused for a short while (``HandlingRates.recent``): reading its last 5,000
+# answers on every sweep was a fifth of the workers' Python time at 50 posts/s (issue 17's profile, 2026-12-07),
+# and a day's average over thousands of answers moves little in half a minute. Below REUSE_FROM answers the read
+# is cheap, and every sweep measures afresh (a new team's first answers change its promises at once).
+REUSE_FROM = 200
+REUSE_S = 30.0
+REUSE_WINDOW = timedelta(seconds=REUSE_S)
 QUARTER_S = 15 * 60
 
 
@@ -73,11 +83,7 @@ class HandlingRates:
                 Score.complaint,
             )  # type: ignore[call-overload]
             .join(Score, col(Score.post_id) == col(Reply.post_id))
-            .where(
-                col(Reply.kind) == ReplyKind.ANSWER,
-                col(Reply.state) == ReplyState.SENT,
-                col(Reply.sent_at) >= now - RATE_WINDOW,
-            )
+            .where(*_sent_answers(now))
             .order_by(col(Reply.sent_at).desc())
             .limit(RATE_SAMPLE)
         ).all()
@@ -103,9 +109,48 @@ class HandlingRates:
             rates.answers[name] = n
         return rates
 
+    @classmethod
+    def recent(cls, session: Session, *, now: datetime) -> HandlingRates:
+        """``load``, reused for up to REUSE_S when it measured a busy desk (REUSE_FROM answers or more)."""
+        bind = session.get_bind()
+        engine = getattr(bind, "engine", bind)
+        clock = time.monotonic()
+        with _REUSED_LOCK:
+            kept = _REUSED.get(engine)
+        if kept is not None and clock - kept.clock <= REUSE_S and timedelta(0) <= now - kept.now <= REUSE_WINDOW:
+            return kept.rates
+        rates = cls.load(session, now=now)
+        if sum(rates.answers.values()) >= REUSE_FROM:
+            with _REUSED_LOCK:
+                _REUSED[engine] = _Measured(rates, clock, now)
+        return rates
+
     def seconds(self, lane_name: str) -> float:
         """Seconds one answer takes in ``lane_name`` (the default where nothing was measured)."""
         return self.handle_s.get(lane_name, DEFAULT_HANDLE_S)
+
+
+@dataclass(frozen=True, slots=True)
+class _Measured:
+    """Rates measured at ``now`` (``clock`` on this process's monotonic clock)."""
+
+    rates: HandlingRates
+    clock: float
+    now: datetime
+
+
+# Per database (engine), so tests and tools with several databases in one process never share measurements.
+_REUSED: weakref.WeakKeyDictionary[Any, _Measured] = weakref.WeakKeyDictionary()
+_REUSED_LOCK = threading.Lock()
+
+
+def _sent_answers(now: datetime) -> tuple[Any, ...]:
+    """The answers a measurement reads: sent within the rate window."""
+    return (
+        col(Reply.kind) == ReplyKind.ANSWER,
+        col(Reply.state) == ReplyState.SENT,
+        col(Reply.sent_at) >= now - RATE_WINDOW,
+    )
 
 
 @dataclass(frozen=True, slots=True)

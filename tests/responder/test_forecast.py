@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -14,6 +15,8 @@ from models.tables import Reply, ReplyKind, ReplyState, utcnow
 from responder.assign import assign_pending
 from responder.forecast import (
     DEFAULT_HANDLE_S,
+    REUSE_FROM,
+    REUSE_S,
     HandlingRates,
     PromiseRules,
     duration_words,
@@ -107,6 +110,58 @@ def test_the_handling_time_is_measured_from_the_answers_sent(session: Session) -
     # Neither the wait in the queue nor the idle time between posts counts; smoothed toward the default.
     assert rates.seconds("complaint") == pytest.approx((10 * 360 + 5 * DEFAULT_HANDLE_S) / 15)
     assert rates.seconds("other") == DEFAULT_HANDLE_S
+
+
+def _sent_answers(session: Session, n: int, *, start: int, minutes: float) -> None:
+    agent = staff(session, f"Agent {start}")
+    began = utcnow() - timedelta(hours=3)
+    for i in range(n):
+        post = scored_post(session, complaint=0.9)
+        session.add(Reply(post_id=post.id, kind=ReplyKind.ANSWER, state=ReplyState.SENT, text="ok",  # type: ignore[arg-type]
+                          idempotency_key=f"r{start + i}", author_staff_id=agent.id, created_at=began,
+                          sent_at=began + timedelta(minutes=minutes * (i + 1))))  # fmt: skip
+    session.commit()
+
+
+def test_a_busy_desks_rates_are_reused_for_half_a_minute(engine: Engine) -> None:
+    """The sweeps' measurement (issue 17): reused on a busy desk for REUSE_S, then read afresh."""
+    from sqlalchemy import event
+
+    reads: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *a: reads.append(a[2]) if "ORDER BY" in a[2] else None)
+    with Session(engine, expire_on_commit=False) as session:
+        _sent_answers(session, REUSE_FROM - 1, start=0, minutes=0.5)
+        now = utcnow()
+        small = HandlingRates.recent(session, now=now)
+        assert HandlingRates.recent(session, now=now) is not small  # a small desk is measured on every sweep
+        assert len(reads) == 2
+        _sent_answers(session, 2, start=10_000, minutes=0.5)
+        first = HandlingRates.recent(session, now=now)
+        assert first.answers == HandlingRates.load(session, now=now).answers == {"complaint": REUSE_FROM + 1}
+        _sent_answers(session, 20, start=20_000, minutes=30)  # slow answers: they change the measurement
+        reads.clear()
+        assert HandlingRates.recent(session, now=now + timedelta(seconds=5)) is first
+        assert reads == []  # reused: the 5,000-answer read did not run
+        assert HandlingRates.recent(session, now=now - timedelta(seconds=1)) is not first  # a clock set back
+        later = HandlingRates.recent(session, now=now + timedelta(seconds=REUSE_S + 1))
+        assert later.answers["complaint"] == REUSE_FROM + 21
+        assert later.seconds("complaint") > first.seconds("complaint")
+
+
+def test_reused_rates_are_never_shared_between_databases(tmp_path: Path) -> None:
+    from sqlmodel import SQLModel
+
+    from ground.db import make_engine
+
+    measured = []
+    for name in ("a", "b"):
+        eng = make_engine(f"sqlite:///{tmp_path / name}.db")
+        SQLModel.metadata.create_all(eng)
+        with Session(eng, expire_on_commit=False) as session:
+            _sent_answers(session, REUSE_FROM + (0 if name == "a" else 40), start=0, minutes=0.5 if name == "a" else 20)
+            measured.append(HandlingRates.recent(session, now=utcnow()))
+        eng.dispose()
+    assert measured[0] is not measured[1] and measured[0].seconds("complaint") != measured[1].seconds("complaint")
 
 
 def test_the_queue_ahead_is_the_owners_more_urgent_or_older_open_posts(engine: Engine) -> None:
