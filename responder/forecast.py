@@ -21,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
@@ -112,8 +113,10 @@ class HandlingRates:
     @classmethod
     def recent(cls, session: Session, *, now: datetime) -> HandlingRates:
         """``load``, reused for up to REUSE_S when it measured a busy desk (REUSE_FROM answers or more)."""
-        bind = session.get_bind()
-        engine = getattr(bind, "engine", bind)
+        engine = session.get_bind()
+        if not isinstance(engine, Engine):
+            # A session on one connection may read its own uncommitted rows: never share those with the engine.
+            return cls.load(session, now=now)
         clock = time.monotonic()
         with _REUSED_LOCK:
             kept = _REUSED.get(engine)
@@ -140,7 +143,7 @@ class _Measured:
 
 
 # Per database (engine), so tests and tools with several databases in one process never share measurements.
-_REUSED: weakref.WeakKeyDictionary[Any, _Measured] = weakref.WeakKeyDictionary()
+_REUSED: weakref.WeakKeyDictionary[Engine, _Measured] = weakref.WeakKeyDictionary()
 _REUSED_LOCK = threading.Lock()
 
 

@@ -114,7 +114,7 @@ def test_the_handling_time_is_measured_from_the_answers_sent(session: Session) -
 
 def _sent_answers(session: Session, n: int, *, start: int, minutes: float) -> None:
     agent = staff(session, f"Agent {start}")
-    began = utcnow() - timedelta(hours=3)
+    began = utcnow() - timedelta(minutes=minutes * (n + 1))  # every answer sent in the past, within the day
     for i in range(n):
         post = scored_post(session, complaint=0.9)
         session.add(Reply(post_id=post.id, kind=ReplyKind.ANSWER, state=ReplyState.SENT, text="ok",  # type: ignore[arg-type]
@@ -123,9 +123,11 @@ def _sent_answers(session: Session, n: int, *, start: int, minutes: float) -> No
     session.commit()
 
 
-def test_a_busy_desks_rates_are_reused_for_half_a_minute(engine: Engine) -> None:
-    """The sweeps' measurement (issue 17): reused on a busy desk for REUSE_S, then read afresh."""
+def test_a_busy_desks_rates_are_reused_for_half_a_minute(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sweeps' measurement (issue 17): reused by the next sweeps' sessions for REUSE_S, then read afresh."""
     from sqlalchemy import event
+
+    from responder import forecast as forecast_module
 
     reads: list[str] = []
     event.listen(engine, "before_cursor_execute", lambda *a: reads.append(a[2]) if "ORDER BY" in a[2] else None)
@@ -139,13 +141,34 @@ def test_a_busy_desks_rates_are_reused_for_half_a_minute(engine: Engine) -> None
         first = HandlingRates.recent(session, now=now)
         assert first.answers == HandlingRates.load(session, now=now).answers == {"complaint": REUSE_FROM + 1}
         _sent_answers(session, 20, start=20_000, minutes=30)  # slow answers: they change the measurement
-        reads.clear()
-        assert HandlingRates.recent(session, now=now + timedelta(seconds=5)) is first
+    reads.clear()
+    with Session(engine) as sweep:  # each sweep opens its own session: the reuse is per database
+        assert HandlingRates.recent(sweep, now=now + timedelta(seconds=5)) is first
         assert reads == []  # reused: the 5,000-answer read did not run
-        assert HandlingRates.recent(session, now=now - timedelta(seconds=1)) is not first  # a clock set back
-        later = HandlingRates.recent(session, now=now + timedelta(seconds=REUSE_S + 1))
+        later = HandlingRates.recent(sweep, now=now + timedelta(seconds=REUSE_S + 1))  # the forecast's clock moved on
+        assert reads and later is not first
         assert later.answers["complaint"] == REUSE_FROM + 21
         assert later.seconds("complaint") > first.seconds("complaint")
+        reads.clear()
+        assert HandlingRates.recent(sweep, now=now) is not later and reads  # a clock set back measures afresh
+        kept = HandlingRates.recent(sweep, now=now)
+        real = forecast_module.time.monotonic()
+        monkeypatch.setattr(forecast_module.time, "monotonic", lambda: real + REUSE_S + 1)
+        reads.clear()
+        assert HandlingRates.recent(sweep, now=now) is not kept and reads  # half a minute passed on this machine
+
+
+def test_a_session_on_one_connection_never_shares_its_measurement(engine: Engine) -> None:
+    with engine.connect() as connection:
+        outer = connection.begin()  # the usual test pattern: everything inside one transaction, rolled back
+        with Session(bind=connection, join_transaction_mode="create_savepoint") as session:
+            _sent_answers(session, REUSE_FROM + 5, start=0, minutes=0.5)
+            on_connection = HandlingRates.recent(session, now=utcnow())
+            assert on_connection.answers == {"complaint": REUSE_FROM + 5}
+            assert HandlingRates.recent(session, now=utcnow()) is not on_connection
+        outer.rollback()
+    with Session(engine) as session:  # nothing the connection's transaction measured is handed to a sweep
+        assert HandlingRates.recent(session, now=utcnow()) is not on_connection
 
 
 def test_reused_rates_are_never_shared_between_databases(tmp_path: Path) -> None:
