@@ -47,7 +47,6 @@ MORNING_ENDS_H = 12
 # is cheap, and every sweep measures afresh (a new team's first answers change its promises at once).
 REUSE_FROM = 200
 REUSE_S = 30.0
-REUSE_WINDOW = timedelta(seconds=REUSE_S)
 QUARTER_S = 15 * 60
 
 
@@ -84,7 +83,11 @@ class HandlingRates:
                 Score.complaint,
             )  # type: ignore[call-overload]
             .join(Score, col(Score.post_id) == col(Reply.post_id))
-            .where(*_sent_answers(now))
+            .where(
+                col(Reply.kind) == ReplyKind.ANSWER,
+                col(Reply.state) == ReplyState.SENT,
+                col(Reply.sent_at) >= now - RATE_WINDOW,
+            )
             .order_by(col(Reply.sent_at).desc())
             .limit(RATE_SAMPLE)
         ).all()
@@ -120,7 +123,7 @@ class HandlingRates:
         clock = time.monotonic()
         with _REUSED_LOCK:
             kept = _REUSED.get(engine)
-        if kept is not None and clock - kept.clock <= REUSE_S and timedelta(0) <= now - kept.now <= REUSE_WINDOW:
+        if kept is not None and clock - kept.clock <= REUSE_S and 0.0 <= (now - kept.now).total_seconds() <= REUSE_S:
             return kept.rates
         rates = cls.load(session, now=now)
         if sum(rates.answers.values()) >= REUSE_FROM:
@@ -145,15 +148,6 @@ class _Measured:
 # Per database (engine), so tests and tools with several databases in one process never share measurements.
 _REUSED: weakref.WeakKeyDictionary[Engine, _Measured] = weakref.WeakKeyDictionary()
 _REUSED_LOCK = threading.Lock()
-
-
-def _sent_answers(now: datetime) -> tuple[Any, ...]:
-    """The answers a measurement reads: sent within the rate window."""
-    return (
-        col(Reply.kind) == ReplyKind.ANSWER,
-        col(Reply.state) == ReplyState.SENT,
-        col(Reply.sent_at) >= now - RATE_WINDOW,
-    )
 
 
 @dataclass(frozen=True, slots=True)
