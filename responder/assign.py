@@ -34,7 +34,7 @@ from models.tables import (
     utcnow,
 )
 from responder.conversations import THREAD_COLUMNS, Thread, lock_free_threads, write_owners
-from responder.drafts import DraftContext, SavedReplyBook, is_question, suggest_reply
+from responder.drafts import DraftContext, SavedReplyBook, draws_on_knowledge, is_question, suggest_reply
 from responder.forecast import HandlingRates, Promise, PromiseRules, forecast, queue_ahead
 from responder.overflow import HOLD, choose_overflow, has_room, manager_ids, overflow_policy
 from responder.policy import StaffSlot, WorkItem, choose_assignee
@@ -176,16 +176,25 @@ def _any_waiting(session: Session) -> bool:
 
 
 def _peek_texts(session: Session, *, limit: int) -> list[tuple[str, str]]:
-    """(text, language) of the posts the next claim will most likely take that have no stored vector, unlocked."""
+    """(text, language) of the posts the next claim will most likely take that have no stored vector, unlocked.
+
+    Only posts whose draft may carry a knowledge answer: the scoring batch leaves praise and crises without a vector
+    on purpose (their replies come from people and saved replies), and embedding them here cost a loaded 2-core
+    worker as much encoder time as the scoring batch's own vectors (issue 17).
+    """
     stmt = (
-        select(col(Post.text), col(Score.language))
+        select(col(Post.text), col(Score.language), col(Score.crisis), col(Score.complaint), col(Score.sentiment))
         .join(Score, col(Score.post_id) == col(Post.id))
         .outerjoin(KbQueryVector, col(KbQueryVector.post_id) == col(Post.id))
         .where(*_waiting(), col(KbQueryVector.post_id).is_(None))
         .order_by(col(Post.urgency).desc(), col(Post.created_at).asc(), col(Post.id).asc())
         .limit(limit)
     )
-    return [(str(text), str(language)) for text, language in session.execute(stmt).all()]
+    return [
+        (str(text), str(language))
+        for text, language, crisis, complaint, sentiment in session.execute(stmt).all()
+        if draws_on_knowledge(text=str(text), crisis=bool(crisis), complaint=float(complaint), sentiment=str(sentiment))
+    ]
 
 
 def _claim_page(session: Session, *, limit: int, offset: int) -> list[tuple[Post, Score, Author | None, Thread]]:

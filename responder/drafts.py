@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from knowledge.suggest import Knowledge, knowledge_template, load_knowledge
+from knowledge.suggest import ANSWERED_TYPES, Knowledge, knowledge_template, load_knowledge
 from models.tables import SavedReply, utcnow
 from networks.registry import spec_of
 from responder.forecast import duration_words
@@ -205,6 +205,12 @@ def render(template: str, variables: Mapping[str, str]) -> str:
 def is_question(text: str) -> bool:
     """Whether a post asks something, as its suggested reply reads it (the scoring batch's vectors follow this too)."""
     return "?" in text
+
+
+def draws_on_knowledge(*, text: str, crisis: bool, complaint: float, sentiment: str) -> bool:
+    """Whether the reply drafted for a post with these scores may carry a knowledge-base answer (its reply type)."""
+    kind = post_type(crisis=crisis, complaint=complaint, sentiment=sentiment, is_question=is_question(text))
+    return kind in ANSWERED_TYPES
 
 
 def reply_type(ctx: DraftContext) -> str:

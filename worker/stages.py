@@ -15,11 +15,10 @@ from classifier.e5_weights import WeightsUnavailable
 from classifier.pipeline import MAX_TEXT_CHARS
 from ground.turns import lock_key, turn
 from knowledge.query_vectors import Scored, embed_scored
-from knowledge.suggest import ANSWERED_TYPES
 from knowledge.upkeep import UpkeepResult, embed_answers, reembed_stale, settle_outcomes
 from models.tables import Post
 from responder.care import CareOptions, CareResult, care_sweep, survey_sweep
-from responder.drafts import is_question, post_type
+from responder.drafts import draws_on_knowledge
 from responder.sla_sweep import SlaSweepResult, sla_sweep
 
 log = logging.getLogger(__name__)
@@ -111,5 +110,4 @@ def embed_scored_posts(session: Session, done: list[tuple[Post, PostScore, bool]
 
 def answered_type(post: Post, s: PostScore) -> bool:
     """Whether the reply drafted for ``post`` may carry a knowledge-base answer (its type, as the draft will see it)."""
-    kind = post_type(crisis=s.crisis, complaint=s.complaint, sentiment=s.sentiment, is_question=is_question(post.text))
-    return kind in ANSWERED_TYPES
+    return draws_on_knowledge(text=post.text, crisis=s.crisis, complaint=s.complaint, sentiment=s.sentiment)

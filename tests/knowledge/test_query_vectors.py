@@ -130,6 +130,25 @@ def test_a_post_scored_without_a_vector_is_still_embedded_and_answered(
     assert "11:00 a 20:00" in session.execute(select(Reply)).scalar_one().suggested_text
 
 
+def test_the_sweep_embeds_no_praise_or_crisis_the_scoring_batch_left_without_a_vector(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _desk_with_a_question(session)
+    save_posts(session, [
+        incoming("2", "@Escucha thank you so much, you are the best, love it!", kind="mention"),
+        incoming("3", "@Escucha me intoxiqué con vuestra comida, mi hijo está en urgencias", kind="mention"),
+    ])  # fmt: skip
+    session.commit()
+    assert _score(session) == 3
+    counting = Counting(monkeypatch)
+    result = assign_pending(session)
+    session.commit()
+    # The question and the praise are assigned; the crisis is held for a senior, and this team has none. No draft
+    # of a praise or a crisis reads the manuals, so neither is embedded, and the question had its vector already.
+    assert result.assigned == 2 and len(result.held) == 1
+    assert counting.texts == []
+
+
 def test_the_upkeep_keeps_the_scored_vector_of_a_sent_answer(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
     seed_demo_manuals(session)
     session.commit()
