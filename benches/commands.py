@@ -150,6 +150,10 @@ def register(bench_app: typer.Typer) -> None:
         drain_seconds: Annotated[
             float | None, typer.Option(help="After the load, wait this long at most for the backlog to empty.")
         ] = None,
+        model_threads: Annotated[
+            int | None,
+            typer.Option(min=1, help="Model threads per worker (default: the cores shared among the workers)."),
+        ] = None,
         progress: Annotated[bool, typer.Option(help="Progress bar on standard error.")] = True,
         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     ) -> None:
@@ -173,6 +177,7 @@ def register(bench_app: typer.Typer) -> None:
             ingest=ingest, wake=wake, safety_seconds=safety_seconds,
             answer=answer, answer_after=answer_after, sample_every=sample_every, drain_seconds=drain_seconds,
             knowledge=scorer == "transformer" if knowledge is None else knowledge, unique_texts=unique_texts,
+            model_threads=model_threads,
         )  # fmt: skip
         try:
             options.process_roles()

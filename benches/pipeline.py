@@ -785,6 +785,15 @@ class PipelineOptions:
     drain_seconds: float | None = None  # default: two poll intervals plus the slack
     ready_timeout: float = 300.0
     seed: int = 7
+    # Threads each worker gives its models (ESCUCHA_MODEL_THREADS); None: the machine's cores shared out among the
+    # workers, as docs/capacity.md tells a deployment to do.
+    model_threads: int | None = None
+
+    def threads_per_worker(self) -> int:
+        """The model threads each worker gets: as asked, else the cores divided among the worker processes."""
+        if self.model_threads is not None:
+            return self.model_threads
+        return max(1, (os.cpu_count() or 1) // len(self.process_roles()))
 
     def process_roles(self) -> list[str]:
         """The role of each worker process, checked: together they must run every part of the pipeline."""
@@ -821,6 +830,7 @@ def worker_env(options: PipelineOptions, url: str) -> dict[str, str]:
         facebook_max_pages=FACEBOOK_MAX_PAGES,
         x_search_enabled=False,
         facebook_messages_enabled=False,
+        model_threads=options.threads_per_worker(),
         **sandbox_settings(url),
     )
     env = {**os.environ, **settings_env(settings)}
@@ -1026,6 +1036,8 @@ def run_pipeline(options: PipelineOptions, *, progress: Progress | None = None) 
         "scorer": {"requested": options.scorer, "model_ids": model_ids},
         "poll_seconds": options.poll_seconds,
         "stage_seconds": options.stage_seconds,
+        "model_threads": options.threads_per_worker(),
+        "cpu_count": os.cpu_count(),
         "staff": options.staff,
         "sample_every_s": every,
         # Set when the server's autovacuum is off (the shared test server): the bench then refreshes the planner's

@@ -55,6 +55,20 @@ def load_transformer(location: str | None = None, **kwargs: Any) -> Scorer:
     return TransformerScorer.from_dir(scratch, **kwargs)
 
 
+def use_model_threads(threads: int | None) -> None:
+    """Give every model and numeric library in this process ``threads`` threads (None: one per core, as loaded)."""
+    if threads is None:
+        return
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    # ONNX Runtime sessions (classifier.onnx_backend.session_for) read their pool size from PyTorch's setting.
+    torch.set_num_threads(threads)
+    # numpy's OpenBLAS (the knowledge ranking's products) and the OpenMP runtime keep pools of one thread per core
+    # whose waiting threads take CPU from the other worker on a shared machine; they follow the same limit.
+    threadpool_limits(limits=threads)
+
+
 def load_scorer() -> Scorer:
     """Return the scorer the product runs with; falls back to the lexicon baseline with a logged reason."""
     from classifier.lexicon_scorer import LexiconScorer

@@ -180,7 +180,7 @@ def worker(
 ) -> None:
     """Run the scheduler: listeners, classifier, responder and outbox, until stopped."""
     from classifier.lexicon_scorer import LexiconScorer
-    from classifier.registry import load_scorer
+    from classifier.registry import load_scorer, use_model_threads
     from responder.notify import notify_options
     from worker.scheduler import ROLES, Worker, care_options, role_parts, stage_intervals
 
@@ -200,6 +200,7 @@ def worker(
     listeners = build_listeners(settings)
     if not listeners and "listeners" in parts:
         log.warning("no network credentials configured: nothing to poll (see README, 'Configuration')")
+    use_model_threads(settings.model_threads)
     # Only a process that scores loads the transformer (over 1 GB); the others never call the scorer.
     scorer = load_scorer() if "classifier" in parts else LexiconScorer()
     if "classifier" in parts:

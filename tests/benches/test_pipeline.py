@@ -86,6 +86,7 @@ def test_the_report_keeps_its_contract(report: dict) -> None:
     assert report["ingest"] == "poll" and report["webhooks"] is None
     assert report["knowledge_articles"] == 0 and report["unique_texts"] is True
     assert report["poll_seconds"] == 3.0 and report["target_p95_s"] == 8.0
+    assert report["model_threads"] == max(1, report["cpu_count"] // 2)
     assert report["meets_target"] == (report["p95_to_assign_s"] <= report["target_p95_s"])
     assert 0 < report["p50_to_assign_s"] <= report["p95_to_assign_s"] <= report["max_to_assign_s"]
     assert report["sustained_posts_per_s"] > 0
@@ -308,3 +309,16 @@ def test_the_workers_page_facebook_as_the_capacity_plan_says_for_this_volume() -
     env = worker_env(PipelineOptions(rate=50.0, poll_seconds=5.0), "http://127.0.0.1:1")
     assert env["ESCUCHA_FACEBOOK_PAGE_SIZE"] == "100" and env["ESCUCHA_FACEBOOK_MAX_PAGES"] == "10"
     assert env["ESCUCHA_X_POLL_SECONDS"] == "5.0" and env["ESCUCHA_ASSIGN_SECONDS"] == "2.0"
+
+
+def test_each_worker_gets_its_share_of_the_cores_for_its_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two workers' two-thread model pools on two cores stalled each other: each gets cores ÷ workers."""
+    from benches.pipeline import worker_env
+
+    for cores, workers, threads in ((2, 2, 1), (8, 2, 4), (1, 2, 1), (16, 3, 5)):
+        monkeypatch.setattr("os.cpu_count", lambda cores=cores: cores)
+        assert PipelineOptions(workers=workers).threads_per_worker() == threads
+    assert PipelineOptions(workers=2, model_threads=3).threads_per_worker() == 3
+    monkeypatch.setattr("os.cpu_count", lambda: 4)
+    env = worker_env(PipelineOptions(workers=2), "http://127.0.0.1:1")
+    assert env["ESCUCHA_MODEL_THREADS"] == "2"

@@ -119,3 +119,21 @@ def test_the_shipped_model_gets_its_tokenizer_without_rebuilding_the_base(cache:
     assert tokenizer.decode(ids, skip_special_tokens=True) == "query: el pedido nunca llegó"
     again = load_spec_and_tokenizer(default_model_dir())[1]
     assert again(["hola"])["input_ids"] == tokenizer(["hola"])["input_ids"]
+
+
+def test_the_worker_s_model_threads_size_the_sessions_it_opens(tmp_path: Path, cache: Path) -> None:
+    """ESCUCHA_MODEL_THREADS: two workers on two cores give their models one thread each (docs/capacity.md)."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from classifier.registry import use_model_threads
+
+    before = torch.get_num_threads()
+    with threadpool_limits(limits=None):  # whatever the call sets is undone when the test ends
+        use_model_threads(1)
+        runner = onnx_backend.load_runner(tiny_with_heads(tmp_path))
+        assert runner.session.get_session_options().intra_op_num_threads == 1
+        # numpy's BLAS follows too: its idle pool took CPU from the other worker.
+        assert [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"] == [1]
+        use_model_threads(None)  # unset: the process keeps what it had
+        assert torch.get_num_threads() == 1
+    torch.set_num_threads(before)
