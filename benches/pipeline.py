@@ -758,6 +758,13 @@ def account_sends(engine: Engine, url: str, *, load_start: datetime, warmup_s: f
 # --------------------------------------------------------------------------- the run
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the system tells it, else the machine's count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 @dataclass(frozen=True, slots=True)
 class PipelineOptions:
     """The knobs of one pipeline bench."""
@@ -790,10 +797,12 @@ class PipelineOptions:
     model_threads: int | None = None
 
     def threads_per_worker(self) -> int:
-        """The model threads each worker gets: as asked, else the cores divided among the worker processes."""
+        """The model threads each worker gets: as asked, else the cores divided among the processes that run models."""
         if self.model_threads is not None:
             return self.model_threads
-        return max(1, (os.cpu_count() or 1) // len(self.process_roles()))
+        # A listeners-only process loads no model; the classifier scores and the responder embeds for the manuals.
+        modelling = [r for r in self.process_roles() if role_parts(r) & {"classifier", "responder"}]
+        return max(1, usable_cores() // max(1, len(modelling)))
 
     def process_roles(self) -> list[str]:
         """The role of each worker process, checked: together they must run every part of the pipeline."""
@@ -1037,7 +1046,7 @@ def run_pipeline(options: PipelineOptions, *, progress: Progress | None = None) 
         "poll_seconds": options.poll_seconds,
         "stage_seconds": options.stage_seconds,
         "model_threads": options.threads_per_worker(),
-        "cpu_count": os.cpu_count(),
+        "cpu_count": usable_cores(),
         "staff": options.staff,
         "sample_every_s": every,
         # Set when the server's autovacuum is off (the shared test server): the bench then refreshes the planner's

@@ -56,7 +56,7 @@ def load_transformer(location: str | None = None, **kwargs: Any) -> Scorer:
 
 
 def use_model_threads(threads: int | None) -> None:
-    """Give every model and numeric library in this process ``threads`` threads (None: one per core, as loaded)."""
+    """Give this process's models and numpy's BLAS ``threads`` threads each (None: one per core, as loaded)."""
     if threads is None:
         return
     import torch
@@ -64,8 +64,9 @@ def use_model_threads(threads: int | None) -> None:
 
     # ONNX Runtime sessions (classifier.onnx_backend.session_for) read their pool size from PyTorch's setting.
     torch.set_num_threads(threads)
-    # numpy's OpenBLAS (the knowledge ranking's products) and the OpenMP runtime keep pools of one thread per core
-    # whose waiting threads take CPU from the other worker on a shared machine; they follow the same limit.
+    # numpy's OpenBLAS (the knowledge ranking's products) keeps a pool of one thread per core, process-wide, whose
+    # waiting threads took CPU from the other worker (docs/capacity.md, "A 2-core Ice Lake Xeon"). The OpenMP part
+    # of this call reaches only this thread; PyTorch's own OpenMP follows torch.set_num_threads above.
     threadpool_limits(limits=threads)
 
 

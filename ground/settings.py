@@ -82,9 +82,9 @@ class Settings(BaseSettings):
     sla_seconds: float = Field(default=10.0, gt=0)
     upkeep_seconds: float = Field(default=30.0, gt=0)
     batch_size: int = Field(default=256, gt=0, le=10_000)
-    # Threads each worker gives a model's forward pass (ONNX Runtime's pool, PyTorch's); unset: one per core. With
-    # several workers on one machine give each cores ÷ workers: two workers' two-thread pools on two cores stalled
-    # each other (docs/capacity.md, "One model thread per worker": 34.5 → 41.5 posts/s on a 2-core Ice Lake).
+    # Threads each worker gives its models (ONNX Runtime, PyTorch) and numpy's BLAS; unset: one per core. With
+    # several workers on one machine give each cores ÷ workers: two workers' pools of two on two cores stalled each
+    # other (docs/capacity.md, "A 2-core Ice Lake Xeon": 34.4 → 38.0 posts/s).
     model_threads: int | None = Field(default=None, ge=1, le=256)
     # Learning from corrections (classifier/refit_job.py): how often the classifier worker looks, and how many
     # new staff corrections it waits for before it refits the heads.

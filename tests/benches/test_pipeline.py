@@ -312,13 +312,15 @@ def test_the_workers_page_facebook_as_the_capacity_plan_says_for_this_volume() -
 
 
 def test_each_worker_gets_its_share_of_the_cores_for_its_models(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Two workers' two-thread model pools on two cores stalled each other: each gets cores ÷ workers."""
-    from benches.pipeline import worker_env
+    """Two workers' two-thread model pools on two cores stalled each other: each gets cores ÷ workers that model."""
+    import benches.pipeline as pipeline
 
     for cores, workers, threads in ((2, 2, 1), (8, 2, 4), (1, 2, 1), (16, 3, 5)):
-        monkeypatch.setattr("os.cpu_count", lambda cores=cores: cores)
+        monkeypatch.setattr(pipeline, "usable_cores", lambda cores=cores: cores)
         assert PipelineOptions(workers=workers).threads_per_worker() == threads
+    # A listeners-only process loads no model: the other two share the cores.
+    monkeypatch.setattr(pipeline, "usable_cores", lambda: 4)
+    assert PipelineOptions(roles=("listeners", "classifier", "responder")).threads_per_worker() == 2
     assert PipelineOptions(workers=2, model_threads=3).threads_per_worker() == 3
-    monkeypatch.setattr("os.cpu_count", lambda: 4)
-    env = worker_env(PipelineOptions(workers=2), "http://127.0.0.1:1")
+    env = pipeline.worker_env(PipelineOptions(workers=2), "http://127.0.0.1:1")
     assert env["ESCUCHA_MODEL_THREADS"] == "2"

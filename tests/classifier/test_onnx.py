@@ -128,12 +128,15 @@ def test_the_worker_s_model_threads_size_the_sessions_it_opens(tmp_path: Path, c
     from classifier.registry import use_model_threads
 
     before = torch.get_num_threads()
-    with threadpool_limits(limits=None):  # whatever the call sets is undone when the test ends
-        use_model_threads(1)
-        runner = onnx_backend.load_runner(tiny_with_heads(tmp_path))
-        assert runner.session.get_session_options().intra_op_num_threads == 1
-        # numpy's BLAS follows too: its idle pool took CPU from the other worker.
-        assert [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"] == [1]
-        use_model_threads(None)  # unset: the process keeps what it had
-        assert torch.get_num_threads() == 1
-    torch.set_num_threads(before)
+    try:
+        with threadpool_limits(limits=None):  # the BLAS limit the call sets is undone when the test ends
+            use_model_threads(1)
+            runner = onnx_backend.load_runner(tiny_with_heads(tmp_path))
+            assert runner.session.get_session_options().intra_op_num_threads == 1
+            # numpy's BLAS follows too: its idle pool took CPU from the other worker.
+            blas = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+            assert blas and all(n == 1 for n in blas)
+            use_model_threads(None)  # unset: the process keeps what it had
+            assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
