@@ -687,6 +687,9 @@ def account(engine: Engine, feed: Feed, *, load_start: datetime, warmup_s: float
     assigned = [p for p in needing if p.id in first_assigned]
     waiting = [p for p in needing if p.id not in first_assigned]
     not_ingested = len(feed.arrivals) - len(mine)
+    # Scored, needing no response, and yet not left as no-action (a replied post whose need was cleared after its
+    # reply was approved, say): none of the counts above holds it, so it is named here for the reader to look up.
+    unplaced = [p for p in mine if not p.needs_response and p.status not in (PostStatus.NEW, PostStatus.NO_ACTION)]
     missing = Counter(feed.channels.get(key, "?") for key in feed.arrivals if key not in found)
     backlog = not_ingested + unscored + len(waiting)
     window_start = load_start + timedelta(seconds=warmup_s)
@@ -715,6 +718,11 @@ def account(engine: Engine, feed: Feed, *, load_start: datetime, warmup_s: float
             "held": sum(1 for p in waiting if p.held_since is not None),
         },
         "balanced": len(assigned) + backlog + no_action == len(feed.arrivals),
+        "unplaced": {
+            "count": len(unplaced),
+            "by_status": dict(sorted(Counter(str(p.status) for p in unplaced).items())),
+            "posts": [f"{p.network}:{p.external_id}" for p in unplaced[:20]],
+        },
         "unexpected_posts": unexpected,
         "double_assigned": int(double),
         "stored_twice": int(stored_twice),
@@ -1090,6 +1098,7 @@ def run_pipeline(options: PipelineOptions, *, progress: Progress | None = None) 
             and accounting["stored_twice"] == 0
             and accounting["scored_twice"] == 0
         ),
+        "unplaced": accounting["unplaced"],
         "unexpected_posts": accounting["unexpected_posts"],
         "double_assigned": accounting["double_assigned"],
         "latency_posts": accounting["latency_posts"],

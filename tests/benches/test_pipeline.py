@@ -221,20 +221,23 @@ def test_the_accounting_finds_each_post_where_it_is(pg_engine: Engine) -> None:
         post("4", PostStatus.NEW, None)  # not scored yet
         post("5", PostStatus.NO_ACTION, False)
         post("99", PostStatus.SCORED, True)  # stored, but the bench never fed it
+        post("7", PostStatus.REPLIED, False)  # replied with its need cleared: in none of the counts
         for p, when in ((done, 35), (twice, 36), (twice, 37)):
             s.add(Assignment(post_id=p.id, staff_id=agent.id, assigned_at=start + timedelta(seconds=when),
                              performed_by="auto:policy"))  # fmt: skip
         s.commit()
     feed = Feed()
-    for ext in ("1", "2", "3", "4", "5", "6"):  # "6" arrived but was never ingested
+    for ext in ("1", "2", "3", "4", "5", "6", "7"):  # "6" arrived but was never ingested
         feed.arrivals[("x", ext)] = 1.0
         feed.channels[("x", ext)] = "mention"
     got = account(pg_engine, feed, load_start=start, warmup_s=10.0, load_s=60.0)
-    assert got["arrived"] == 6 and got["ingested"] == 5 and got["scored"] == 4
+    assert got["arrived"] == 7 and got["ingested"] == 6 and got["scored"] == 5
     assert got["needing_response"] == 3 and got["no_action"] == 1 and got["assigned"] == 2
     assert got["backlog"] == {"total": 3, "not_ingested": 1, "not_ingested_by_channel": {"mention": 1},
                               "unscored": 1, "waiting_assignment": 1, "held": 0}  # fmt: skip
-    assert got["balanced"] is True
+    # Post 7 is in none of the counts: the accounting does not balance, and it names the post.
+    assert got["balanced"] is False
+    assert got["unplaced"] == {"count": 1, "by_status": {"replied": 1}, "posts": ["x:7"]}
     assert got["unexpected_posts"] == 1 and got["double_assigned"] == 1
     assert got["stored_twice"] == 0 and got["scored_twice"] == 0
     assert got["assigned_in_window"] == 2
