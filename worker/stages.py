@@ -97,7 +97,16 @@ def embed_scored_posts(session: Session, done: list[tuple[Post, PostScore, bool]
     Without the encoder's weights the posts are scored all the same, and the sweeps look them up as before.
     """
     posts = [
-        Scored(post.id, post.text[:MAX_TEXT_CHARS], s.language, needs, answerable=answered_type(post, s))
+        Scored(
+            post.id,
+            post.text[:MAX_TEXT_CHARS],
+            s.language,
+            needs,
+            # Whether its draft may carry a knowledge answer (its reply type, as the draft will see it).
+            answerable=draws_on_knowledge(
+                text=post.text, crisis=s.crisis, complaint=s.complaint, sentiment=s.sentiment
+            ),
+        )
         for post, s, needs in done
         if post.id is not None
     ]
@@ -106,8 +115,3 @@ def embed_scored_posts(session: Session, done: list[tuple[Post, PostScore, bool]
     except WeightsUnavailable as exc:
         log.warning("knowledge vectors not made while scoring: %s", exc)
         return 0
-
-
-def answered_type(post: Post, s: PostScore) -> bool:
-    """Whether the reply drafted for ``post`` may carry a knowledge-base answer (its type, as the draft will see it)."""
-    return draws_on_knowledge(text=post.text, crisis=s.crisis, complaint=s.complaint, sentiment=s.sentiment)
