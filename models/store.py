@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
@@ -40,6 +40,8 @@ class StoredBatch:
 
     inserted: int
     duplicates: int
+    # (network, external id) of the posts this batch inserted: a shared transaction tells its deliveries apart by them.
+    new_keys: frozenset[tuple[str, str]] = frozenset()
 
 
 def _insert(session: Session, table: Any) -> Any:
@@ -218,14 +220,19 @@ def save_posts(session: Session, posts: Sequence[Any], *, notes: list[str] | Non
     if not rows:
         return StoredBatch(0, len(posts))
     stmt = _insert(session, POSTS).on_conflict_do_nothing(index_elements=["network", "external_id"])
-    result = session.execute(stmt.returning(POSTS.c.id), rows)
-    new_ids = [r[0] for r in result]
+    result = session.execute(stmt.returning(POSTS.c.id, POSTS.c.network, POSTS.c.external_id), rows)
+    inserted = result.all()
+    new_ids = [r[0] for r in inserted]
     _link_parents(session, new_ids)
     # After the parents: a reply's row lock is taken before its conversation's, as every other writer does.
     thread_posts(session, new_ids)
     if new_ids:
         wake(session, "score")  # the classifier runs as soon as these posts are committed
-    return StoredBatch(inserted=len(new_ids), duplicates=len(posts) - len(new_ids))
+    return StoredBatch(
+        inserted=len(new_ids),
+        duplicates=len(posts) - len(new_ids),
+        new_keys=frozenset((str(r[1]), str(r[2])) for r in inserted),
+    )
 
 
 def _link_parents(session: Session, post_ids: list[int]) -> None:
@@ -310,6 +317,16 @@ def record_fetch(
     return stored
 
 
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One verified webhook delivery to log: network, id (the digest of its body), when it was sent, its posts."""
+
+    network: str
+    delivery_id: str
+    sent_at: datetime | None
+    posts: Sequence[Any]
+
+
 def record_delivery(
     session: Session,
     *,
@@ -323,20 +340,58 @@ def record_delivery(
 
     Posts go through ``save_posts`` like polled ones, so a post that came by poll, by webhook or both is one row.
     """
-    stmt = _insert(session, DELIVERIES).values(
-        network=network,
-        delivery_id=delivery_id,
-        received_at=utcnow(),
-        sent_at=sent_at,
-        posts=len(posts),
-        inserted=0,
-    )
-    # The unique (network, delivery_id) decides between two receivers racing on one redelivery.
-    logged = session.execute(
-        stmt.on_conflict_do_nothing(index_elements=["network", "delivery_id"]).returning(DELIVERIES.c.id)
-    ).scalar_one_or_none()
-    if logged is None:
-        return None
-    stored = save_posts(session, posts, notes=notes)
-    session.execute(update(DELIVERIES).where(DELIVERIES.c.id == logged).values(inserted=stored.inserted))
-    return stored
+    return record_deliveries(session, [Delivery(network, delivery_id, sent_at, posts)], notes=notes)[0]
+
+
+def record_deliveries(
+    session: Session, deliveries: Sequence[Delivery], *, notes: list[str] | None = None
+) -> list[StoredBatch | None]:
+    """Log deliveries and save all their posts in one ``save_posts``, in the caller's transaction, in order.
+
+    Each result says what its delivery added, as if the deliveries had been stored one after another: None for one
+    logged before (or earlier in the list), and a post two of them carry counts as new for the first only.
+    """
+    now = utcnow()
+    first: dict[tuple[str, str], int] = {}
+    for i, d in enumerate(deliveries):
+        first.setdefault((d.network, d.delivery_id), i)
+    # One INSERT for the group; the unique (network, delivery_id) decides between two receivers racing on one
+    # redelivery, and a delivery logged before returns no id.
+    logged: dict[tuple[str, str], int] = {}
+    if first:
+        stmt = _insert(session, DELIVERIES).values(
+            [
+                {
+                    "network": deliveries[i].network,
+                    "delivery_id": deliveries[i].delivery_id,
+                    "received_at": now,
+                    "sent_at": deliveries[i].sent_at,
+                    "posts": len(deliveries[i].posts),
+                    "inserted": 0,
+                }
+                for i in first.values()
+            ]
+        )
+        returned = session.execute(
+            stmt.on_conflict_do_nothing(index_elements=["network", "delivery_id"]).returning(
+                DELIVERIES.c.id, DELIVERIES.c.network, DELIVERIES.c.delivery_id
+            )
+        ).all()
+        logged = {(str(network), str(delivery_id)): int(row_id) for row_id, network, delivery_id in returned}
+    fresh = [i for key, i in first.items() if key in logged]
+    stored = save_posts(session, [p for i in fresh for p in deliveries[i].posts], notes=notes)
+    unclaimed = set(stored.new_keys)
+    results: list[StoredBatch | None] = [None] * len(deliveries)
+    counts: list[dict[str, int]] = []
+    for i in fresh:
+        d = deliveries[i]
+        mine = {(p.network, p.external_id) for p in d.posts} & unclaimed
+        unclaimed -= mine
+        results[i] = StoredBatch(inserted=len(mine), duplicates=len(d.posts) - len(mine), new_keys=frozenset(mine))
+        counts.append({"row_id": logged[(d.network, d.delivery_id)], "n": len(mine)})
+    if counts:
+        session.execute(
+            update(DELIVERIES).where(DELIVERIES.c.id == bindparam("row_id")).values(inserted=bindparam("n")),
+            counts,
+        )
+    return results

@@ -1,7 +1,8 @@
 """The ASGI receiver: handshakes, signature checks, limits, then each delivery stored with its log, exactly once.
 
 A delivery is answered only after its posts and its log row are committed (200), so a 200 never covers a post
-that is not stored; a database outage answers 503 and the network redelivers. Refusals are 4xx with one log
+that is not stored; a database outage answers 503 and the network redelivers. Deliveries that arrive together
+share a transaction (``webhooks/writer.py``). Refusals are 4xx with one log
 line that names the reason, the network and the address, never a secret, a signature or the body.
 """
 
@@ -27,10 +28,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from ground.db import session_scope
 from ground.redact import reveal
 from ground.settings import Settings
-from models.store import record_delivery
+from models.store import Delivery
 from networks import graph
 from networks.base import ListenerError, WebhookBatch, WebhookRefused
 from networks.facebook import webhook as fb
@@ -41,6 +41,7 @@ from networks.spec import NetworkSpec
 from networks.x import webhook as xw
 from networks.x.settings import XSettings
 from webhooks.limits import AddressLimiter
+from webhooks.writer import DeliveryWriter
 
 log = logging.getLogger("escucha.webhooks")
 # Seconds a network is asked to wait before redelivering after a database outage.
@@ -84,6 +85,8 @@ class Receiver:
         self._fb_verify = reveal(self.fb.verify_token)
         self.limiter = AddressLimiter(settings.webhooks_rate_per_minute)
         self.counts = Counts()
+        # Verified deliveries are stored in shared transactions by one thread (webhooks/writer.py).
+        self.writer = DeliveryWriter(engine)
         self._lock = threading.Lock()
         self.app = Starlette(
             routes=[
@@ -165,13 +168,6 @@ class Receiver:
         if batch.sent_at > now + timedelta(seconds=self.settings.webhooks_clock_skew_seconds):
             raise _Refused(403, "the delivery's events are dated in the future")
 
-    def _store(self, network: str, delivery_id: str, batch: WebhookBatch) -> int | None:
-        with session_scope(self.engine) as session:
-            stored = record_delivery(
-                session, network=network, delivery_id=delivery_id, sent_at=batch.sent_at, posts=batch.posts
-            )
-        return None if stored is None else stored.inserted
-
     async def _deliver(
         self,
         request: Request,
@@ -211,7 +207,7 @@ class Receiver:
             delivery_id = hashlib.sha256(body).hexdigest()
             try:
                 started = time.monotonic()
-                inserted = await run_in_threadpool(self._store, network, delivery_id, batch)
+                stored = await self.writer.store(Delivery(network, delivery_id, batch.sent_at, batch.posts))
             except (OperationalError, DBAPIError) as exc:
                 self._count(unavailable=1)
                 log.error("webhook %s: database unavailable, asking for redelivery: %s", network, type(exc).__name__)
@@ -220,11 +216,12 @@ class Receiver:
                     status_code=503,
                     headers={"Retry-After": str(RETRY_AFTER_S)},
                 )
-            if inserted is None:
+            if stored is None:
                 self._count(duplicated=1)
                 raise _Refused(409, f"replayed: delivery {delivery_id[:12]} was stored before")
         except _Refused as exc:
             return self._refuse(request, network, exc)
+        inserted = stored.inserted
         self._count(stored_posts=inserted)
         took = time.monotonic() - started
         # Answered now; the notes of skipped items are logged after the response went out.

@@ -9,8 +9,8 @@ from sqlmodel import Session, col
 
 from classifier.lexicon_scorer import LexiconScorer
 from classifier.pipeline import score_pending
-from models.store import get_cursor, record_fetch, save_posts
-from models.tables import Author, Post, PostStatus, Score
+from models.store import Delivery, get_cursor, record_deliveries, record_fetch, save_posts
+from models.tables import Author, Post, PostStatus, Score, WebhookDelivery
 from tests.support.incoming import incoming
 
 T = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -82,3 +82,28 @@ def test_scoring_decides_which_posts_are_work(session: Session) -> None:
         select(Score).join(Post, col(Post.id) == col(Score.post_id)).where(col(Post.external_id) == "3")
     ).scalar_one()
     assert crisis.crisis and crisis.urgency >= 80 and any("crisis" in r for r in crisis.reasons)
+
+
+def test_deliveries_stored_together_count_as_if_stored_one_after_another(session: Session) -> None:
+    before = record_deliveries(session, [Delivery("x", "d0", T, [incoming("1")])])
+    session.commit()
+    results = record_deliveries(
+        session,
+        [
+            Delivery("x", "d1", T, [incoming("2"), incoming("3")]),
+            Delivery("x", "d0", T, [incoming("9")]),  # logged by an earlier transaction: refused, 9 not stored
+            Delivery("x", "d2", T, [incoming("3"), incoming("4")]),  # 3 came in d1 of this same group
+            Delivery("x", "d1", T, [incoming("2"), incoming("3")]),  # the same delivery twice in one group
+            Delivery("facebook", "d1", T, [incoming("2", network="facebook"), incoming("1")]),  # other network
+        ],
+    )
+    session.commit()
+    assert before[0] is not None and before[0].inserted == 1
+    summary = [None if r is None else (r.inserted, r.duplicates) for r in results]
+    assert summary == [(2, 0), None, (1, 1), None, (1, 1)]
+    stored = sorted((p.network, p.external_id) for p in session.execute(select(Post)).scalars())
+    assert stored == [("facebook", "2"), ("x", "1"), ("x", "2"), ("x", "3"), ("x", "4")]
+    logged = {
+        (d.network, d.delivery_id): (d.posts, d.inserted) for d in session.execute(select(WebhookDelivery)).scalars()
+    }
+    assert logged == {("x", "d0"): (1, 1), ("x", "d1"): (2, 2), ("x", "d2"): (2, 1), ("facebook", "d1"): (2, 1)}
