@@ -346,6 +346,8 @@ def webhook_report(receiver_url: str, sandbox_url: str, *, settle_s: float = 30.
         "duplicated": got["duplicated"],
         "unavailable_503": got["unavailable"],
         "posts_stored_by_webhook": got["stored_posts"],
+        # Verified deliveries share transactions (webhooks/writer.py): fewer than deliveries under load.
+        "store_transactions": got.get("transactions"),
         "sandbox": sent,
     }
 

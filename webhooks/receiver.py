@@ -324,6 +324,6 @@ class Receiver:
         return delivery
 
     async def health(self, request: Request) -> Response:
-        """The receiver's counters."""
+        """The receiver's counters, and how many transactions stored its deliveries."""
         with self._lock:
-            return JSONResponse(asdict(self.counts))
+            return JSONResponse({**asdict(self.counts), "transactions": self.writer.groups})
