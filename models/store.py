@@ -96,7 +96,9 @@ def _upsert_authors(session: Session, posts: Sequence[Any]) -> dict[tuple[str, s
             "verified": bool(a.verified),
             "updated_at": now,
         }
-        for a in authors.values()
+        # In key order, as every writer does: a poll's page and a group of webhook deliveries that share authors
+        # take their row locks in the same order and cannot deadlock.
+        for _, a in sorted(authors.items())
     ]
     # executemany with one cached statement: compiling a fresh multi-row VALUES per batch costs more than the I/O.
     stmt = _insert(session, AUTHORS)
@@ -210,7 +212,7 @@ def save_posts(session: Session, posts: Sequence[Any], *, notes: list[str] | Non
     now = utcnow()
     unique = {(p.network, p.external_id): p for p in posts}
     rows = []
-    for p in unique.values():
+    for _, p in sorted(unique.items()):  # key order, for the same reason as the authors'
         author_id = author_ids.get((p.author.network, p.author.external_id)) if p.author else None
         row, note = post_row(p, author_id=author_id, now=now)
         if note is not None and notes is not None:
