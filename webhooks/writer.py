@@ -2,7 +2,7 @@
 
 Why: with a transaction per delivery, each with its own upserts of authors, conversations and threads, the receiver
 took half a core at 50 deliveries/s on a 2-core machine, and its forty request threads waited on each other's row
-locks in PostgreSQL (docs/capacity.md, "A 2-core AMD EPYC without AVX-512, eleventh session"). Now the deliveries that
+locks in PostgreSQL (docs/capacity.md, "A 2-core AMD EPYC without AVX-512 again"). Now the deliveries that
 arrive while one group commits form the next group: one log INSERT, one ``save_posts``, one commit. An idle receiver
 stores a lone delivery at once. Every delivery is still answered only after the commit that holds it.
 """
