@@ -210,7 +210,10 @@ def save_posts(session: Session, posts: Sequence[Any], *, notes: list[str] | Non
         return StoredBatch(0, 0)
     author_ids = _upsert_authors(session, posts)
     now = utcnow()
-    unique = {(p.network, p.external_id): p for p in posts}
+    unique: dict[tuple[str, str], Any] = {}
+    for p in posts:
+        # The first copy is kept, as storing them one after another would (a later one finds it stored).
+        unique.setdefault((p.network, p.external_id), p)
     rows = []
     for _, p in sorted(unique.items()):  # key order, for the same reason as the authors'
         author_id = author_ids.get((p.author.network, p.author.external_id)) if p.author else None
@@ -371,7 +374,7 @@ def record_deliveries(
                     "posts": len(deliveries[i].posts),
                     "inserted": 0,
                 }
-                for i in first.values()
+                for _, i in sorted(first.items())  # key order, as save_posts writes its rows
             ]
         )
         returned = session.execute(

@@ -208,7 +208,7 @@ class Receiver:
             try:
                 started = time.monotonic()
                 stored = await self.writer.store(Delivery(network, delivery_id, batch.sent_at, batch.posts))
-            except (OperationalError, DBAPIError) as exc:
+            except (OperationalError, DBAPIError, TimeoutError) as exc:
                 self._count(unavailable=1)
                 log.error("webhook %s: database unavailable, asking for redelivery: %s", network, type(exc).__name__)
                 return JSONResponse(

@@ -16,8 +16,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from ground.db import session_scope
 from models.store import Delivery, StoredBatch, record_deliveries
@@ -26,6 +27,12 @@ log = logging.getLogger("escucha.webhooks")
 
 # Deliveries in one transaction at most: a group stays a fraction of a second of work under any backlog.
 MAX_GROUP = 64
+# One writer serves every request, so one transaction stuck behind a row lock would hold them all: on PostgreSQL a
+# group waits this long for a lock, then fails like an outage (503, redelivered).
+LOCK_TIMEOUT = "5s"
+# A request waits this long for its group's commit, then is answered 503 (if the commit comes later after all, the
+# redelivery is answered 409: stored once either way).
+STORE_TIMEOUT_S = 30.0
 
 Settle = Callable[[StoredBatch | None, BaseException | None], None]
 
@@ -51,16 +58,20 @@ def _resolve(future: Result, result: StoredBatch | None, error: BaseException | 
 class DeliveryWriter:
     """Stores deliveries for the receiver's requests, in groups, on one thread of its own."""
 
-    def __init__(self, engine: Engine, *, max_group: int = MAX_GROUP) -> None:
+    def __init__(self, engine: Engine, *, max_group: int = MAX_GROUP, timeout_s: float = STORE_TIMEOUT_S) -> None:
         self.engine = engine
         self.max_group = max_group
+        self.timeout_s = timeout_s
         self.groups = 0  # transactions committed or tried (the tests and the bench read it)
         self._queue: queue.SimpleQueue[_Pending] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
 
     async def store(self, delivery: Delivery) -> StoredBatch | None:
-        """Store ``delivery`` with whatever else is waiting; None when it was stored before. DB errors are raised."""
+        """Store ``delivery`` with whatever else is waiting; None when it was stored before.
+
+        Database errors are raised, and TimeoutError when the commit takes longer than ``timeout_s``.
+        """
         loop = asyncio.get_running_loop()
         future: Result = loop.create_future()
 
@@ -68,7 +79,8 @@ class DeliveryWriter:
             loop.call_soon_threadsafe(_resolve, future, result, error)
 
         self.submit(delivery, settle)
-        return await future
+        # Shielded: a request that gives up leaves its delivery in the group, whose commit stands.
+        return await asyncio.wait_for(asyncio.shield(future), self.timeout_s)
 
     def submit(self, delivery: Delivery, settle: Settle) -> None:
         """Queue ``delivery``; ``settle(result, error)`` is called from the writer thread once it is committed."""
@@ -87,30 +99,57 @@ class DeliveryWriter:
                     group.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            self.write(group)
+            try:
+                self.write(group)
+            except BaseException as exc:  # a request left unanswered would wait until its timeout
+                log.exception("webhook writer: a group of %d failed outside the store", len(group))
+                for pending in group:
+                    _settle(pending, None, exc)
 
     def write(self, group: list[_Pending]) -> None:
         """Commit ``group`` in one transaction and settle each; a failure not the database's is retried one by one."""
         try:
             results = self._commit([p.delivery for p in group])
-        except (OperationalError, DBAPIError) as exc:
-            # The database is unreachable or refused the group: every delivery in it is answered 503 and redelivered.
-            for pending in group:
-                pending.settle(None, exc)
+        except DBAPIError as exc:
+            if _unavailable(exc) or len(group) == 1:
+                # The database is unreachable or busy (every delivery is answered 503 and redelivered), or it refused
+                # this one delivery.
+                for pending in group:
+                    _settle(pending, None, exc)
+                return
+            self._each_alone(group, exc)
             return
         except Exception as exc:
             if len(group) == 1:
-                group[0].settle(None, exc)
+                _settle(group[0], None, exc)
                 return
-            # One delivery the store cannot take must not fail the others that shared its transaction.
-            log.warning("webhook group of %d failed (%s): storing each alone", len(group), type(exc).__name__)
-            for pending in group:
-                self.write([pending])
+            self._each_alone(group, exc)
             return
         for pending, result in zip(group, results, strict=True):
-            pending.settle(result, None)
+            _settle(pending, result, None)
+
+    def _each_alone(self, group: list[_Pending], exc: Exception) -> None:
+        # One delivery the store cannot take must not fail the others that shared its transaction.
+        log.warning("webhook group of %d failed (%s): storing each alone", len(group), type(exc).__name__)
+        for pending in group:
+            self.write([pending])
 
     def _commit(self, deliveries: list[Delivery]) -> list[StoredBatch | None]:
         self.groups += 1
         with session_scope(self.engine) as session:
+            if session.get_bind().dialect.name == "postgresql":
+                session.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
             return record_deliveries(session, deliveries)
+
+
+def _unavailable(exc: DBAPIError) -> bool:
+    """Whether the database could not be used at all (down, unreachable, a lock not granted in time)."""
+    return isinstance(exc, OperationalError | InterfaceError) or bool(exc.connection_invalidated)
+
+
+def _settle(pending: _Pending, result: StoredBatch | None, error: BaseException | None) -> None:
+    try:
+        pending.settle(result, error)
+    except Exception:
+        # The request's event loop is gone (the receiver is stopping): its client gets no answer and redelivers.
+        log.warning("webhook writer: a delivery could not be answered", exc_info=True)

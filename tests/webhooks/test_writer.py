@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -90,21 +91,73 @@ def test_an_unreachable_database_fails_the_whole_group_at_once() -> None:
     assert all(isinstance(error, OperationalError) and result is None for result, error in out.by_id.values())
 
 
-def test_concurrent_requests_are_each_settled_once_in_fewer_transactions(engine: Engine) -> None:
+def test_deliveries_that_arrive_during_a_commit_share_the_next_transaction(engine: Engine) -> None:
     writer = DeliveryWriter(engine)
-    n = 60
+    real, started, release = writer._commit, threading.Event(), threading.Event()
+
+    def held_first(deliveries: list[Delivery]) -> list[StoredBatch | None]:
+        if writer.groups == 0:  # the first group's commit waits while the others queue
+            started.set()
+            assert release.wait(10)
+        return real(deliveries)
+
+    writer._commit = held_first  # type: ignore[method-assign]
+    n = 20
 
     async def burst() -> list[StoredBatch | None]:
-        deliveries = [Delivery("x", f"d{i}", T, [incoming(str(i)), incoming(str(i + 1))]) for i in range(n)]
-        # The same delivery again at the end: one of the two is refused, whichever group it fell in.
-        return await asyncio.gather(*(writer.store(d) for d in [*deliveries, deliveries[0]]))
+        first = asyncio.ensure_future(writer.store(Delivery("x", "d0", T, [incoming("0")])))
+        assert await asyncio.to_thread(started.wait, 10)
+        deliveries = [Delivery("x", f"d{i}", T, [incoming(str(i)), incoming(str(i + 1))]) for i in range(1, n)]
+        # d1 again at the end: the second copy is refused although it shares d1's transaction.
+        rest = [asyncio.ensure_future(writer.store(d)) for d in [*deliveries, deliveries[0]]]
+        await asyncio.sleep(0.05)  # every request is queued before the first commit ends
+        release.set()
+        return [await first, *(await asyncio.gather(*rest))]
 
     results = asyncio.run(burst())
-    assert sum(r is None for r in results) == 1
+    assert writer.groups == 2
+    assert sum(r is None for r in results) == 1 and results[-1] is None
     assert sum(r.inserted for r in results if r is not None) == n + 1  # posts 0..n, each counted once
     assert count(engine, Post) == n + 1 and count(engine, WebhookDelivery) == n
-    # The first delivery may be stored alone; the others queue while it commits and share transactions.
-    assert 1 <= writer.groups < n // 2
+
+
+def test_an_answer_that_cannot_be_delivered_does_not_stop_the_writer(engine: Engine) -> None:
+    writer = DeliveryWriter(engine)
+    out = Outcomes()
+
+    def broken(result: StoredBatch | None, error: BaseException | None) -> None:
+        raise RuntimeError("event loop is closed")
+
+    writer.submit(Delivery("x", "gone", T, [incoming("1")]), broken)
+    later = out.pending(Delivery("x", "next", T, [incoming("2")]))
+    writer.submit(later.delivery, later.settle)
+    assert out.done.wait(10)
+    result, error = out.by_id["next"]
+    assert error is None and result is not None and result.inserted == 1
+    assert count(engine, Post) == 2  # the first was committed all the same; a redelivery would get 409
+
+
+def test_a_request_whose_commit_takes_too_long_gets_a_timeout_and_the_commit_still_stands(engine: Engine) -> None:
+    writer = DeliveryWriter(engine, timeout_s=0.2)
+    real, release = writer._commit, threading.Event()
+
+    def slow(deliveries: list[Delivery]) -> list[StoredBatch | None]:
+        assert release.wait(10)
+        return real(deliveries)
+
+    writer._commit = slow  # type: ignore[method-assign]
+
+    async def ask() -> None:
+        await writer.store(Delivery("x", "slow", T, [incoming("1")]))
+
+    with pytest.raises(TimeoutError):
+        asyncio.run(ask())
+    release.set()
+    deadline = time.monotonic() + 10
+    while count(engine, Post) == 0:
+        assert time.monotonic() < deadline, "the shielded commit never happened"
+        time.sleep(0.05)
+    assert count(engine, WebhookDelivery) == 1
 
 
 @pytest.mark.parametrize("max_group", [1, 3])
