@@ -110,29 +110,20 @@ class DeliveryWriter:
         """Commit ``group`` in one transaction and settle each; a failure not the database's is retried one by one."""
         try:
             results = self._commit([p.delivery for p in group])
-        except DBAPIError as exc:
-            if _unavailable(exc) or len(group) == 1:
-                # The database is unreachable or busy (every delivery is answered 503 and redelivered), or it refused
-                # this one delivery.
-                for pending in group:
-                    _settle(pending, None, exc)
-                return
-            self._each_alone(group, exc)
-            return
         except Exception as exc:
-            if len(group) == 1:
-                _settle(group[0], None, exc)
+            if len(group) > 1 and not _unavailable(exc):
+                # One delivery the store cannot take must not fail the others that shared its transaction.
+                log.warning("webhook group of %d failed (%s): storing each alone", len(group), type(exc).__name__)
+                for pending in group:
+                    self.write([pending])
                 return
-            self._each_alone(group, exc)
+            # The database is unreachable or busy (every delivery is answered 503 and redelivered), or the store
+            # refused this one delivery.
+            for pending in group:
+                _settle(pending, None, exc)
             return
         for pending, result in zip(group, results, strict=True):
             _settle(pending, result, None)
-
-    def _each_alone(self, group: list[_Pending], exc: Exception) -> None:
-        # One delivery the store cannot take must not fail the others that shared its transaction.
-        log.warning("webhook group of %d failed (%s): storing each alone", len(group), type(exc).__name__)
-        for pending in group:
-            self.write([pending])
 
     def _commit(self, deliveries: list[Delivery]) -> list[StoredBatch | None]:
         self.groups += 1
@@ -142,9 +133,11 @@ class DeliveryWriter:
             return record_deliveries(session, deliveries)
 
 
-def _unavailable(exc: DBAPIError) -> bool:
+def _unavailable(exc: Exception) -> bool:
     """Whether the database could not be used at all (down, unreachable, a lock not granted in time)."""
-    return isinstance(exc, OperationalError | InterfaceError) or bool(exc.connection_invalidated)
+    return isinstance(exc, OperationalError | InterfaceError) or (
+        isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+    )
 
 
 def _settle(pending: _Pending, result: StoredBatch | None, error: BaseException | None) -> None:
