@@ -19,6 +19,8 @@ from models.customers import ensure_customers
 from models.tables import EXTERNAL_ID_MAX, Author, Post, SourceCursor, WebhookDelivery, utcnow
 from models.watch import Watch, save_watches
 
+_CHUNK = 500  # keys per IN (…): well under every backend's limit on bound parameters
+
 # SQLModel does not declare ``__table__`` for type checkers; these are the Core tables behind the models.
 POSTS: Table = Post.__table__  # type: ignore[attr-defined]
 AUTHORS: Table = Author.__table__  # type: ignore[attr-defined]
@@ -76,6 +78,40 @@ def get_cursor(session: Session, *, network: str, source: str) -> SourceCursor:
     return row
 
 
+def _author_row(a: Any, now: datetime) -> dict[str, Any]:
+    return {
+        "network": a.network,
+        "external_id": a.external_id,
+        "username": clean_text(a.username)[:255],
+        "display_name": clean_text(a.display_name)[:255],
+        "followers_count": int(a.followers_count),
+        "verified": bool(a.verified),
+        "updated_at": now,
+    }
+
+
+_PROFILE = ("username", "display_name", "followers_count", "verified")
+
+
+def _known_authors(session: Session, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+    known: dict[tuple[str, str], Any] = {}
+    for network in sorted({k[0] for k in keys}):
+        external = [k[1] for k in keys if k[0] == network]
+        for start in range(0, len(external), _CHUNK):
+            query = select(  # type: ignore[call-overload]
+                Author.id,
+                Author.external_id,
+                Author.username,
+                Author.display_name,
+                Author.followers_count,
+                Author.verified,
+                Author.customer_id,
+            ).where(col(Author.network) == network, col(Author.external_id).in_(external[start : start + _CHUNK]))
+            for row in session.execute(query):
+                known[(network, row.external_id)] = row
+    return known
+
+
 def _upsert_authors(session: Session, posts: Sequence[Any]) -> dict[tuple[str, str], int]:
     # An author id that does not fit its column is dropped (the post is kept, without an author).
     authors = {
@@ -86,20 +122,22 @@ def _upsert_authors(session: Session, posts: Sequence[Any]) -> dict[tuple[str, s
     if not authors:
         return {}
     now = utcnow()
-    rows = [
-        {
-            "network": a.network,
-            "external_id": a.external_id,
-            "username": clean_text(a.username)[:255],
-            "display_name": clean_text(a.display_name)[:255],
-            "followers_count": int(a.followers_count),
-            "verified": bool(a.verified),
-            "updated_at": now,
-        }
-        # In key order, as every writer does: a poll's page and a group of webhook deliveries that share authors
-        # take their row locks in the same order and cannot deadlock.
-        for _, a in sorted(authors.items())
+    # In key order, as every writer does: a poll's page and a group of webhook deliveries that share authors
+    # take their row locks in the same order and cannot deadlock.
+    rows = [_author_row(a, now) for _, a in sorted(authors.items())]
+    # A plain read first: most authors are already stored as they are, and an upsert of an unchanged row would
+    # still lock it until commit, so the webhook writer and a poll sharing one author queued behind each other.
+    # Only new authors, changed profiles and identities still without a customer are written (and locked).
+    known = _known_authors(session, list(authors))
+    ids = {k: int(r.id) for k, r in known.items() if r.customer_id is not None}
+    changed = [
+        row
+        for row in rows
+        if (key := (row["network"], row["external_id"])) not in ids
+        or any(getattr(known[key], field) != row[field] for field in _PROFILE)
     ]
+    if not changed:
+        return ids
     # executemany with one cached statement: compiling a fresh multi-row VALUES per batch costs more than the I/O.
     stmt = _insert(session, AUTHORS)
     stmt = stmt.on_conflict_do_update(
@@ -112,19 +150,11 @@ def _upsert_authors(session: Session, posts: Sequence[Any]) -> dict[tuple[str, s
             "updated_at": stmt.excluded.updated_at,
         },
     )
-    session.execute(stmt, rows)
-    ids: dict[tuple[str, str], int] = {}
-    for network in {k[0] for k in authors}:
-        external = [k[1] for k in authors if k[0] == network]
-        for row in session.execute(
-            select(Author.id, Author.external_id).where(  # type: ignore[call-overload]
-                col(Author.network) == network,
-                col(Author.external_id).in_(external),
-            )
-        ):
-            ids[(network, row.external_id)] = row.id
+    session.execute(stmt, changed)
+    written = _known_authors(session, [(row["network"], row["external_id"]) for row in changed])
+    ids.update({k: int(r.id) for k, r in written.items()})
     # Every identity belongs to a person from the moment it is stored (a new author is a customer of their own).
-    ensure_customers(session, ids.values())
+    ensure_customers(session, [int(r.id) for r in written.values()])
     return ids
 
 
@@ -200,6 +230,19 @@ def post_row(post: Any, *, author_id: int | None, now: datetime) -> tuple[dict[s
     return row, note
 
 
+def _stored_keys(session: Session, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+    found: set[tuple[str, str]] = set()
+    for network in sorted({k[0] for k in keys}):
+        # Ids too long for the column cannot be stored; post_row explains them below.
+        external = [k[1] for k in keys if k[0] == network and _storable_id(k[1], EXTERNAL_ID_MAX)]
+        for start in range(0, len(external), _CHUNK):
+            query = select(col(Post.external_id)).where(
+                col(Post.network) == network, col(Post.external_id).in_(external[start : start + _CHUNK])
+            )
+            found.update((network, str(e)) for e in session.execute(query).scalars())
+    return found
+
+
 def save_posts(session: Session, posts: Sequence[Any], *, notes: list[str] | None = None) -> StoredBatch:
     """Insert posts not stored yet (unique by network and external id); link replies to parents; thread them.
 
@@ -214,6 +257,10 @@ def save_posts(session: Session, posts: Sequence[Any], *, notes: list[str] | Non
     for p in posts:
         # The first copy is kept, as storing them one after another would (a later one finds it stored).
         unique.setdefault((p.network, p.external_id), p)
+    # A plain read first, as for the authors: the INSERT below would wait on a stored post that another
+    # transaction is changing (a worker scoring it, say) only to find it a duplicate; the read never waits.
+    for key in _stored_keys(session, list(unique)):
+        del unique[key]
     rows = []
     for _, p in sorted(unique.items()):  # key order, for the same reason as the authors'
         author_id = author_ids.get((p.author.network, p.author.external_id)) if p.author else None

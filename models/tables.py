@@ -90,6 +90,7 @@ class Author(SQLModel, table=True):
     display_name: str = Field(default="", max_length=255)
     followers_count: int = 0
     verified: bool = False
+    # When the profile above last changed (an unchanged author is not rewritten: see models.store).
     updated_at: datetime = Field(default_factory=utcnow)
     # The person behind this network identity (models.customers); identities linked by staff share one.
     customer_id: int | None = Field(default=None, foreign_key="customer.id", index=True)

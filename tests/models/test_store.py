@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
-from sqlmodel import Session, col
+from sqlalchemy import func, select, text
+from sqlmodel import Session, SQLModel, col
 
 from classifier.lexicon_scorer import LexiconScorer
 from classifier.pipeline import score_pending
+from ground.db import make_engine
 from models.store import Delivery, get_cursor, record_deliveries, record_fetch, save_posts
 from models.tables import Author, Post, PostStatus, Score, WebhookDelivery
 from tests.support.incoming import incoming
@@ -30,6 +31,64 @@ def test_posts_are_unique_by_network_and_id_and_authors_are_updated(session: Ses
         select(Author).where(col(Author.external_id) == "u1", col(Author.network) == "x")
     ).scalar_one()
     assert x_author.followers_count == 99
+
+
+def test_an_unchanged_author_is_read_not_rewritten(session: Session) -> None:
+    save_posts(session, [incoming("1")])
+    session.commit()
+    stored = session.execute(select(Author.updated_at, Author.customer_id)).one()
+    save_posts(session, [incoming("2")])  # the same author, the same profile
+    session.commit()
+    assert session.execute(select(Author.updated_at, Author.customer_id)).one() == stored
+    save_posts(session, [incoming("3", followers=7)])  # the profile changed: written
+    session.commit()
+    changed = session.execute(select(Author.updated_at, Author.followers_count, Author.customer_id)).one()
+    assert (changed.updated_at > stored.updated_at, changed.followers_count) == (True, 7)
+    assert changed.customer_id == stored.customer_id
+    assert [p.author_id for p in session.execute(select(Post).order_by(col(Post.id))).scalars()] == [1, 1, 1]
+
+
+def test_two_writers_of_one_known_author_do_not_queue(pg_url: str) -> None:
+    # Why the read comes first: a poll left open after storing a page must not hold up the webhook writer.
+    engine = make_engine(pg_url)
+    SQLModel.metadata.create_all(engine)
+    try:
+        with Session(engine) as first:
+            save_posts(first, [incoming("1")])
+            first.commit()
+        with Session(engine) as poll, Session(engine) as hook:
+            save_posts(poll, [incoming("2")])  # open, not committed
+            hook.execute(text("SET LOCAL lock_timeout = '1s'"))
+            stored = save_posts(hook, [incoming("3")])  # would wait for poll's row lock, then time out
+            hook.commit()
+            poll.commit()
+        assert stored.inserted == 1
+        with Session(engine) as check:
+            assert check.execute(select(func.count()).select_from(Author)).scalar_one() == 1
+    finally:
+        engine.dispose()
+
+
+def test_a_post_being_scored_is_found_stored_without_waiting(pg_url: str) -> None:
+    # A webhook delivery late behind the poll: the worker scoring the post holds its row until it commits.
+    engine = make_engine(pg_url)
+    SQLModel.metadata.create_all(engine)
+    try:
+        with Session(engine) as first:
+            save_posts(first, [incoming("1")])
+            first.commit()
+        with Session(engine) as worker, Session(engine) as hook:
+            post = worker.execute(select(Post).with_for_update()).scalar_one()
+            post.status = PostStatus.SCORED
+            worker.add(post)
+            worker.flush()  # updated, not committed
+            hook.execute(text("SET LOCAL lock_timeout = '1s'"))
+            again = save_posts(hook, [incoming("1"), incoming("2")])
+            hook.commit()
+            worker.commit()
+        assert (again.inserted, again.duplicates) == (1, 1)
+    finally:
+        engine.dispose()
 
 
 def test_replies_link_to_parents_in_either_order(session: Session) -> None:
