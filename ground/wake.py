@@ -28,9 +28,12 @@ def wake(session: Session, stage: str) -> None:
     held = session.info.get(_ASKED)
     if held is not None and held[0] is session.get_transaction() and stage in held[1]:
         return
-    session.execute(
-        text("SELECT pg_notify(:channel, :stage || ' ' || current_schema())"), {"channel": CHANNEL, "stage": stage}
-    )
+    # Without a flush: the notification needs none of the session's pending changes, and writing them now would
+    # make the caller hold its changed rows for longer (a scoring batch still has its encoder to run).
+    with session.no_autoflush:
+        session.execute(
+            text("SELECT pg_notify(:channel, :stage || ' ' || current_schema())"), {"channel": CHANNEL, "stage": stage}
+        )
     # Read after the statement, which began the transaction if none was open. The transaction object is kept,
     # not its id, so a later transaction is never mistaken for this one.
     transaction = session.get_transaction()

@@ -111,7 +111,10 @@ def embed_scored_posts(session: Session, done: list[tuple[Post, PostScore, bool]
         if post.id is not None
     ]
     try:
-        return embed_scored(session, posts)
+        # The batch's scores and statuses are flushed at commit, after the encoder ran: flushed before, its
+        # updated rows would hold up, for the whole encoding, anyone storing one of those posts again.
+        with session.no_autoflush:
+            return embed_scored(session, posts)
     except WeightsUnavailable as exc:
         log.warning("knowledge vectors not made while scoring: %s", exc)
         return 0

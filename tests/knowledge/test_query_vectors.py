@@ -73,6 +73,28 @@ def test_scoring_stores_a_vector_for_each_post_a_reply_will_be_drafted_for(sessi
     assert float(vector @ default_encoder().queries([QUESTION])[0]) > 0.999
 
 
+def test_the_scored_rows_are_written_after_the_encoder_ran(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Written before, they would hold up for the whole encoding a webhook storing one of these posts again.
+    seed_demo_manuals(session)
+    session.commit()
+    save_posts(session, [incoming("1", QUESTION, kind="mention")])
+    session.commit()
+    pending: list[int] = []
+    encoder = default_encoder()
+    real = encoder._base.embed
+
+    def embed(texts: Sequence[str], *, max_length: int) -> np.ndarray:
+        pending.append(sum(isinstance(o, Post) for o in session.dirty))
+        return real(texts, max_length=max_length)
+
+    monkeypatch.setattr(encoder._base, "embed", embed)
+    encoder._memo.clear()
+    assert _score(session) == 1
+    assert pending == [1]  # the post's new status was still waiting to be written when the encoder ran
+    post_id = session.execute(select(Post.id)).scalar_one()
+    assert session.execute(select(KbQueryVector)).scalars().one().post_id == post_id
+
+
 def test_praise_and_crises_get_no_vector_they_are_answered_by_people(session: Session) -> None:
     seed_demo_manuals(session)
     session.commit()
