@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
@@ -95,20 +95,21 @@ _PROFILE = ("username", "display_name", "followers_count", "verified")
 
 def _known_authors(session: Session, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Any]:
     known: dict[tuple[str, str], Any] = {}
-    for network in sorted({k[0] for k in keys}):
-        external = [k[1] for k in keys if k[0] == network]
-        for start in range(0, len(external), _CHUNK):
-            query = select(  # type: ignore[call-overload]
-                Author.id,
-                Author.external_id,
-                Author.username,
-                Author.display_name,
-                Author.followers_count,
-                Author.verified,
-                Author.customer_id,
-            ).where(col(Author.network) == network, col(Author.external_id).in_(external[start : start + _CHUNK]))
-            for row in session.execute(query):
-                known[(network, row.external_id)] = row
+    keys = sorted(keys)
+    for start in range(0, len(keys), _CHUNK):
+        # One statement for every network: each round trip counts in the webhook writer's shared transaction.
+        query = select(  # type: ignore[call-overload]
+            Author.id,
+            Author.network,
+            Author.external_id,
+            Author.username,
+            Author.display_name,
+            Author.followers_count,
+            Author.verified,
+            Author.customer_id,
+        ).where(tuple_(col(Author.network), col(Author.external_id)).in_(keys[start : start + _CHUNK]))
+        for row in session.execute(query):
+            known[(row.network, row.external_id)] = row
     return known
 
 
@@ -138,7 +139,7 @@ def _upsert_authors(session: Session, posts: Sequence[Any]) -> dict[tuple[str, s
     ]
     if not changed:
         return ids
-    # executemany with one cached statement: compiling a fresh multi-row VALUES per batch costs more than the I/O.
+    # executemany with one cached statement (SQLAlchemy batches its rows into one INSERT … RETURNING).
     stmt = _insert(session, AUTHORS)
     stmt = stmt.on_conflict_do_update(
         index_elements=["network", "external_id"],
@@ -150,11 +151,10 @@ def _upsert_authors(session: Session, posts: Sequence[Any]) -> dict[tuple[str, s
             "updated_at": stmt.excluded.updated_at,
         },
     )
-    session.execute(stmt, changed)
-    written = _known_authors(session, [(row["network"], row["external_id"]) for row in changed])
-    ids.update({k: int(r.id) for k, r in written.items()})
+    written = session.execute(stmt.returning(AUTHORS.c.id, AUTHORS.c.network, AUTHORS.c.external_id), changed).all()
+    ids.update({(str(network), str(external_id)): int(row_id) for row_id, network, external_id in written})
     # Every identity belongs to a person from the moment it is stored (a new author is a customer of their own).
-    ensure_customers(session, [int(r.id) for r in written.values()])
+    ensure_customers(session, [int(r[0]) for r in written])
     return ids
 
 
@@ -231,15 +231,14 @@ def post_row(post: Any, *, author_id: int | None, now: datetime) -> tuple[dict[s
 
 
 def _stored_keys(session: Session, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+    # Ids too long for the column cannot be stored; post_row explains them below.
+    keys = sorted(k for k in keys if _storable_id(k[1], EXTERNAL_ID_MAX))
     found: set[tuple[str, str]] = set()
-    for network in sorted({k[0] for k in keys}):
-        # Ids too long for the column cannot be stored; post_row explains them below.
-        external = [k[1] for k in keys if k[0] == network and _storable_id(k[1], EXTERNAL_ID_MAX)]
-        for start in range(0, len(external), _CHUNK):
-            query = select(col(Post.external_id)).where(
-                col(Post.network) == network, col(Post.external_id).in_(external[start : start + _CHUNK])
-            )
-            found.update((network, str(e)) for e in session.execute(query).scalars())
+    for start in range(0, len(keys), _CHUNK):
+        query = select(col(Post.network), col(Post.external_id)).where(
+            tuple_(col(Post.network), col(Post.external_id)).in_(keys[start : start + _CHUNK])
+        )
+        found.update((str(network), str(external_id)) for network, external_id in session.execute(query))
     return found
 
 
@@ -275,7 +274,7 @@ def save_posts(session: Session, posts: Sequence[Any], *, notes: list[str] | Non
     result = session.execute(stmt.returning(POSTS.c.id, POSTS.c.network, POSTS.c.external_id), rows)
     inserted = result.all()
     new_ids = [r[0] for r in inserted]
-    _link_parents(session, new_ids)
+    _link_parents(session, new_ids, [str(r[2]) for r in inserted])
     # After the parents: a reply's row lock is taken before its conversation's, as every other writer does.
     thread_posts(session, new_ids)
     if new_ids:
@@ -287,7 +286,7 @@ def save_posts(session: Session, posts: Sequence[Any], *, notes: list[str] | Non
     )
 
 
-def _link_parents(session: Session, post_ids: list[int]) -> None:
+def _link_parents(session: Session, post_ids: list[int], new_external: list[str]) -> None:
     # Threads: a reply points at its parent once both are stored; the parent may come in a later batch,
     # so children that arrived first are linked when their parent arrives too.
     if not post_ids:
@@ -308,7 +307,6 @@ def _link_parents(session: Session, post_ids: list[int]) -> None:
         .values(parent_id=parent_id)
         .execution_options(synchronize_session=False)
     )
-    new_external = list(session.execute(select(child.c.external_id).where(child.c.id.in_(post_ids))).scalars())
     session.execute(
         update(child)
         .where(child.c.parent_id.is_(None), child.c.in_reply_to_external_id.in_(new_external))

@@ -19,11 +19,13 @@ def test_thread_linking_and_in_flight_checks_probe_their_indexes() -> None:
     with migrated_schema(PG_URL) as engine:
         seed(engine, posts=20_000)
         with Session(engine) as session:
-            new_ids = list(session.execute(select(col(Post.id)).order_by(col(Post.id).desc()).limit(2)).scalars())
+            newest = session.execute(
+                select(col(Post.id), col(Post.external_id)).order_by(col(Post.id).desc()).limit(2)
+            ).all()
             open_ids = list(session.execute(
                 select(col(Post.id)).where(col(Post.status) == "assigned").limit(200)).scalars())  # fmt: skip
         with capture(engine) as seen, Session(engine) as session:
-            _link_parents(session, new_ids)
+            _link_parents(session, [int(i) for i, _ in newest], [str(e) for _, e in newest])
             _in_flight(session, open_ids)
             session.rollback()
         updates = [(sql, params) for _, sql, params in seen if sql.lstrip().upper().startswith("UPDATE POST")]
