@@ -87,7 +87,9 @@ def score_pending(
         .limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update(skip_locked=True, of=Post)
+        # FOR NO KEY UPDATE: the batch changes no key, so a reply stored meanwhile may still point at one of its
+        # posts (its foreign key check takes KEY SHARE), instead of waiting for the whole batch to be scored.
+        stmt = stmt.with_for_update(skip_locked=True, of=Post, key_share=True)
     rows = session.execute(stmt).all()
     if not rows:
         return 0
@@ -157,7 +159,7 @@ def rescore_open(session: Session, scorer: Scorer, *, limit: int = 256, terms: S
         .limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update(skip_locked=True, of=Post)
+        stmt = stmt.with_for_update(skip_locked=True, of=Post, key_share=True)  # as score_pending's
     rows = session.execute(stmt).all()
     if not rows:
         return 0

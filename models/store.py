@@ -139,7 +139,7 @@ def _upsert_authors(session: Session, posts: Sequence[Any]) -> dict[tuple[str, s
     ]
     if not changed:
         return ids
-    # executemany with one cached statement (SQLAlchemy batches its rows into one INSERT … RETURNING).
+    # executemany with one cached statement (SQLAlchemy sends its rows as INSERT … RETURNING, up to 1,000 a time).
     stmt = _insert(session, AUTHORS)
     stmt = stmt.on_conflict_do_update(
         index_elements=["network", "external_id"],
@@ -152,6 +152,10 @@ def _upsert_authors(session: Session, posts: Sequence[Any]) -> dict[tuple[str, s
         },
     )
     written = session.execute(stmt.returning(AUTHORS.c.id, AUTHORS.c.network, AUTHORS.c.external_id), changed).all()
+    if len(written) != len(changed):
+        # Never expected (an upsert returns its row on either path), but a missing id would store posts without
+        # their author: the batch fails loudly instead and is fetched or delivered again.
+        raise RuntimeError(f"the author upsert returned {len(written)} ids for {len(changed)} authors")
     ids.update({(str(network), str(external_id)): int(row_id) for row_id, network, external_id in written})
     # Every identity belongs to a person from the moment it is stored (a new author is a customer of their own).
     ensure_customers(session, [int(r[0]) for r in written])

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select, text
 from sqlmodel import Session, SQLModel, col
 
+from classifier.base import PostFacts, PostScore
 from classifier.lexicon_scorer import LexiconScorer
 from classifier.pipeline import score_pending
 from ground.db import make_engine
@@ -43,9 +44,62 @@ def test_an_unchanged_author_is_read_not_rewritten(session: Session) -> None:
     save_posts(session, [incoming("3", followers=7)])  # the profile changed: written
     session.commit()
     changed = session.execute(select(Author.updated_at, Author.followers_count, Author.customer_id)).one()
-    assert (changed.updated_at > stored.updated_at, changed.followers_count) == (True, 7)
+    assert (changed.updated_at >= stored.updated_at, changed.followers_count) == (True, 7)
     assert changed.customer_id == stored.customer_id
     assert [p.author_id for p in session.execute(select(Post).order_by(col(Post.id))).scalars()] == [1, 1, 1]
+
+
+def test_a_stored_author_without_a_customer_gets_one_though_unchanged(session: Session) -> None:
+    save_posts(session, [incoming("1")])
+    session.commit()
+    author = session.execute(select(Author)).scalar_one()
+    author.customer_id = None  # as stored before customers existed
+    session.add(author)
+    session.commit()
+    save_posts(session, [incoming("2")])
+    session.commit()
+    session.refresh(author)
+    assert author.customer_id is not None
+
+
+def test_a_batch_larger_than_one_statement_keeps_every_author(session: Session) -> None:
+    # Past the 500 keys of one IN (…) and the 1,000 rows SQLAlchemy sends in one INSERT … RETURNING.
+    posts = [incoming(str(i), author=f"u{i}") for i in range(1, 1201)]
+    first = save_posts(session, posts)
+    session.commit()
+    again = save_posts(session, posts)
+    session.commit()
+    assert (first.inserted, again.inserted, again.duplicates) == (1200, 0, 1200)
+    rows = session.execute(select(Post.external_id, Author.external_id).join(Author)).all()
+    assert len(rows) == 1200 and all(author == f"u{post}" for post, author in rows)
+
+
+def test_a_reply_to_a_post_being_scored_is_linked_without_waiting(pg_url: str) -> None:
+    # The scoring batch holds its posts until it commits; a reply to one of them comes in by webhook meanwhile.
+    engine = make_engine(pg_url)
+    SQLModel.metadata.create_all(engine)
+    stored: list[int] = []
+
+    class Meanwhile(LexiconScorer):
+        def score(self, posts: list[PostFacts]) -> list[PostScore]:
+            with Session(engine) as hook:
+                hook.execute(text("SET LOCAL lock_timeout = '1s'"))
+                stored.append(save_posts(hook, [incoming("2", reply_to="1")]).inserted)
+                hook.commit()
+            return super().score(posts)
+
+    try:
+        with Session(engine) as first:
+            save_posts(first, [incoming("1")])
+            first.commit()
+        with Session(engine) as worker:
+            assert score_pending(worker, Meanwhile()) == 1
+            worker.commit()
+        with Session(engine) as check:
+            by_ext = {p.external_id: p for p in check.execute(select(Post)).scalars()}
+        assert stored == [1] and by_ext["2"].parent_id == by_ext["1"].id
+    finally:
+        engine.dispose()
 
 
 def test_two_writers_of_one_known_author_do_not_queue(pg_url: str) -> None:
