@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, col
 
 from classifier.base import PostFacts, PostScore
@@ -74,75 +77,66 @@ def test_a_batch_larger_than_one_statement_keeps_every_author(session: Session) 
     assert len(rows) == 1200 and all(author == f"u{post}" for post, author in rows)
 
 
-def test_a_reply_to_a_post_being_scored_is_linked_without_waiting(pg_url: str) -> None:
-    # The scoring batch holds its posts until it commits; a reply to one of them comes in by webhook meanwhile.
+@pytest.fixture
+def one_post_pg(pg_url: str) -> Iterator[Engine]:
+    """PostgreSQL with post "1" by author u1 stored, for the tests of two writers at once."""
     engine = make_engine(pg_url)
     SQLModel.metadata.create_all(engine)
+    with Session(engine) as first:
+        save_posts(first, [incoming("1")])
+        first.commit()
+    yield engine
+    engine.dispose()
+
+
+def _impatient(session: Session) -> Session:
+    # A wait on another transaction's row lock fails within a second instead of passing unseen.
+    session.execute(text("SET LOCAL lock_timeout = '1s'"))
+    return session
+
+
+def test_a_reply_to_a_post_being_scored_is_linked_without_waiting(one_post_pg: Engine) -> None:
+    # The scoring batch holds its posts until it commits; a reply to one of them comes in by webhook meanwhile.
     stored: list[int] = []
 
     class Meanwhile(LexiconScorer):
         def score(self, posts: list[PostFacts]) -> list[PostScore]:
-            with Session(engine) as hook:
-                hook.execute(text("SET LOCAL lock_timeout = '1s'"))
-                stored.append(save_posts(hook, [incoming("2", reply_to="1")]).inserted)
+            with Session(one_post_pg) as hook:
+                stored.append(save_posts(_impatient(hook), [incoming("2", reply_to="1")]).inserted)
                 hook.commit()
             return super().score(posts)
 
-    try:
-        with Session(engine) as first:
-            save_posts(first, [incoming("1")])
-            first.commit()
-        with Session(engine) as worker:
-            assert score_pending(worker, Meanwhile()) == 1
-            worker.commit()
-        with Session(engine) as check:
-            by_ext = {p.external_id: p for p in check.execute(select(Post)).scalars()}
-        assert stored == [1] and by_ext["2"].parent_id == by_ext["1"].id
-    finally:
-        engine.dispose()
+    with Session(one_post_pg) as worker:
+        assert score_pending(worker, Meanwhile()) == 1
+        worker.commit()
+    with Session(one_post_pg) as check:
+        by_ext = {p.external_id: p for p in check.execute(select(Post)).scalars()}
+    assert stored == [1] and by_ext["2"].parent_id == by_ext["1"].id
 
 
-def test_two_writers_of_one_known_author_do_not_queue(pg_url: str) -> None:
+def test_two_writers_of_one_known_author_do_not_queue(one_post_pg: Engine) -> None:
     # Why the read comes first: a poll left open after storing a page must not hold up the webhook writer.
-    engine = make_engine(pg_url)
-    SQLModel.metadata.create_all(engine)
-    try:
-        with Session(engine) as first:
-            save_posts(first, [incoming("1")])
-            first.commit()
-        with Session(engine) as poll, Session(engine) as hook:
-            save_posts(poll, [incoming("2")])  # open, not committed
-            hook.execute(text("SET LOCAL lock_timeout = '1s'"))
-            stored = save_posts(hook, [incoming("3")])  # would wait for poll's row lock, then time out
-            hook.commit()
-            poll.commit()
-        assert stored.inserted == 1
-        with Session(engine) as check:
-            assert check.execute(select(func.count()).select_from(Author)).scalar_one() == 1
-    finally:
-        engine.dispose()
+    with Session(one_post_pg) as poll, Session(one_post_pg) as hook:
+        save_posts(poll, [incoming("2")])  # open, not committed
+        stored = save_posts(_impatient(hook), [incoming("3")])  # would wait for poll's row lock, then time out
+        hook.commit()
+        poll.commit()
+    assert stored.inserted == 1
+    with Session(one_post_pg) as check:
+        assert check.execute(select(func.count()).select_from(Author)).scalar_one() == 1
 
 
-def test_a_post_being_scored_is_found_stored_without_waiting(pg_url: str) -> None:
+def test_a_post_being_scored_is_found_stored_without_waiting(one_post_pg: Engine) -> None:
     # A webhook delivery late behind the poll: the worker scoring the post holds its row until it commits.
-    engine = make_engine(pg_url)
-    SQLModel.metadata.create_all(engine)
-    try:
-        with Session(engine) as first:
-            save_posts(first, [incoming("1")])
-            first.commit()
-        with Session(engine) as worker, Session(engine) as hook:
-            post = worker.execute(select(Post).with_for_update()).scalar_one()
-            post.status = PostStatus.SCORED
-            worker.add(post)
-            worker.flush()  # updated, not committed
-            hook.execute(text("SET LOCAL lock_timeout = '1s'"))
-            again = save_posts(hook, [incoming("1"), incoming("2")])
-            hook.commit()
-            worker.commit()
-        assert (again.inserted, again.duplicates) == (1, 1)
-    finally:
-        engine.dispose()
+    with Session(one_post_pg) as worker, Session(one_post_pg) as hook:
+        post = worker.execute(select(Post).with_for_update()).scalar_one()
+        post.status = PostStatus.SCORED
+        worker.add(post)
+        worker.flush()  # updated, not committed
+        again = save_posts(_impatient(hook), [incoming("1"), incoming("2")])
+        hook.commit()
+        worker.commit()
+    assert (again.inserted, again.duplicates) == (1, 1)
 
 
 def test_replies_link_to_parents_in_either_order(session: Session) -> None:
