@@ -40,6 +40,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+# Values per IN (…), well under every backend's limit on bound parameters: longer lists go in several statements.
+IN_CHUNK = 500
+
 POOL_SIZE = 15  # connections a PostgreSQL engine keeps open once used
 POOL_OVERFLOW = 5  # more, opened for a burst and closed after it
 

@@ -15,13 +15,13 @@ import numpy as np
 from sqlalchemy import select
 from sqlmodel import Session, col
 
+from ground.db import IN_CHUNK as _CHUNK
 from knowledge.encoder import Encoder, default_encoder, from_bytes, model_id, to_bytes
 from knowledge.index import has_entries
 from models.knowledge import KbQueryVector
 from models.tables import utcnow
 
 ANSWERABLE = frozenset({"es", "en"})
-_CHUNK = 500  # ids per IN (…): well under every backend's limit on bound parameters
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,13 +13,12 @@ from sqlalchemy import Table, bindparam, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
+from ground.db import IN_CHUNK
 from ground.wake import wake
 from models.conversations import thread_posts
 from models.customers import ensure_customers
 from models.tables import EXTERNAL_ID_MAX, Author, Post, SourceCursor, WebhookDelivery, utcnow
 from models.watch import Watch, save_watches
-
-_CHUNK = 500  # keys per IN (…): well under every backend's limit on bound parameters
 
 # SQLModel does not declare ``__table__`` for type checkers; these are the Core tables behind the models.
 POSTS: Table = Post.__table__  # type: ignore[attr-defined]
@@ -93,24 +92,16 @@ def _author_row(a: Any, now: datetime) -> dict[str, Any]:
 _PROFILE = ("username", "display_name", "followers_count", "verified")
 
 
-def _known_authors(session: Session, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Any]:
-    known: dict[tuple[str, str], Any] = {}
+def _by_key(session: Session, table: Table, keys: Sequence[tuple[str, str]], *columns: str) -> list[Any]:
+    """The rows of ``table`` whose (network, external_id) is one of ``keys``, with those two and ``columns``."""
+    rows: list[Any] = []
     keys = sorted(keys)
-    for start in range(0, len(keys), _CHUNK):
-        # One statement for every network: each round trip counts in the webhook writer's shared transaction.
-        query = select(  # type: ignore[call-overload]
-            Author.id,
-            Author.network,
-            Author.external_id,
-            Author.username,
-            Author.display_name,
-            Author.followers_count,
-            Author.verified,
-            Author.customer_id,
-        ).where(tuple_(col(Author.network), col(Author.external_id)).in_(keys[start : start + _CHUNK]))
-        for row in session.execute(query):
-            known[(row.network, row.external_id)] = row
-    return known
+    # One statement for every network: each round trip counts in the webhook writer's shared transaction.
+    key = tuple_(table.c.network, table.c.external_id)
+    query = select(table.c.network, table.c.external_id, *(table.c[c] for c in columns))
+    for start in range(0, len(keys), IN_CHUNK):
+        rows += session.execute(query.where(key.in_(keys[start : start + IN_CHUNK]))).all()
+    return rows
 
 
 def _upsert_authors(session: Session, posts: Sequence[Any]) -> dict[tuple[str, str], int]:
@@ -129,7 +120,9 @@ def _upsert_authors(session: Session, posts: Sequence[Any]) -> dict[tuple[str, s
     # A plain read first: most authors are already stored as they are, and an upsert of an unchanged row would
     # still lock it until commit, so the webhook writer and a poll sharing one author queued behind each other.
     # Only new authors, changed profiles and identities still without a customer are written (and locked).
-    known = _known_authors(session, list(authors))
+    known = {
+        (r.network, r.external_id): r for r in _by_key(session, AUTHORS, list(authors), "id", "customer_id", *_PROFILE)
+    }
     ids = {k: int(r.id) for k, r in known.items() if r.customer_id is not None}
     changed = [
         row
@@ -234,18 +227,6 @@ def post_row(post: Any, *, author_id: int | None, now: datetime) -> tuple[dict[s
     return row, note
 
 
-def _stored_keys(session: Session, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
-    # Ids too long for the column cannot be stored; post_row explains them below.
-    keys = sorted(k for k in keys if _storable_id(k[1], EXTERNAL_ID_MAX))
-    found: set[tuple[str, str]] = set()
-    for start in range(0, len(keys), _CHUNK):
-        query = select(col(Post.network), col(Post.external_id)).where(
-            tuple_(col(Post.network), col(Post.external_id)).in_(keys[start : start + _CHUNK])
-        )
-        found.update((str(network), str(external_id)) for network, external_id in session.execute(query))
-    return found
-
-
 def save_posts(session: Session, posts: Sequence[Any], *, notes: list[str] | None = None) -> StoredBatch:
     """Insert posts not stored yet (unique by network and external id); link replies to parents; thread them.
 
@@ -262,8 +243,10 @@ def save_posts(session: Session, posts: Sequence[Any], *, notes: list[str] | Non
         unique.setdefault((p.network, p.external_id), p)
     # A plain read first, as for the authors: the INSERT below would wait on a stored post that another
     # transaction is changing (a worker scoring it, say) only to find it a duplicate; the read never waits.
-    for key in _stored_keys(session, list(unique)):
-        del unique[key]
+    # Ids too long for the column cannot be stored (post_row explains them below), so they are not looked up.
+    storable = [k for k in unique if _storable_id(k[1], EXTERNAL_ID_MAX)]
+    for row in _by_key(session, POSTS, storable):
+        del unique[(row.network, row.external_id)]
     rows = []
     for _, p in sorted(unique.items()):  # key order, for the same reason as the authors'
         author_id = author_ids.get((p.author.network, p.author.external_id)) if p.author else None

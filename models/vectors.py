@@ -8,9 +8,8 @@ import numpy as np
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from ground.db import IN_CHUNK as _CHUNK
 from models.tables import PostEmbedding, utcnow
-
-_CHUNK = 500  # ids per IN (…): well under every backend's limit on bound parameters
 
 
 def cached_vectors(session: Session, post_ids: Iterable[int], model_id: str) -> dict[int, np.ndarray]:
